@@ -1,0 +1,245 @@
+//! Caller IDs (DIDs): lifecycle states and selection for a call or a text (SPEC §5.5, §7).
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::health::HealthAction;
+use crate::ids::DidId;
+
+/// Lifecycle state of a DID (SPEC §7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DidState {
+    /// Back from cooldown and ramping up: takes a capped, rising share of calls.
+    Warming,
+    /// In full rotation.
+    Active,
+    /// Out of rotation until its cooldown ends.
+    Cooling,
+    /// Permanently out of rotation.
+    Burned,
+}
+
+impl DidState {
+    /// Every state.
+    pub const ALL: [DidState; 4] = [Self::Warming, Self::Active, Self::Cooling, Self::Burned];
+
+    /// The stored text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Warming => "warming",
+            Self::Active => "active",
+            Self::Cooling => "cooling",
+            Self::Burned => "burned",
+        }
+    }
+}
+
+impl std::str::FromStr for DidState {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s).ok_or_else(|| format!("unknown DID state {s:?}"))
+    }
+}
+
+impl std::fmt::Display for DidState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Lifecycle timing (SPEC §7, §12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LifecycleConfig {
+    /// How long a cooled-down DID stays out of rotation, ms (2 h).
+    pub cooldown_ms: i64,
+    /// How long a DID warms before it is fully active again, ms (1 h).
+    pub warming_ms: i64,
+    /// Calls a warming DID may take over its whole warming period; the allowance rises
+    /// linearly from 1 to this (20).
+    pub warming_max_calls: u32,
+}
+
+impl Default for LifecycleConfig {
+    fn default() -> Self {
+        Self { cooldown_ms: 2 * 3_600_000, warming_ms: 3_600_000, warming_max_calls: 20 }
+    }
+}
+
+/// A state change and the timestamps that go with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DidTransition {
+    /// The new state.
+    pub to: DidState,
+    /// For `Cooling`: when the cooldown ends.
+    pub cooldown_until: Option<DateTime<Utc>>,
+    /// For `Warming`: when the DID becomes fully active.
+    pub warming_until: Option<DateTime<Utc>>,
+    /// For `Warming`: scoring restarts here (only calls since the cooldown count).
+    pub scored_since: Option<DateTime<Utc>>,
+}
+
+impl DidTransition {
+    fn to(to: DidState) -> Self {
+        Self { to, cooldown_until: None, warming_until: None, scored_since: None }
+    }
+}
+
+/// The state change a health action causes (SPEC §7): cooldown takes an active or warming
+/// DID out for `cooldown_ms`; burn is permanent; others change nothing. Cooling and burned
+/// DIDs are not re-judged.
+pub fn apply_health_action(state: DidState, action: HealthAction, now: DateTime<Utc>, cfg: &LifecycleConfig) -> Option<DidTransition> {
+    match (state, action) {
+        (DidState::Active | DidState::Warming, HealthAction::Cooldown) => Some(DidTransition {
+            cooldown_until: Some(now + Duration::milliseconds(cfg.cooldown_ms)),
+            ..DidTransition::to(DidState::Cooling)
+        }),
+        (DidState::Active | DidState::Warming, HealthAction::Burn) => Some(DidTransition::to(DidState::Burned)),
+        _ => None,
+    }
+}
+
+/// The lifecycle job's step for one DID (SPEC §7, run every 60 s): `cooling → warming` once
+/// the cooldown has ended (scoring restarts then), `warming → active` once warming has.
+pub fn lifecycle_step(
+    state: DidState,
+    cooldown_until: Option<DateTime<Utc>>,
+    warming_until: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    cfg: &LifecycleConfig,
+) -> Option<DidTransition> {
+    match state {
+        DidState::Cooling if cooldown_until.is_none_or(|t| t <= now) => Some(DidTransition {
+            warming_until: Some(now + Duration::milliseconds(cfg.warming_ms)),
+            scored_since: Some(now),
+            ..DidTransition::to(DidState::Warming)
+        }),
+        DidState::Warming if warming_until.is_none_or(|t| t <= now) => Some(DidTransition::to(DidState::Active)),
+        _ => None,
+    }
+}
+
+/// How many calls a warming DID may have taken by `now`: rises linearly from 1 at the start
+/// of warming to `warming_max_calls` at its end (the seed's fix for health-score
+/// oscillation: ramp a DID back in instead of hammering it).
+pub fn warming_allowance(warming_until: DateTime<Utc>, now: DateTime<Utc>, cfg: &LifecycleConfig) -> u32 {
+    let total = cfg.warming_ms.max(1);
+    let elapsed = (total - (warming_until - now).num_milliseconds()).clamp(0, total);
+    let max = i64::from(cfg.warming_max_calls.max(1));
+    let allowed = 1 + (max - 1) * elapsed / total;
+    u32::try_from(allowed).unwrap_or(u32::MAX)
+}
+
+/// A DID as selection sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DidCandidate {
+    /// The DID.
+    pub id: DidId,
+    /// Its number, E.164.
+    pub e164: String,
+    /// Lifecycle state.
+    pub state: DidState,
+    /// Current health score in `[0, 1]`.
+    pub score: f64,
+    /// Last time it placed a call (voice) or sent a text (SMS); `None` = never.
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// For warming DIDs: whether it is still within its ramp allowance.
+    pub within_ramp: bool,
+}
+
+/// Picks the caller ID for a call (SPEC §5.5): DIDs `active` (or `warming` within their
+/// ramp) with score ≥ `threshold`; restricted to `caller_ids` when the campaign sets them;
+/// local presence first (a DID in the prospect's area code); then the highest score; ties
+/// to the least recently used. `None` when no DID qualifies — the campaign then pauses.
+pub fn select_did<'a>(
+    candidates: &'a [DidCandidate],
+    prospect_area_code: Option<&str>,
+    caller_ids: &[String],
+    threshold: f64,
+) -> Option<&'a DidCandidate> {
+    let usable = |d: &&DidCandidate| {
+        let state_ok = d.state == DidState::Active || (d.state == DidState::Warming && d.within_ramp);
+        state_ok && d.score >= threshold && (caller_ids.is_empty() || caller_ids.contains(&d.e164))
+    };
+    let local = |d: &&DidCandidate| prospect_area_code.is_some() && crate::phone::area_code(&d.e164) == prospect_area_code;
+    let best = |a: &&'a DidCandidate, b: &&'a DidCandidate| {
+        a.score.total_cmp(&b.score).then_with(|| b.last_used_at.cmp(&a.last_used_at)).then_with(|| b.id.cmp(&a.id))
+    };
+    candidates.iter().filter(usable).filter(local).max_by(best).or_else(|| candidates.iter().filter(usable).max_by(best))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        s.parse().expect("timestamp")
+    }
+
+    fn did(id: i64, e164: &str, state: DidState, score: f64, last: Option<&str>) -> DidCandidate {
+        DidCandidate { id: DidId(id), e164: e164.to_owned(), state, score, last_used_at: last.map(t), within_ramp: true }
+    }
+
+    #[test]
+    fn prefers_local_presence_then_score_then_lru() {
+        let dids = [
+            did(1, "+12125550001", DidState::Active, 0.95, Some("2026-07-01T10:00:00Z")),
+            did(2, "+13125550002", DidState::Active, 0.90, Some("2026-07-01T09:00:00Z")),
+            did(3, "+13125550003", DidState::Active, 0.90, Some("2026-07-01T08:00:00Z")),
+            did(4, "+14155550004", DidState::Active, 0.99, None),
+        ];
+        // Chicago prospect: local DIDs 2 and 3 tie on score → least recently used (3).
+        assert_eq!(select_did(&dids, Some("312"), &[], 0.7).map(|d| d.id), Some(DidId(3)));
+        // No local DID: highest score.
+        assert_eq!(select_did(&dids, Some("617"), &[], 0.7).map(|d| d.id), Some(DidId(4)));
+        // Campaign caller_ids restrict the pool before local presence.
+        let ids = vec!["+12125550001".to_owned()];
+        assert_eq!(select_did(&dids, Some("312"), &ids, 0.7).map(|d| d.id), Some(DidId(1)));
+    }
+
+    #[test]
+    fn never_used_beats_recently_used_on_a_score_tie() {
+        let dids = [did(1, "+12125550001", DidState::Active, 1.0, Some("2026-07-01T10:00:00Z")), did(2, "+12125550002", DidState::Active, 1.0, None)];
+        assert_eq!(select_did(&dids, None, &[], 0.7).map(|d| d.id), Some(DidId(2)));
+    }
+
+    #[test]
+    fn unhealthy_cooling_burned_and_over_ramp_are_skipped() {
+        let mut warming = did(4, "+12125550004", DidState::Warming, 1.0, None);
+        warming.within_ramp = false;
+        let dids = [
+            did(1, "+12125550001", DidState::Active, 0.69, None),
+            did(2, "+12125550002", DidState::Cooling, 1.0, None),
+            did(3, "+12125550003", DidState::Burned, 1.0, None),
+            warming,
+        ];
+        assert_eq!(select_did(&dids, Some("212"), &[], 0.7), None);
+    }
+
+    #[test]
+    fn cooldown_warming_active_cycle() {
+        let cfg = LifecycleConfig::default();
+        let now = t("2026-07-01T10:00:00Z");
+        let cool = apply_health_action(DidState::Active, HealthAction::Cooldown, now, &cfg).expect("cools");
+        assert_eq!(cool.to, DidState::Cooling);
+        assert_eq!(cool.cooldown_until, Some(t("2026-07-01T12:00:00Z")));
+        assert_eq!(lifecycle_step(DidState::Cooling, cool.cooldown_until, None, t("2026-07-01T11:59:00Z"), &cfg), None);
+        let warm = lifecycle_step(DidState::Cooling, cool.cooldown_until, None, t("2026-07-01T12:00:30Z"), &cfg).expect("warms");
+        assert_eq!(warm.to, DidState::Warming);
+        assert_eq!(warm.scored_since, Some(t("2026-07-01T12:00:30Z")));
+        let active = lifecycle_step(DidState::Warming, None, warm.warming_until, t("2026-07-01T13:00:30Z"), &cfg).expect("active");
+        assert_eq!(active.to, DidState::Active);
+        assert_eq!(apply_health_action(DidState::Burned, HealthAction::Cooldown, now, &cfg), None);
+        assert_eq!(apply_health_action(DidState::Active, HealthAction::Burn, now, &cfg).map(|x| x.to), Some(DidState::Burned));
+    }
+
+    #[test]
+    fn warming_allowance_rises_to_its_cap() {
+        let cfg = LifecycleConfig::default();
+        let until = t("2026-07-01T13:00:00Z");
+        assert_eq!(warming_allowance(until, t("2026-07-01T12:00:00Z"), &cfg), 1);
+        assert_eq!(warming_allowance(until, t("2026-07-01T12:30:00Z"), &cfg), 10);
+        assert_eq!(warming_allowance(until, t("2026-07-01T13:00:00Z"), &cfg), 20);
+        assert_eq!(warming_allowance(until, t("2026-07-01T14:00:00Z"), &cfg), 20);
+    }
+}

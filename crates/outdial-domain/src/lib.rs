@@ -1,0 +1,33 @@
+//! # outdial-domain
+//!
+//! The rules of the outdial campaign engine as pure functions of their inputs and an
+//! explicit `now`. Nothing here does I/O: no Postgres, no Redis, no tokio. Every other
+//! crate calls into this one, so a rule lives in exactly one place and is unit-tested
+//! without services.
+//!
+//! | module | rule | source |
+//! |---|---|---|
+//! | [`ids`] | typed identifiers (`OrgId`, `CampaignId`, …) | — |
+//! | [`clock`] | the injected clock every "now" comes from | SPEC §3 "Time" |
+//! | [`phone`] | E.164 parsing, NANP area codes and their time zones | SPEC §5.2, §11 |
+//! | [`window`] | calling windows (TCPA 08–21, SMS 08–19) across DST | SPEC §5.2, §6 |
+//! | [`allocation`] | proportional slot allocation with water-filling | SPEC §4 |
+//! | [`pacing`] | voice tick interval, SMS drip interval, tick scheduling | SPEC §5, §6 |
+//! | [`contact`] | statuses, dispositions, phone selection, outcome resolution | SPEC §5.4, §5 "Outcomes" |
+//! | [`health`] | caller-ID health score and action | SPEC §7 |
+//! | [`did`] | caller-ID states and selection | SPEC §5.5, §7 |
+//! | [`campaign`] | campaign state machine and settings | SPEC §8 |
+
+pub mod allocation;
+pub mod campaign;
+pub mod clock;
+pub mod contact;
+pub mod did;
+pub mod health;
+pub mod ids;
+pub mod pacing;
+pub mod phone;
+pub mod window;
+
+pub use clock::{Clock, ManualClock, OffsetClock, SystemClock};
+pub use ids::{AttemptId, CampaignId, ContactId, DidId, OrgId, UploadId};

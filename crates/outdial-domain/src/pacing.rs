@@ -1,0 +1,89 @@
+//! Pacing (SPEC §5 "Campaign pacing", SPEC §6).
+//!
+//! A voice campaign starts one call per tick and ticks every `1000 / calls_per_second` ms,
+//! so it starts exactly `calls_per_second` calls a second (the seed's "batch of cps every
+//! 1000/cps ms" would start cps² — we do not repeat that). Ticks are planned on a fixed
+//! grid — each next tick is the previous *planned* time plus the interval, not the time the
+//! previous tick finished — so processing time never makes the rate drift.
+//! Times here are microseconds since the Unix epoch so that intervals like 1000/3 ms do not
+//! accumulate rounding error.
+
+/// Largest accepted `calls_per_second`.
+pub const MAX_CALLS_PER_SECOND: f64 = 1_000.0;
+
+/// The tick interval in µs for `calls_per_second` (1 cps → 1 000 000 µs, 3 cps → 333 333 µs).
+/// `calls_per_second` must be in `(0, MAX_CALLS_PER_SECOND]`; values outside are clamped.
+pub fn tick_interval_us(calls_per_second: f64) -> i64 {
+    let cps = if calls_per_second.is_finite() && calls_per_second > 0.0 {
+        calls_per_second.min(MAX_CALLS_PER_SECOND)
+    } else {
+        0.001
+    };
+    (1_000_000.0 / cps).round() as i64
+}
+
+/// The planned time (µs) of the tick after one planned at `planned_us`.
+///
+/// Normally `planned_us + interval_us`. If the schedule has fallen more than `max_lag_us`
+/// behind `now_us` (the fleet was down, or the campaign was paused), the grid restarts at
+/// `now_us` instead of bursting to catch up; lags within `max_lag_us` are caught up so the
+/// rate over a minute stays exact.
+pub fn next_tick_us(planned_us: i64, interval_us: i64, now_us: i64, max_lag_us: i64) -> i64 {
+    let next = planned_us + interval_us;
+    if next < now_us - max_lag_us { now_us } else { next }
+}
+
+/// The SMS drip interval in ms: `gap_minutes × 60 000 / active_dids` (SPEC §6: 10 DIDs and a
+/// 15-minute gap → 90 000 ms; 50 DIDs → 18 000 ms). With no active DID, one full gap.
+pub fn sms_tick_interval_ms(gap_minutes: u32, active_dids: u32) -> i64 {
+    let gap_ms = i64::from(gap_minutes) * 60_000;
+    gap_ms / i64::from(active_dids.max(1))
+}
+
+/// Converts µs to the ms due time of a queue job, rounding **up** so a job is never handed
+/// out before its planned time (asynq's lesson in SPEC §3: never round a due time down).
+pub fn us_to_due_ms(us: i64) -> i64 {
+    us.div_euclid(1_000) + i64::from(us.rem_euclid(1_000) != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals() {
+        assert_eq!(tick_interval_us(1.0), 1_000_000);
+        assert_eq!(tick_interval_us(20.0), 50_000);
+        assert_eq!(tick_interval_us(100.0), 10_000);
+        assert_eq!(tick_interval_us(3.0), 333_333);
+        assert_eq!(sms_tick_interval_ms(15, 10), 90_000);
+        assert_eq!(sms_tick_interval_ms(15, 50), 18_000);
+        assert_eq!(sms_tick_interval_ms(15, 0), 900_000);
+    }
+
+    #[test]
+    fn grid_does_not_drift_with_processing_time() {
+        // Ticks every 1000/3 ms for 60 s: planned from the previous plan, the 180th tick is
+        // within 1 ms of 60 s whatever each tick's processing took.
+        let interval = tick_interval_us(3.0);
+        let mut planned = 0;
+        for _ in 0..180 {
+            let finished = planned + 40_000; // each tick takes 40 ms
+            planned = next_tick_us(planned, interval, finished, 1_000_000);
+        }
+        assert!((planned - 60_000_000).abs() < 1_000, "{planned}");
+    }
+
+    #[test]
+    fn long_stall_restarts_the_grid() {
+        assert_eq!(next_tick_us(0, 50_000, 10_000_000, 1_000_000), 10_000_000);
+        assert_eq!(next_tick_us(0, 50_000, 900_000, 1_000_000), 50_000);
+    }
+
+    #[test]
+    fn due_ms_rounds_up() {
+        assert_eq!(us_to_due_ms(1_000), 1);
+        assert_eq!(us_to_due_ms(1_001), 2);
+        assert_eq!(us_to_due_ms(333_333), 334);
+    }
+}
