@@ -1,0 +1,60 @@
+-- reserve: lease up to N due jobs in one round trip, after returning expired leases.
+-- KEYS[1] scheduled  KEYS[2] active  KEYS[3] jobs  KEYS[4] stalls
+-- KEYS[5] dead  KEYS[6] dead-jobs  KEYS[7] dead-errors
+-- ARGV[1] now (ms)  ARGV[2] lease (ms)  ARGV[3] max jobs  ARGV[4] max stalls
+-- Returns { lease deadline, next wake-up ms or -1, recovered, stalled-to-dead,
+--           id1, due1, envelope1, id2, due2, envelope2, ... }
+-- An envelope is nil when the jobs hash lost it (reported as corrupt by the client).
+local now = tonumber(ARGV[1])
+local deadline = now + tonumber(ARGV[2])
+local max_stalls = tonumber(ARGV[4])
+
+-- 1. Leases past their deadline: the worker died or hung. Back to waiting, or to the
+--    dead-letter set once the job has stalled more than max_stalls times.
+local recovered, buried = 0, 0
+local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 1000)
+for _, id in ipairs(expired) do
+  redis.call('ZREM', KEYS[2], id)
+  local stalls = redis.call('HINCRBY', KEYS[4], id, 1)
+  if stalls > max_stalls then
+    local bytes = redis.call('HGET', KEYS[3], id)
+    redis.call('HDEL', KEYS[3], id)
+    redis.call('HDEL', KEYS[4], id)
+    if bytes then redis.call('HSET', KEYS[6], id, bytes) end
+    redis.call('HSET', KEYS[7], id, 'stalled: lease expired ' .. stalls .. ' times')
+    redis.call('ZADD', KEYS[5], now, id)
+    buried = buried + 1
+  else
+    redis.call('ZADD', KEYS[1], now, id)
+    recovered = recovered + 1
+  end
+end
+
+-- 2. Lease the due jobs, earliest first: three commands for the whole batch.
+local out = { deadline, -1, recovered, buried }
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[3]))
+if #due > 0 then
+  local ids, leases = {}, {}
+  for i = 1, #due, 2 do
+    ids[#ids + 1] = due[i]
+    leases[#leases + 1] = deadline
+    leases[#leases + 1] = due[i]
+  end
+  redis.call('ZREM', KEYS[1], unpack(ids))
+  redis.call('ZADD', KEYS[2], unpack(leases))
+  local envelopes = redis.call('HMGET', KEYS[3], unpack(ids))
+  for i, id in ipairs(ids) do
+    out[#out + 1] = id
+    out[#out + 1] = due[2 * i]
+    out[#out + 1] = envelopes[i]
+  end
+end
+
+-- 3. When to look again: the earliest due job or the earliest lease to expire.
+local next_due = head_due(KEYS[1])
+local lease_head = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+if #lease_head > 0 and (next_due == nil or tonumber(lease_head[2]) < next_due) then
+  next_due = tonumber(lease_head[2])
+end
+if next_due then out[2] = next_due end
+return out
