@@ -280,6 +280,13 @@ pub fn resolve(
     }
 }
 
+/// The channel-holder id of a contact's attempt: `contact:<id>:<attempt_index>`. The same id
+/// is used to acquire at admission, renew while the call lives and release at completion,
+/// so each of those is idempotent.
+pub fn channel_holder(contact: crate::ContactId, attempt_index: i32) -> String {
+    format!("contact:{}:{attempt_index}", contact.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

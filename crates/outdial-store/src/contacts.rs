@@ -1,0 +1,319 @@
+//! Contacts and uploads (SPEC §5.4, §11).
+
+use chrono::{DateTime, Utc};
+use outdial_domain::contact::ContactStatus;
+use outdial_domain::{CampaignId, ContactId, OrgId, UploadId};
+use serde::Serialize;
+
+use crate::{Result, Store, StoreError, corrupt};
+
+/// A contact (prospect).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Contact {
+    /// id
+    pub id: ContactId,
+    /// organization
+    pub org_id: OrgId,
+    /// campaign; `None` for a direct API call
+    pub campaign_id: Option<CampaignId>,
+    /// caller's own id for the contact
+    pub external_id: Option<String>,
+    /// display name
+    pub name: Option<String>,
+    /// E.164 numbers in dialing order
+    pub phone_numbers: Vec<String>,
+    /// IANA zone or `&`-joined zones
+    pub timezone: String,
+    /// status
+    pub status: ContactStatus,
+    /// last attempt's disposition
+    pub disposition: Option<String>,
+    /// why cancelled/failed without a call
+    pub status_reason: Option<String>,
+    /// attempts made = index of the next attempt
+    pub attempt_count: i32,
+    /// due when this has passed
+    pub retry_after: DateTime<Utc>,
+    /// when it was admitted by a dispatch cycle
+    pub locked_at: Option<DateTime<Utc>>,
+    /// SIP channel pool
+    pub sip_pool: String,
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ContactRow {
+    id: i64,
+    org_id: i64,
+    campaign_id: Option<i64>,
+    external_id: Option<String>,
+    name: Option<String>,
+    phone_numbers: Vec<String>,
+    timezone: String,
+    status: String,
+    disposition: Option<String>,
+    status_reason: Option<String>,
+    attempt_count: i32,
+    retry_after: DateTime<Utc>,
+    locked_at: Option<DateTime<Utc>>,
+    sip_pool: String,
+}
+
+pub(crate) const CONTACT_COLUMNS: &str = "id, org_id, campaign_id, external_id, name, phone_numbers, timezone, status, \
+    disposition, status_reason, attempt_count, retry_after, locked_at, sip_pool";
+
+impl TryFrom<ContactRow> for Contact {
+    type Error = StoreError;
+    fn try_from(r: ContactRow) -> Result<Self> {
+        Ok(Self {
+            id: ContactId(r.id),
+            org_id: OrgId(r.org_id),
+            campaign_id: r.campaign_id.map(CampaignId),
+            external_id: r.external_id,
+            name: r.name,
+            phone_numbers: r.phone_numbers,
+            timezone: r.timezone,
+            status: r.status.parse().map_err(corrupt)?,
+            disposition: r.disposition,
+            status_reason: r.status_reason,
+            attempt_count: r.attempt_count,
+            retry_after: r.retry_after,
+            locked_at: r.locked_at,
+            sip_pool: r.sip_pool,
+        })
+    }
+}
+
+/// One validated contact to insert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewContact {
+    /// caller's id
+    pub external_id: Option<String>,
+    /// display name
+    pub name: Option<String>,
+    /// E.164 numbers in dialing order (at least one)
+    pub phone_numbers: Vec<String>,
+    /// resolved time-zone key
+    pub timezone: String,
+    /// 1-based data row in its file, for reporting duplicates
+    pub row: usize,
+}
+
+/// A row that was not imported, with its 1-based data row number (header not counted).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Rejection {
+    /// 1-based data row (the header is row 0)
+    pub row: usize,
+    /// why
+    pub error: String,
+}
+
+/// What an import did (SPEC §11).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImportReport {
+    /// the upload row tying the contacts to their file
+    pub upload_id: UploadId,
+    /// data rows read
+    pub rows_read: usize,
+    /// contacts inserted
+    pub imported: usize,
+    /// rows rejected as malformed
+    pub malformed: usize,
+    /// rows dropped as duplicates (within the file or already in the campaign)
+    pub duplicates: usize,
+    /// imported contacts with a number on the suppression list (cancelled at dial time)
+    pub suppressed: usize,
+    /// every malformed or duplicate row with its reason
+    pub rejections: Vec<Rejection>,
+}
+
+/// Counts of a campaign's contacts by status and disposition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct StatusCount {
+    /// status
+    pub status: String,
+    /// disposition (None when no attempt ended yet)
+    pub disposition: Option<String>,
+    /// how many
+    pub count: i64,
+}
+
+impl Store {
+    /// Inserts validated contacts for `campaign` in one transaction, with an upload row that
+    /// records the file's report. Contacts whose primary number is already in the campaign
+    /// are dropped as duplicates (reported with their row); `rejected` rows (malformed or
+    /// duplicate within the file, found by the caller) are recorded as given. Nothing is
+    /// half-written: on error the transaction rolls back.
+    ///
+    /// Errors: [`StoreError::NotFound`] for an unknown or foreign campaign; database failures.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn import_contacts(
+        &self,
+        org: OrgId,
+        campaign: Option<CampaignId>,
+        filename: &str,
+        rows_read: usize,
+        contacts: &[NewContact],
+        mut rejections: Vec<Rejection>,
+        malformed: usize,
+        now: DateTime<Utc>,
+    ) -> Result<ImportReport> {
+        let mut tx = self.pool.begin().await?;
+        let sip_pool = match campaign {
+            Some(id) => {
+                let pool: Option<String> = sqlx::query_scalar("SELECT sip_pool FROM campaigns WHERE id = $1 AND org_id = $2")
+                    .bind(id.0)
+                    .bind(org.0)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                pool.ok_or_else(|| StoreError::not_found("campaign", id))?
+            }
+            None => "api".to_owned(),
+        };
+        let upload_id: i64 = sqlx::query_scalar(
+            "INSERT INTO uploads (org_id, campaign_id, filename, rows_read, imported, malformed, duplicates, suppressed, created_at)
+             VALUES ($1, $2, $3, $4, 0, 0, 0, 0, $5) RETURNING id",
+        )
+        .bind(org.0)
+        .bind(campaign.map(|c| c.0))
+        .bind(filename)
+        .bind(i32::try_from(rows_read).unwrap_or(i32::MAX))
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+
+        let ext: Vec<Option<String>> = contacts.iter().map(|c| c.external_id.clone()).collect();
+        let names: Vec<Option<String>> = contacts.iter().map(|c| c.name.clone()).collect();
+        let phones: Vec<String> = contacts.iter().map(|c| c.phone_numbers.join(",")).collect();
+        let zones: Vec<String> = contacts.iter().map(|c| c.timezone.clone()).collect();
+        let rows: Vec<i64> = contacts.iter().map(|c| i64::try_from(c.row).unwrap_or(i64::MAX)).collect();
+        let inserted: Vec<(i64, String)> = sqlx::query_as(
+            "INSERT INTO contacts (org_id, campaign_id, upload_id, external_id, name, phone_numbers, timezone, sip_pool,
+                                   retry_after, created_at, updated_at)
+             SELECT $1, $2, $3, x.ext, x.name, string_to_array(x.phones, ','), x.tz, $4, $5, $5, $5
+             FROM unnest($6::text[], $7::text[], $8::text[], $9::text[], $10::bigint[]) AS x(ext, name, phones, tz, row)
+             ORDER BY x.row
+             ON CONFLICT (campaign_id, (phone_numbers[1])) WHERE campaign_id IS NOT NULL DO NOTHING
+             RETURNING id, phone_numbers[1]",
+        )
+        .bind(org.0)
+        .bind(campaign.map(|c| c.0))
+        .bind(upload_id)
+        .bind(&sip_pool)
+        .bind(now)
+        .bind(&ext)
+        .bind(&names)
+        .bind(&phones)
+        .bind(&zones)
+        .bind(&rows)
+        .fetch_all(&mut *tx)
+        .await?;
+
+        let inserted_primaries: std::collections::HashSet<&str> = inserted.iter().map(|(_, p)| p.as_str()).collect();
+        let mut duplicates = rejections.len().saturating_sub(malformed);
+        for c in contacts {
+            if !inserted_primaries.contains(c.phone_numbers[0].as_str()) {
+                duplicates += 1;
+                rejections.push(Rejection { row: c.row, error: format!("duplicate: {} is already in the campaign", c.phone_numbers[0]) });
+            }
+        }
+        rejections.sort_by_key(|r| r.row);
+
+        if let Some(id) = campaign {
+            sqlx::query(
+                "INSERT INTO campaign_timezones (campaign_id, timezone)
+                 SELECT DISTINCT $1::bigint, tz FROM unnest($2::text[]) AS tz ON CONFLICT DO NOTHING",
+            )
+            .bind(id.0)
+            .bind(&zones)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let ids: Vec<i64> = inserted.iter().map(|(id, _)| *id).collect();
+        let suppressed: i64 = sqlx::query_scalar(
+            "SELECT count(DISTINCT c.id) FROM contacts c JOIN suppressions s ON s.org_id = c.org_id AND s.phone = ANY(c.phone_numbers)
+             WHERE c.id = ANY($1)",
+        )
+        .bind(&ids)
+        .fetch_one(&mut *tx)
+        .await?;
+        let report = ImportReport {
+            upload_id: UploadId(upload_id),
+            rows_read,
+            imported: inserted.len(),
+            malformed,
+            duplicates,
+            suppressed: usize::try_from(suppressed).unwrap_or(0),
+            rejections,
+        };
+        let stored: Vec<&Rejection> = report.rejections.iter().take(1000).collect();
+        sqlx::query("UPDATE uploads SET imported = $2, malformed = $3, duplicates = $4, suppressed = $5, rejections = $6 WHERE id = $1")
+            .bind(upload_id)
+            .bind(i32::try_from(report.imported).unwrap_or(i32::MAX))
+            .bind(i32::try_from(report.malformed).unwrap_or(i32::MAX))
+            .bind(i32::try_from(report.duplicates).unwrap_or(i32::MAX))
+            .bind(i32::try_from(report.suppressed).unwrap_or(i32::MAX))
+            .bind(serde_json::to_value(&stored).map_err(corrupt)?)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(report)
+    }
+
+    /// Creates a direct call (SPEC §5, issue "Direct calls"): a contact with no campaign,
+    /// due now, on the `api` pool; it bypasses calling windows and sorts first.
+    ///
+    /// Errors: [`StoreError::Invalid`] without numbers; database failures.
+    pub async fn create_direct_contact(&self, org: OrgId, phone_numbers: &[String], timezone: &str, name: Option<&str>, now: DateTime<Utc>) -> Result<Contact> {
+        if phone_numbers.is_empty() {
+            return Err(StoreError::Invalid("a call needs at least one phone number".into()));
+        }
+        let row: ContactRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO contacts (org_id, name, phone_numbers, timezone, sip_pool, retry_after, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, 'api', $5, $5, $5) RETURNING {CONTACT_COLUMNS}"
+        )))
+        .bind(org.0)
+        .bind(name)
+        .bind(phone_numbers)
+        .bind(timezone)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        row.try_into()
+    }
+
+    /// The contact `id`.
+    ///
+    /// Errors: [`StoreError::NotFound`].
+    pub async fn contact(&self, id: ContactId) -> Result<Contact> {
+        let row: Option<ContactRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE id = $1")))
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.ok_or_else(|| StoreError::not_found("contact", id))?.try_into()
+    }
+
+    /// All contacts of a campaign, by id (for tests and reports on small campaigns).
+    ///
+    /// Errors: database failures.
+    pub async fn campaign_contacts(&self, campaign: CampaignId) -> Result<Vec<Contact>> {
+        let rows: Vec<ContactRow> =
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE campaign_id = $1 ORDER BY id")))
+                .bind(campaign.0)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    /// A campaign's contacts counted by status and disposition.
+    ///
+    /// Errors: database failures.
+    pub async fn contact_counts(&self, campaign: CampaignId) -> Result<Vec<StatusCount>> {
+        Ok(sqlx::query_as(
+            "SELECT status, disposition, count(*) AS count FROM contacts WHERE campaign_id = $1
+             GROUP BY status, disposition ORDER BY status, disposition NULLS FIRST",
+        )
+        .bind(campaign.0)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}

@@ -1,0 +1,630 @@
+//! The dialing hot path (SPEC §4, §5): the dispatch cycle's reads and row locks, a tick's
+//! claim of an admitted contact, call attempts, and completion with outcome resolution.
+//!
+//! Functions taking `&mut PgConnection` run inside the caller's transaction so the dialer
+//! composes them (e.g. claim → DNC → DID → attempt row in one commit).
+
+use chrono::{DateTime, Utc};
+use outdial_domain::campaign::CampaignStatus;
+use outdial_domain::contact::{Disposition, Resolution, RetryPolicy, resolve};
+use outdial_domain::{AttemptId, CampaignId, ContactId, DidId, OrgId};
+use serde::Serialize;
+use sqlx::PgConnection;
+
+use crate::contacts::{CONTACT_COLUMNS, Contact, ContactRow};
+use crate::{Result, Store, StoreError, corrupt};
+
+/// Key of the Postgres advisory lock held by a running dispatch cycle: two cycles never
+/// overlap even if two pods both believe they hold the cycle's queue lease.
+pub const DISPATCH_LOCK_KEY: i64 = 0x6f75_7464_6961_6c01; // "outdial" + 1
+
+/// Takes the dispatch-cycle advisory lock for the current transaction; `false` when another
+/// cycle holds it.
+///
+/// Errors: database failures.
+pub async fn try_dispatch_lock(conn: &mut PgConnection) -> Result<bool> {
+    Ok(sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)").bind(DISPATCH_LOCK_KEY).fetch_one(conn).await?)
+}
+
+/// A contact that was holding (or about to hold) a channel: `(id, attempt_count, sip_pool)`
+/// — its channel holder id is `contact:<id>:<attempt_count>`.
+pub type HolderRef = (ContactId, i32, String);
+
+/// Returns contacts `locked` since before `stale_before` to `queued` (SPEC §5 step 1).
+/// Returns them so their channels can be released.
+///
+/// Errors: database failures.
+pub async fn sweep_stale_locks(conn: &mut PgConnection, stale_before: DateTime<Utc>, now: DateTime<Utc>) -> Result<Vec<HolderRef>> {
+    let rows: Vec<(i64, i32, String)> = sqlx::query_as(
+        "UPDATE contacts SET status = 'queued', locked_at = NULL, updated_at = $2
+         WHERE status = 'locked' AND locked_at < $1
+         RETURNING id, attempt_count, sip_pool",
+    )
+    .bind(stale_before)
+    .bind(now)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|(id, a, p)| (ContactId(id), a, p)).collect())
+}
+
+/// An organization's limit and active calls (contacts locked or dialing; SPEC §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct OrgLoad {
+    /// organization
+    pub org_id: OrgId,
+    /// its concurrency_limit
+    pub limit: i32,
+    /// contacts locked or dialing
+    pub active: i64,
+}
+
+/// Limits and active calls of every organization that has active calls or queued contacts.
+///
+/// Errors: database failures.
+pub async fn org_loads(conn: &mut PgConnection) -> Result<Vec<OrgLoad>> {
+    let rows: Vec<(i64, i32, i64)> = sqlx::query_as(
+        "SELECT o.id, o.concurrency_limit, COALESCE(a.active, 0)
+         FROM organizations o
+         LEFT JOIN (SELECT org_id, count(*) AS active FROM contacts WHERE status IN ('locked', 'dialing') GROUP BY org_id) a
+           ON a.org_id = o.id
+         ORDER BY o.id",
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|(id, limit, active)| OrgLoad { org_id: OrgId(id), limit, active }).collect())
+}
+
+/// Per-campaign counts of admitted (`locked`) and in-call (`dialing`) contacts.
+///
+/// Errors: database failures.
+pub async fn campaign_loads(conn: &mut PgConnection) -> Result<Vec<(CampaignId, i64, i64)>> {
+    let rows: Vec<(i64, i64, i64)> = sqlx::query_as(
+        "SELECT campaign_id, count(*) FILTER (WHERE status = 'locked'), count(*) FILTER (WHERE status = 'dialing')
+         FROM contacts WHERE status IN ('locked', 'dialing') AND campaign_id IS NOT NULL GROUP BY campaign_id",
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|(c, l, d)| (CampaignId(c), l, d)).collect())
+}
+
+/// Active calls per SIP pool (contacts locked or dialing).
+///
+/// Errors: database failures.
+pub async fn pool_loads(conn: &mut PgConnection) -> Result<Vec<(String, i64)>> {
+    Ok(sqlx::query_as("SELECT sip_pool, count(*) FROM contacts WHERE status IN ('locked', 'dialing') GROUP BY sip_pool")
+        .fetch_all(conn)
+        .await?)
+}
+
+/// Time-zone keys of every campaign in `campaigns`: `(campaign, zone key)`.
+///
+/// Errors: database failures.
+pub async fn campaigns_timezones(conn: &mut PgConnection, campaigns: &[CampaignId]) -> Result<Vec<(CampaignId, String)>> {
+    let ids: Vec<i64> = campaigns.iter().map(|c| c.0).collect();
+    let rows: Vec<(i64, String)> = sqlx::query_as("SELECT campaign_id, timezone FROM campaign_timezones WHERE campaign_id = ANY($1)")
+        .bind(&ids)
+        .fetch_all(conn)
+        .await?;
+    Ok(rows.into_iter().map(|(c, tz)| (CampaignId(c), tz)).collect())
+}
+
+/// A due contact a dispatch cycle may admit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Candidate {
+    /// contact
+    pub contact_id: ContactId,
+    /// organization
+    pub org_id: OrgId,
+    /// campaign; `None` for a direct call
+    pub campaign_id: Option<CampaignId>,
+    /// attempts made (its channel holder is `contact:<id>:<attempt_count>`)
+    pub attempt_count: i32,
+    /// SIP pool
+    pub sip_pool: String,
+    /// when it became due
+    pub retry_after: DateTime<Utc>,
+}
+
+type CandidateRow = (i64, i64, Option<i64>, i32, String, DateTime<Utc>);
+
+fn candidate(r: CandidateRow) -> Candidate {
+    Candidate {
+        contact_id: ContactId(r.0),
+        org_id: OrgId(r.1),
+        campaign_id: r.2.map(CampaignId),
+        attempt_count: r.3,
+        sip_pool: r.4,
+        retry_after: r.5,
+    }
+}
+
+/// Fetches and row-locks (`FOR UPDATE SKIP LOCKED`) due contacts (SPEC §5 step 4):
+/// for each `(campaign, need)` at most `need` queued contacts of that campaign due at `now`
+/// whose zone key is among the campaign's `eligible` zones, earliest due first; plus at most
+/// `direct_limit` due direct calls (no campaign), which bypass windows. Rows locked by
+/// another transaction are skipped, so two concurrent fetches never return the same contact.
+///
+/// Errors: database failures.
+pub async fn fetch_candidates(
+    conn: &mut PgConnection,
+    now: DateTime<Utc>,
+    needs: &[(CampaignId, i32)],
+    eligible: &[(CampaignId, String)],
+    direct_limit: i64,
+) -> Result<Vec<Candidate>> {
+    let mut out: Vec<Candidate> = Vec::new();
+    if direct_limit > 0 {
+        let rows: Vec<CandidateRow> = sqlx::query_as(
+            "SELECT id, org_id, campaign_id, attempt_count, sip_pool, retry_after FROM contacts
+             WHERE campaign_id IS NULL AND status = 'queued' AND retry_after <= $1
+             ORDER BY retry_after, id LIMIT $2 FOR UPDATE SKIP LOCKED",
+        )
+        .bind(now)
+        .bind(direct_limit)
+        .fetch_all(&mut *conn)
+        .await?;
+        out.extend(rows.into_iter().map(candidate));
+    }
+    let needs: Vec<&(CampaignId, i32)> = needs.iter().filter(|(_, n)| *n > 0).collect();
+    if !needs.is_empty() && !eligible.is_empty() {
+        let need_ids: Vec<i64> = needs.iter().map(|(c, _)| c.0).collect();
+        let need_n: Vec<i32> = needs.iter().map(|(_, n)| *n).collect();
+        let el_ids: Vec<i64> = eligible.iter().map(|(c, _)| c.0).collect();
+        let el_tz: Vec<&str> = eligible.iter().map(|(_, tz)| tz.as_str()).collect();
+        let rows: Vec<CandidateRow> = sqlx::query_as(
+            "WITH needs AS (SELECT * FROM unnest($2::bigint[], $3::int[]) AS n(campaign_id, need)),
+                  elig AS (SELECT * FROM unnest($4::bigint[], $5::text[]) AS e(campaign_id, tz))
+             SELECT c.id, c.org_id, c.campaign_id, c.attempt_count, c.sip_pool, c.retry_after
+             FROM needs n CROSS JOIN LATERAL (
+                 SELECT id, org_id, campaign_id, attempt_count, sip_pool, retry_after FROM contacts
+                 WHERE campaign_id = n.campaign_id AND status = 'queued' AND retry_after <= $1
+                   AND timezone IN (SELECT tz FROM elig WHERE elig.campaign_id = n.campaign_id)
+                 ORDER BY retry_after, id LIMIT n.need
+                 FOR UPDATE SKIP LOCKED) c",
+        )
+        .bind(now)
+        .bind(&need_ids)
+        .bind(&need_n)
+        .bind(&el_ids)
+        .bind(&el_tz)
+        .fetch_all(&mut *conn)
+        .await?;
+        out.extend(rows.into_iter().map(candidate));
+    }
+    Ok(out)
+}
+
+/// Marks `ids` `locked` (admitted) at `now`; only rows still `queued` change. Returns the ids
+/// that were locked.
+///
+/// Errors: database failures.
+pub async fn lock_contacts(conn: &mut PgConnection, ids: &[ContactId], now: DateTime<Utc>) -> Result<Vec<ContactId>> {
+    let ids: Vec<i64> = ids.iter().map(|c| c.0).collect();
+    let locked: Vec<i64> = sqlx::query_scalar(
+        "UPDATE contacts SET status = 'locked', locked_at = $2, updated_at = $2 WHERE id = ANY($1) AND status = 'queued' RETURNING id",
+    )
+    .bind(&ids)
+    .bind(now)
+    .fetch_all(conn)
+    .await?;
+    Ok(locked.into_iter().map(ContactId).collect())
+}
+
+/// Moves one admitted contact of `campaign` from `locked` to `dialing`, oldest admission
+/// first, skipping rows another transaction holds. `None` when none is admitted.
+///
+/// Errors: database failures.
+pub async fn claim_locked(conn: &mut PgConnection, campaign: CampaignId, now: DateTime<Utc>) -> Result<Option<Contact>> {
+    let row: Option<ContactRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE contacts SET status = 'dialing', updated_at = $2
+         WHERE id = (SELECT id FROM contacts WHERE campaign_id = $1 AND status = 'locked'
+                     ORDER BY locked_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)
+         RETURNING {CONTACT_COLUMNS}"
+    )))
+    .bind(campaign.0)
+    .bind(now)
+    .fetch_optional(conn)
+    .await?;
+    row.map(TryInto::try_into).transpose()
+}
+
+/// Moves contact `id` from `locked` to `dialing` (a direct call). `None` if it is not locked.
+///
+/// Errors: database failures.
+pub async fn claim_contact(conn: &mut PgConnection, id: ContactId, now: DateTime<Utc>) -> Result<Option<Contact>> {
+    let row: Option<ContactRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE contacts SET status = 'dialing', updated_at = $2 WHERE id = $1 AND status = 'locked' RETURNING {CONTACT_COLUMNS}"
+    )))
+    .bind(id.0)
+    .bind(now)
+    .fetch_optional(conn)
+    .await?;
+    row.map(TryInto::try_into).transpose()
+}
+
+/// Whether any of `phones` is on `org`'s suppression list (SPEC §5.1).
+///
+/// Errors: database failures.
+pub async fn is_suppressed(conn: &mut PgConnection, org: OrgId, phones: &[String]) -> Result<bool> {
+    Ok(sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM suppressions WHERE org_id = $1 AND phone = ANY($2))")
+        .bind(org.0)
+        .bind(phones)
+        .fetch_one(conn)
+        .await?)
+}
+
+/// Ends a contact without a call: `status` (`cancelled`, `exhausted`, `failed`) with
+/// `reason`.
+///
+/// Errors: database failures.
+pub async fn end_contact(conn: &mut PgConnection, id: ContactId, status: &str, reason: &str, now: DateTime<Utc>) -> Result<()> {
+    sqlx::query("UPDATE contacts SET status = $2, status_reason = $3, locked_at = NULL, updated_at = $4 WHERE id = $1")
+        .bind(id.0)
+        .bind(status)
+        .bind(reason)
+        .bind(now)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Puts a contact back to `queued`, due at `retry_after`, without using up an attempt
+/// (outside its window, no channel, no caller ID).
+///
+/// Errors: database failures.
+pub async fn requeue_contact(conn: &mut PgConnection, id: ContactId, retry_after: DateTime<Utc>, now: DateTime<Utc>) -> Result<()> {
+    sqlx::query("UPDATE contacts SET status = 'queued', retry_after = $2, locked_at = NULL, updated_at = $3 WHERE id = $1")
+        .bind(id.0)
+        .bind(retry_after)
+        .bind(now)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// A call attempt.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct CallAttempt {
+    /// id
+    pub id: i64,
+    /// contact
+    pub contact_id: i64,
+    /// 0-based attempt index (idempotency key with the contact)
+    pub attempt_index: i32,
+    /// organization
+    pub org_id: i64,
+    /// campaign (None for a direct call)
+    pub campaign_id: Option<i64>,
+    /// caller ID used
+    pub did_id: Option<i64>,
+    /// caller ID number, E.164
+    pub from_number: String,
+    /// dialed number, E.164
+    pub to_number: String,
+    /// SIP pool holding its channel
+    pub channel_pool: String,
+    /// pending, originating, in_progress, completed
+    pub status: String,
+    /// outcome once completed
+    pub disposition: Option<String>,
+    /// carrier call id
+    pub provider_call_sid: Option<String>,
+    /// carrier's last CallStatus
+    pub carrier_status: Option<String>,
+    /// carrier's AMD verdict
+    pub answered_by: Option<String>,
+    /// talk time, s
+    pub duration_s: Option<i32>,
+    /// spam flag
+    pub spam_flagged: bool,
+    /// error text for failures
+    pub error: Option<String>,
+    /// webhook, timeout or originate
+    pub completed_by: Option<String>,
+    /// created (= start of the attempt)
+    pub created_at: DateTime<Utc>,
+    /// when the carrier was called
+    pub originated_at: Option<DateTime<Utc>>,
+    /// when it ended
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
+impl CallAttempt {
+    /// The attempt id.
+    pub fn attempt_id(&self) -> AttemptId {
+        AttemptId(self.id)
+    }
+
+    /// Its channel holder id (`contact:<contact>:<attempt_index>`).
+    pub fn holder(&self) -> String {
+        outdial_domain::contact::channel_holder(ContactId(self.contact_id), self.attempt_index)
+    }
+}
+
+const ATTEMPT_COLUMNS: &str = "id, contact_id, attempt_index, org_id, campaign_id, did_id, from_number, to_number, channel_pool, \
+    status, disposition, provider_call_sid, carrier_status, answered_by, duration_s, spam_flagged, error, completed_by, \
+    created_at, originated_at, ended_at";
+
+/// An attempt to record before calling the carrier (SPEC §5.6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAttempt {
+    /// contact
+    pub contact_id: ContactId,
+    /// attempt index = the contact's attempt_count
+    pub attempt_index: i32,
+    /// organization
+    pub org_id: OrgId,
+    /// campaign
+    pub campaign_id: Option<CampaignId>,
+    /// caller ID
+    pub did_id: DidId,
+    /// caller ID number
+    pub from_number: String,
+    /// dialed number
+    pub to_number: String,
+    /// SIP pool
+    pub channel_pool: String,
+}
+
+/// Inserts the attempt row, or returns the existing one for the same (contact, attempt
+/// index): the idempotency key, so a retried job never records — or places — a second call
+/// for the same attempt. The bool is `true` when this call created it.
+///
+/// Errors: database failures.
+pub async fn insert_attempt(conn: &mut PgConnection, a: &NewAttempt, now: DateTime<Utc>) -> Result<(CallAttempt, bool)> {
+    let created: Option<CallAttempt> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO call_attempts (contact_id, attempt_index, org_id, campaign_id, did_id, from_number, to_number, channel_pool, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+         ON CONFLICT (contact_id, attempt_index) DO NOTHING RETURNING {ATTEMPT_COLUMNS}"
+    )))
+    .bind(a.contact_id.0)
+    .bind(a.attempt_index)
+    .bind(a.org_id.0)
+    .bind(a.campaign_id.map(|c| c.0))
+    .bind(a.did_id.0)
+    .bind(&a.from_number)
+    .bind(&a.to_number)
+    .bind(&a.channel_pool)
+    .bind(now)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(row) = created {
+        return Ok((row, true));
+    }
+    let existing: CallAttempt = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {ATTEMPT_COLUMNS} FROM call_attempts WHERE contact_id = $1 AND attempt_index = $2"
+    )))
+    .bind(a.contact_id.0)
+    .bind(a.attempt_index)
+    .fetch_one(conn)
+    .await?;
+    Ok((existing, false))
+}
+
+/// How an attempt ended, as reported by the carrier or decided by a timeout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptOutcome {
+    /// the disposition
+    pub disposition: Disposition,
+    /// carrier's CallStatus
+    pub carrier_status: Option<String>,
+    /// carrier's AnsweredBy
+    pub answered_by: Option<String>,
+    /// talk time, s
+    pub duration_s: Option<i32>,
+    /// carrier call id
+    pub call_sid: Option<String>,
+    /// `webhook`, `timeout` or `originate`
+    pub completed_by: &'static str,
+    /// error text
+    pub error: Option<String>,
+}
+
+/// A completion that happened (exactly once per attempt).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Completion {
+    /// the attempt, now completed
+    pub attempt: CallAttempt,
+    /// what the contact became
+    pub resolution: Resolution,
+    /// the contact's new status
+    pub contact_status: String,
+}
+
+impl Store {
+    /// The attempt `id`.
+    ///
+    /// Errors: [`StoreError::NotFound`].
+    pub async fn attempt(&self, id: AttemptId) -> Result<CallAttempt> {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {ATTEMPT_COLUMNS} FROM call_attempts WHERE id = $1")))
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::not_found("call attempt", id))
+    }
+
+    /// Attempts of a contact, in order.
+    ///
+    /// Errors: database failures.
+    pub async fn contact_attempts(&self, contact: ContactId) -> Result<Vec<CallAttempt>> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {ATTEMPT_COLUMNS} FROM call_attempts WHERE contact_id = $1 ORDER BY attempt_index"
+        )))
+        .bind(contact.0)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Attempts of a campaign, by creation.
+    ///
+    /// Errors: database failures.
+    pub async fn campaign_attempts(&self, campaign: CampaignId) -> Result<Vec<CallAttempt>> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {ATTEMPT_COLUMNS} FROM call_attempts WHERE campaign_id = $1 ORDER BY created_at, id"
+        )))
+        .bind(campaign.0)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Moves attempt `id` from `pending` to `originating` — the point of no return before the
+    /// carrier is called. `None` if it is not pending (already originated, or completed):
+    /// the caller must not call the carrier then.
+    ///
+    /// Errors: database failures.
+    pub async fn begin_originate(&self, id: AttemptId, now: DateTime<Utc>) -> Result<Option<CallAttempt>> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "UPDATE call_attempts SET status = 'originating', originated_at = $2 WHERE id = $1 AND status = 'pending'
+             RETURNING {ATTEMPT_COLUMNS}"
+        )))
+        .bind(id.0)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Records the carrier's call id; the attempt is now in progress (unless a callback
+    /// already completed it).
+    ///
+    /// Errors: database failures.
+    pub async fn record_call_sid(&self, id: AttemptId, sid: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE call_attempts SET provider_call_sid = COALESCE(provider_call_sid, $2),
+                 status = CASE WHEN status = 'originating' THEN 'in_progress' ELSE status END
+             WHERE id = $1",
+        )
+        .bind(id.0)
+        .bind(sid)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Ends attempt `id` with `outcome` exactly once (SPEC §5.7): the first completion (by
+    /// webhook, timeout or originate failure) wins and resolves the contact by the outcome
+    /// table with the campaign's retry policy; later ones return `None` and change nothing.
+    /// If the campaign was cancelled meanwhile, a retry becomes `cancelled`.
+    ///
+    /// Errors: database failures.
+    pub async fn complete_attempt(&self, id: AttemptId, outcome: &AttemptOutcome, now: DateTime<Utc>) -> Result<Option<Completion>> {
+        let mut tx = self.pool.begin().await?;
+        let attempt: Option<CallAttempt> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "UPDATE call_attempts SET status = 'completed', disposition = $2, carrier_status = COALESCE($3, carrier_status),
+                 answered_by = COALESCE($4, answered_by), duration_s = COALESCE($5, duration_s),
+                 provider_call_sid = COALESCE(provider_call_sid, $6), completed_by = $7, error = $8, ended_at = $9
+             WHERE id = $1 AND status <> 'completed' RETURNING {ATTEMPT_COLUMNS}"
+        )))
+        .bind(id.0)
+        .bind(outcome.disposition.as_str())
+        .bind(&outcome.carrier_status)
+        .bind(&outcome.answered_by)
+        .bind(outcome.duration_s)
+        .bind(&outcome.call_sid)
+        .bind(outcome.completed_by)
+        .bind(&outcome.error)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(attempt) = attempt else {
+            return Ok(None);
+        };
+        let (phone_count, contact_status): (i32, String) =
+            sqlx::query_as("SELECT cardinality(phone_numbers), status FROM contacts WHERE id = $1 FOR UPDATE")
+                .bind(attempt.contact_id)
+                .fetch_one(&mut *tx)
+                .await?;
+        let (policy, campaign_status) = match attempt.campaign_id {
+            Some(c) => {
+                let (per, delay, vm, busy, status): (i32, i64, bool, bool, String) = sqlx::query_as(
+                    "SELECT max_attempts_per_phone_number, retry_delay_ms, voicemail_drop, retry_busy, status FROM campaigns WHERE id = $1",
+                )
+                .bind(c)
+                .fetch_one(&mut *tx)
+                .await?;
+                let policy = RetryPolicy {
+                    max_attempts_per_phone_number: u32::try_from(per).map_err(corrupt)?,
+                    retry_delay_ms: delay,
+                    voicemail_drop: vm,
+                    retry_busy: busy,
+                };
+                (policy, Some(status.parse::<CampaignStatus>().map_err(corrupt)?))
+            }
+            None => (RetryPolicy::default(), None),
+        };
+        let index = u32::try_from(attempt.attempt_index).map_err(corrupt)?;
+        let phones = usize::try_from(phone_count).unwrap_or(0);
+        let resolution = resolve(outcome.disposition, index, phones, &policy, now);
+        let (status, reason, next_index, retry_after) = match resolution {
+            Resolution::Retry { .. } if campaign_status == Some(CampaignStatus::Cancelled) => {
+                ("cancelled", Some("campaign_cancelled"), attempt.attempt_index + 1, None)
+            }
+            Resolution::Retry { next_attempt_index, retry_after } => {
+                ("queued", None, i32::try_from(next_attempt_index).unwrap_or(i32::MAX), Some(retry_after))
+            }
+            other => (other.status().as_str(), None, attempt.attempt_index + 1, None),
+        };
+        // A contact that is no longer dialing (cancelled meanwhile) keeps its status; the
+        // attempt's outcome is still recorded on it.
+        let contact_status = if contact_status == "dialing" { status.to_owned() } else { contact_status };
+        sqlx::query(
+            "UPDATE contacts SET status = $2, disposition = $3, status_reason = COALESCE($4, status_reason),
+                 attempt_count = GREATEST(attempt_count, $5), retry_after = COALESCE($6, retry_after), locked_at = NULL, updated_at = $7
+             WHERE id = $1",
+        )
+        .bind(attempt.contact_id)
+        .bind(&contact_status)
+        .bind(outcome.disposition.as_str())
+        .bind(reason)
+        .bind(next_index)
+        .bind(retry_after)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(Completion { attempt, resolution, contact_status }))
+    }
+
+    /// Channel holders that must stay live: every contact `locked` or `dialing`, as
+    /// `(sip_pool, holder id)`.
+    ///
+    /// Errors: database failures.
+    pub async fn live_channel_holders(&self) -> Result<Vec<(String, String)>> {
+        let rows: Vec<(i64, i32, String)> =
+            sqlx::query_as("SELECT id, attempt_count, sip_pool FROM contacts WHERE status IN ('locked', 'dialing')")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, a, pool)| (pool, outdial_domain::contact::channel_holder(ContactId(id), a)))
+            .collect())
+    }
+
+    /// Open attempts (not completed): `(id, status, created_at)`, oldest first — the
+    /// reconciler restores their timeout (and, for `pending` ones, originate) jobs.
+    ///
+    /// Errors: database failures.
+    pub async fn open_attempts(&self, limit: i64) -> Result<Vec<(AttemptId, String, DateTime<Utc>)>> {
+        let rows: Vec<(i64, String, DateTime<Utc>)> =
+            sqlx::query_as("SELECT id, status, created_at FROM call_attempts WHERE status <> 'completed' ORDER BY created_at LIMIT $1")
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.into_iter().map(|(id, s, t)| (AttemptId(id), s, t)).collect())
+    }
+
+    /// Completed attempts whose health event was not yet written and that ended before
+    /// `ended_before` (the reconciler re-enqueues their health jobs).
+    ///
+    /// Errors: database failures.
+    pub async fn attempts_missing_health(&self, ended_before: DateTime<Utc>, limit: i64) -> Result<Vec<AttemptId>> {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM call_attempts WHERE status = 'completed' AND health_recorded = false AND ended_at < $1
+             ORDER BY ended_at LIMIT $2",
+        )
+        .bind(ended_before)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ids.into_iter().map(AttemptId).collect())
+    }
+}

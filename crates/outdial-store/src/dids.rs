@@ -1,0 +1,308 @@
+//! Caller IDs (DIDs) and their health events (SPEC §5.5, §7).
+
+use chrono::{DateTime, Utc};
+use outdial_domain::contact::Disposition;
+use outdial_domain::did::{DidCandidate, DidState, DidTransition, LifecycleConfig, warming_allowance};
+use outdial_domain::health::{CallSample, HealthScore};
+use outdial_domain::{AttemptId, DidId, OrgId};
+use serde::Serialize;
+use sqlx::PgConnection;
+
+use crate::{Result, Store, StoreError, corrupt};
+
+/// A caller ID.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Did {
+    /// id
+    pub id: DidId,
+    /// organization
+    pub org_id: OrgId,
+    /// number, E.164
+    pub e164: String,
+    /// lifecycle state
+    pub state: DidState,
+    /// health score in [0, 1]
+    pub health_score: f64,
+    /// components of the last score (JSON of `HealthComponents`)
+    pub health_components: Option<serde_json::Value>,
+    /// calls the last score was computed from
+    pub scored_calls: i32,
+    /// only calls from here on are scored
+    pub scored_since: Option<DateTime<Utc>>,
+    /// last call placed
+    pub last_call_at: Option<DateTime<Utc>>,
+    /// last SMS sent
+    pub last_sms_at: Option<DateTime<Utc>>,
+    /// end of the current cooldown
+    pub cooldown_until: Option<DateTime<Utc>>,
+    /// end of the current warming period
+    pub warming_until: Option<DateTime<Utc>>,
+    /// calls taken while warming
+    pub warming_calls: i32,
+    /// last state change
+    pub state_changed_at: Option<DateTime<Utc>>,
+}
+
+#[derive(sqlx::FromRow)]
+struct DidRow {
+    id: i64,
+    org_id: i64,
+    e164: String,
+    state: String,
+    health_score: f64,
+    health_components: Option<serde_json::Value>,
+    scored_calls: i32,
+    scored_since: Option<DateTime<Utc>>,
+    last_call_at: Option<DateTime<Utc>>,
+    last_sms_at: Option<DateTime<Utc>>,
+    cooldown_until: Option<DateTime<Utc>>,
+    warming_until: Option<DateTime<Utc>>,
+    warming_calls: i32,
+    state_changed_at: Option<DateTime<Utc>>,
+}
+
+const DID_COLUMNS: &str = "id, org_id, e164, state, health_score, health_components, scored_calls, scored_since, last_call_at, \
+    last_sms_at, cooldown_until, warming_until, warming_calls, state_changed_at";
+
+impl TryFrom<DidRow> for Did {
+    type Error = StoreError;
+    fn try_from(r: DidRow) -> Result<Self> {
+        Ok(Self {
+            id: DidId(r.id),
+            org_id: OrgId(r.org_id),
+            e164: r.e164,
+            state: r.state.parse().map_err(corrupt)?,
+            health_score: r.health_score,
+            health_components: r.health_components,
+            scored_calls: r.scored_calls,
+            scored_since: r.scored_since,
+            last_call_at: r.last_call_at,
+            last_sms_at: r.last_sms_at,
+            cooldown_until: r.cooldown_until,
+            warming_until: r.warming_until,
+            warming_calls: r.warming_calls,
+            state_changed_at: r.state_changed_at,
+        })
+    }
+}
+
+impl Did {
+    /// This DID as voice selection sees it (`last_used_at` = last call), with its warming
+    /// ramp evaluated at `now`.
+    pub fn voice_candidate(&self, now: DateTime<Utc>, cfg: &LifecycleConfig) -> DidCandidate {
+        let within_ramp = match (self.state, self.warming_until) {
+            (DidState::Warming, Some(until)) => u32::try_from(self.warming_calls).unwrap_or(u32::MAX) < warming_allowance(until, now, cfg),
+            _ => true,
+        };
+        DidCandidate { id: self.id, e164: self.e164.clone(), state: self.state, score: self.health_score, last_used_at: self.last_call_at, within_ramp }
+    }
+}
+
+/// Rows with this many DIDs per query at most when listing.
+const LIST_LIMIT: i64 = 10_000;
+
+impl Store {
+    /// Adds caller ID `e164` to `org`, `active` with score 1.0 (SPEC §7: new DIDs start at 1).
+    ///
+    /// Errors: [`StoreError::AlreadyExists`] when the number is already registered.
+    pub async fn create_did(&self, org: OrgId, e164: &str, now: DateTime<Utc>) -> Result<Did> {
+        let row: DidRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO dids (org_id, e164, state_changed_at, created_at) VALUES ($1, $2, $3, $3) RETURNING {DID_COLUMNS}"
+        )))
+        .bind(org.0)
+        .bind(e164)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        row.try_into()
+    }
+
+    /// DIDs of `org` (or all), by id.
+    ///
+    /// Errors: database failures.
+    pub async fn dids(&self, org: Option<OrgId>) -> Result<Vec<Did>> {
+        let rows: Vec<DidRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {DID_COLUMNS} FROM dids WHERE ($1::bigint IS NULL OR org_id = $1) ORDER BY id LIMIT {LIST_LIMIT}"
+        )))
+        .bind(org.map(|o| o.0))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    /// The DID `id`; with `org`, only if it belongs to it.
+    ///
+    /// Errors: [`StoreError::NotFound`].
+    pub async fn did(&self, id: DidId, org: Option<OrgId>) -> Result<Did> {
+        let row: Option<DidRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {DID_COLUMNS} FROM dids WHERE id = $1 AND ($2::bigint IS NULL OR org_id = $2)"
+        )))
+        .bind(id.0)
+        .bind(org.map(|o| o.0))
+        .fetch_optional(&self.pool)
+        .await?;
+        row.ok_or_else(|| StoreError::not_found("DID", id))?.try_into()
+    }
+
+    /// DIDs of `org` that are due for a lifecycle step at `now` (cooling past its cooldown,
+    /// warming past its warming period).
+    ///
+    /// Errors: database failures.
+    pub async fn dids_due_lifecycle(&self, now: DateTime<Utc>) -> Result<Vec<Did>> {
+        let rows: Vec<DidRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {DID_COLUMNS} FROM dids
+             WHERE (state = 'cooling' AND (cooldown_until IS NULL OR cooldown_until <= $1))
+                OR (state = 'warming' AND (warming_until IS NULL OR warming_until <= $1))
+             ORDER BY id"
+        )))
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    /// Applies a lifecycle transition if the DID is still in `from` (another pod may have
+    /// applied it first). Returns whether it changed.
+    ///
+    /// Errors: database failures.
+    pub async fn apply_did_transition(&self, id: DidId, from: DidState, t: &DidTransition, now: DateTime<Utc>) -> Result<bool> {
+        let mut conn = self.pool.acquire().await?;
+        apply_transition(&mut conn, id, from, t, now).await
+    }
+}
+
+/// DIDs of `org` that could place a call now (state `active` or `warming`).
+///
+/// Errors: database failures.
+pub async fn usable_dids(conn: &mut PgConnection, org: OrgId) -> Result<Vec<Did>> {
+    let rows: Vec<DidRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {DID_COLUMNS} FROM dids WHERE org_id = $1 AND state IN ('active', 'warming') ORDER BY id"
+    )))
+    .bind(org.0)
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter().map(TryInto::try_into).collect()
+}
+
+/// Records that DID `id` placed a call at `now` (least-recently-used ordering, warming ramp).
+///
+/// Errors: database failures.
+pub async fn mark_did_called(conn: &mut PgConnection, id: DidId, now: DateTime<Utc>) -> Result<()> {
+    sqlx::query(
+        "UPDATE dids SET last_call_at = $2, warming_calls = warming_calls + CASE WHEN state = 'warming' THEN 1 ELSE 0 END WHERE id = $1",
+    )
+    .bind(id.0)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Writes the `did_health_events` row of completed attempt `attempt` (idempotent: one row
+/// per attempt) and marks the attempt's health as recorded. Returns the DID to re-score, or
+/// `None` when the attempt has no DID or is not completed.
+///
+/// Errors: database failures.
+pub async fn record_health_event(conn: &mut PgConnection, attempt: AttemptId) -> Result<Option<DidId>> {
+    let did: Option<Option<i64>> = sqlx::query_scalar(
+        "UPDATE call_attempts SET health_recorded = true WHERE id = $1 AND status = 'completed' RETURNING did_id",
+    )
+    .bind(attempt.0)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(Some(did)) = did else { return Ok(None) };
+    sqlx::query(
+        "INSERT INTO did_health_events (did_id, call_attempt_id, disposition, duration_s, spam_flagged, at)
+         SELECT did_id, id, disposition, COALESCE(duration_s, 0), spam_flagged, COALESCE(ended_at, created_at)
+         FROM call_attempts WHERE id = $1
+         ON CONFLICT (call_attempt_id) DO NOTHING",
+    )
+    .bind(attempt.0)
+    .execute(conn)
+    .await?;
+    Ok(Some(DidId(did)))
+}
+
+/// Locks DID `id` for re-scoring and returns it.
+///
+/// Errors: [`StoreError::NotFound`].
+pub async fn lock_did(conn: &mut PgConnection, id: DidId) -> Result<Did> {
+    let row: Option<DidRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {DID_COLUMNS} FROM dids WHERE id = $1 FOR UPDATE")))
+        .bind(id.0)
+        .fetch_optional(conn)
+        .await?;
+    row.ok_or_else(|| StoreError::not_found("DID", id))?.try_into()
+}
+
+/// The DID's most recent calls (newest first) since `since`, at most `limit`.
+///
+/// Errors: database failures, or a stored disposition that does not parse.
+pub async fn recent_calls(conn: &mut PgConnection, id: DidId, since: Option<DateTime<Utc>>, limit: i64) -> Result<Vec<CallSample>> {
+    let rows: Vec<(String, i32, bool)> = sqlx::query_as(
+        "SELECT disposition, duration_s, spam_flagged FROM did_health_events
+         WHERE did_id = $1 AND ($2::timestamptz IS NULL OR at >= $2) ORDER BY at DESC, id DESC LIMIT $3",
+    )
+    .bind(id.0)
+    .bind(since)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter()
+        .map(|(d, dur, spam)| {
+            Ok(CallSample {
+                disposition: d.parse::<Disposition>().map_err(corrupt)?,
+                duration_s: u32::try_from(dur).unwrap_or(0),
+                spam_flagged: spam,
+            })
+        })
+        .collect()
+}
+
+/// Stores a new score (and the state change it caused, if any).
+///
+/// Errors: database failures.
+pub async fn store_score(conn: &mut PgConnection, id: DidId, score: &HealthScore, change: Option<&DidTransition>, now: DateTime<Utc>) -> Result<()> {
+    let components = serde_json::to_value(score.components).map_err(corrupt)?;
+    sqlx::query("UPDATE dids SET health_score = $2, health_components = $3, scored_calls = $4 WHERE id = $1")
+        .bind(id.0)
+        .bind(score.score)
+        .bind(components)
+        .bind(i32::try_from(score.calls).unwrap_or(i32::MAX))
+        .execute(&mut *conn)
+        .await?;
+    if let Some(t) = change {
+        set_state(conn, id, t, now).await?;
+    }
+    Ok(())
+}
+
+async fn set_state(conn: &mut PgConnection, id: DidId, t: &DidTransition, now: DateTime<Utc>) -> Result<()> {
+    sqlx::query(
+        "UPDATE dids SET state = $2, state_changed_at = $3,
+             cooldown_until = CASE WHEN $2 = 'cooling' THEN $4 ELSE NULL END,
+             warming_until = CASE WHEN $2 = 'warming' THEN $5 ELSE NULL END,
+             scored_since = COALESCE($6, scored_since),
+             warming_calls = CASE WHEN $2 = 'warming' THEN 0 ELSE warming_calls END,
+             health_score = CASE WHEN $6 IS NOT NULL THEN 1.0 ELSE health_score END,
+             scored_calls = CASE WHEN $6 IS NOT NULL THEN 0 ELSE scored_calls END
+         WHERE id = $1",
+    )
+    .bind(id.0)
+    .bind(t.to.as_str())
+    .bind(now)
+    .bind(t.cooldown_until)
+    .bind(t.warming_until)
+    .bind(t.scored_since)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn apply_transition(conn: &mut PgConnection, id: DidId, from: DidState, t: &DidTransition, now: DateTime<Utc>) -> Result<bool> {
+    let held: Option<String> = sqlx::query_scalar("SELECT state FROM dids WHERE id = $1 FOR UPDATE").bind(id.0).fetch_optional(&mut *conn).await?;
+    if held.as_deref() != Some(from.as_str()) {
+        return Ok(false);
+    }
+    set_state(conn, id, t, now).await?;
+    Ok(true)
+}

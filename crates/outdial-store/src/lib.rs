@@ -1,0 +1,170 @@
+//! # outdial-store
+//!
+//! Postgres is outdial's source of truth (SPEC §3): contacts, campaigns, attempts, DIDs and
+//! their health live here; Redis only holds what can be rebuilt from it. This crate owns
+//! the schema ([`MIGRATOR`], from `migrations/` at the workspace root) and every query, and
+//! returns `outdial-domain` types.
+//!
+//! Every "now" is a parameter: queries never call `now()`, so the injected clock rules
+//! (SPEC §3 "Time").
+//!
+//! | module | tables |
+//! |---|---|
+//! | [`orgs`] | organizations, api_tokens, suppressions |
+//! | [`campaigns`] | campaigns, campaign_transitions, campaign_timezones |
+//! | [`contacts`] | contacts, uploads |
+//! | [`dialing`] | the hot path: dispatch cycle, tick claims, attempts, completion |
+//! | [`dids`] | dids, did_health_events |
+//! | [`stats`] | campaign_stats and the aggregates behind it |
+
+pub mod campaigns;
+pub mod contacts;
+pub mod dialing;
+pub mod dids;
+pub mod orgs;
+pub mod stats;
+
+use sqlx::postgres::{PgPool, PgPoolOptions};
+
+/// The migrations in `migrations/`, embedded at build time.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
+
+/// Errors of the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The row does not exist (or belongs to another organization).
+    #[error("{what} {id} not found")]
+    NotFound {
+        /// kind of thing
+        what: &'static str,
+        /// its id
+        id: String,
+    },
+    /// A unique constraint refused the write (Postgres 23505).
+    #[error("already exists: {0}")]
+    AlreadyExists(String),
+    /// The input broke a rule (a CHECK constraint, a bad value).
+    #[error("invalid: {0}")]
+    Invalid(String),
+    /// A campaign status change that the state machine forbids (SPEC §8).
+    #[error(transparent)]
+    IllegalTransition(#[from] outdial_domain::campaign::IllegalTransition),
+    /// A stored value that does not parse (a bug or a hand-edited row).
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    /// Any other database error.
+    #[error("postgres: {0}")]
+    Db(sqlx::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &e {
+            match db.code().as_deref() {
+                Some("23505") => return Self::AlreadyExists(db.message().to_owned()),
+                Some("23514" | "22P02" | "23502" | "22003") => return Self::Invalid(db.message().to_owned()),
+                _ => {}
+            }
+        }
+        Self::Db(e)
+    }
+}
+
+impl StoreError {
+    pub(crate) fn not_found(what: &'static str, id: impl ToString) -> Self {
+        Self::NotFound { what, id: id.to_string() }
+    }
+}
+
+pub(crate) fn corrupt(what: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(what.to_string())
+}
+
+/// Result alias of this crate.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The store: a Postgres pool. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: PgPool,
+}
+
+impl Store {
+    /// Wraps an existing pool.
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// Connects to `url` with at most `max_connections`.
+    ///
+    /// Errors: the connection failed.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(std::time::Duration::from_secs(10))
+            .connect(url)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    /// Applies pending migrations ([`MIGRATOR`]).
+    ///
+    /// Errors: a migration failed (it is rolled back).
+    pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
+        MIGRATOR.run(&self.pool).await
+    }
+
+    /// The underlying pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+/// Creates database `name` on the server of `admin_url` unless it exists. Returns the URL of
+/// the new database. Used by `outdialctl migrate --create` and the demo.
+///
+/// Errors: the admin connection failed, or `name` is not a plain identifier.
+pub async fn ensure_database(admin_url: &str, name: &str) -> Result<String> {
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(StoreError::Invalid(format!("database name {name:?} must be [A-Za-z0-9_]+")));
+    }
+    let admin = PgPoolOptions::new().max_connections(1).connect(admin_url).await?;
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)").bind(name).fetch_one(&admin).await?;
+    if !exists {
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&admin).await?;
+    }
+    admin.close().await;
+    Ok(replace_database(admin_url, name))
+}
+
+/// Drops database `name` (forcibly disconnecting its sessions) if it exists.
+///
+/// Errors: the admin connection failed, or `name` is not a plain identifier.
+pub async fn drop_database(admin_url: &str, name: &str) -> Result<()> {
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(StoreError::Invalid(format!("database name {name:?} must be [A-Za-z0-9_]+")));
+    }
+    let admin = PgPoolOptions::new().max_connections(1).connect(admin_url).await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&admin).await?;
+    admin.close().await;
+    Ok(())
+}
+
+/// `url` with its database name replaced by `name` (query string kept).
+pub fn replace_database(url: &str, name: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let prefix = base.rsplit_once('/').map_or(base, |(p, _)| p);
+    match query {
+        Some(q) => format!("{prefix}/{name}?{q}"),
+        None => format!("{prefix}/{name}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn replace_database_keeps_host_and_query() {
+        assert_eq!(super::replace_database("postgres://u@h:5432/postgres", "x"), "postgres://u@h:5432/x");
+        assert_eq!(super::replace_database("postgres://u@h/db?sslmode=disable", "x"), "postgres://u@h/x?sslmode=disable");
+    }
+}
