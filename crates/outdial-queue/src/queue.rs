@@ -14,7 +14,7 @@ use crate::error::QueueError;
 use crate::keys::QueueKeys;
 
 /// A job payload: MessagePack-serializable, with a short kind name for logs and metrics.
-pub trait Job: Serialize + DeserializeOwned + Send + Sync + 'static {
+pub trait Job: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
     /// A short, stable name of the job's kind (e.g. `"voice_tick"`), used in metric labels.
     fn kind(&self) -> &'static str;
 }

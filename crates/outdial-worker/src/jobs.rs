@@ -1,0 +1,233 @@
+//! Payloads of the three queues (SPEC §3) and their deduplication ids.
+//!
+//! | queue | jobs | concurrency |
+//! |---|---|---|
+//! | `campaign-dialer` | [`DialerJob`] | 5 |
+//! | `campaign-health` | [`HealthJob`] | 10 |
+//! | `campaign-stats` | [`StatsJob`] | 5 |
+//!
+//! Jobs with a canonical id ([`DialerJob::id`] …) are deduplicated by it: one dispatch
+//! cycle, one tick per campaign, one originate / timeout per attempt, one health job per
+//! attempt and one pending aggregation per campaign can exist at a time.
+
+use outdial_domain::{AttemptId, CampaignId, ContactId};
+use outdial_queue::{Job, NewJob};
+use serde::{Deserialize, Serialize};
+
+/// Name of the dialer queue (keys `bull:{campaign-dialer}:…`).
+pub const DIALER_QUEUE: &str = "campaign-dialer";
+/// Name of the health queue.
+pub const HEALTH_QUEUE: &str = "campaign-health";
+/// Name of the stats queue.
+pub const STATS_QUEUE: &str = "campaign-stats";
+
+/// Jobs of `campaign-dialer`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum DialerJob {
+    /// The fleet-wide dispatch cycle (SPEC §5): sweep, allocate, admit. Id `dispatch`;
+    /// re-enqueues itself every poll interval.
+    Dispatch,
+    /// One pacing tick of a voice campaign: starts one admitted contact. Id
+    /// `tick:<campaign>`; re-enqueues itself every `1000 / cps` ms.
+    VoiceTick {
+        /// the campaign
+        campaign_id: CampaignId,
+    },
+    /// One SMS drip tick (SPEC §6). Id `sms-tick:<campaign>`.
+    SmsTick {
+        /// the campaign
+        campaign_id: CampaignId,
+    },
+    /// Starts an admitted direct call (no campaign, no pacing). Id `start:<contact>`.
+    StartContact {
+        /// the contact
+        contact_id: ContactId,
+    },
+    /// Calls the carrier for a recorded attempt. Id `originate:<attempt>`.
+    Originate {
+        /// the attempt
+        attempt_id: AttemptId,
+    },
+    /// A verified carrier status callback. Id `status:<attempt>:<call_status>` so a
+    /// redelivered callback is not processed twice.
+    CallStatus {
+        /// the attempt (from the callback URL)
+        attempt_id: AttemptId,
+        /// `CallSid`
+        call_sid: String,
+        /// `CallStatus`
+        call_status: String,
+        /// `CallDuration`, s
+        call_duration_s: Option<u32>,
+        /// `AnsweredBy`
+        answered_by: Option<String>,
+        /// `SipResponseCode`
+        sip_response_code: Option<u16>,
+    },
+    /// A verified SMS delivery callback. Id `sms-status:<contact>:<status>`.
+    SmsStatus {
+        /// the contact (from the callback URL)
+        contact_id: ContactId,
+        /// `MessageSid`
+        message_sid: String,
+        /// `MessageStatus`
+        message_status: String,
+        /// `ErrorCode`
+        error_code: Option<u32>,
+    },
+    /// The durable completion timeout of an attempt (SPEC §5.7). Id `timeout:<attempt>`.
+    CallTimeout {
+        /// the attempt
+        attempt_id: AttemptId,
+    },
+    /// Renews channel leases of live calls and reconciles Redis with Postgres. Id
+    /// `maintenance`.
+    Maintenance,
+    /// Moves DIDs cooling → warming → active (SPEC §7). Id `did-lifecycle`.
+    DidLifecycle,
+}
+
+impl Job for DialerJob {
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::Dispatch => "dispatch",
+            Self::VoiceTick { .. } => "voice_tick",
+            Self::SmsTick { .. } => "sms_tick",
+            Self::StartContact { .. } => "start_contact",
+            Self::Originate { .. } => "originate",
+            Self::CallStatus { .. } => "call_status",
+            Self::SmsStatus { .. } => "sms_status",
+            Self::CallTimeout { .. } => "call_timeout",
+            Self::Maintenance => "maintenance",
+            Self::DidLifecycle => "did_lifecycle",
+        }
+    }
+}
+
+impl DialerJob {
+    /// The job's deduplication id.
+    pub fn id(&self) -> String {
+        match self {
+            Self::Dispatch => "dispatch".into(),
+            Self::VoiceTick { campaign_id } => format!("tick:{campaign_id}"),
+            Self::SmsTick { campaign_id } => format!("sms-tick:{campaign_id}"),
+            Self::StartContact { contact_id } => format!("start:{contact_id}"),
+            Self::Originate { attempt_id } => format!("originate:{attempt_id}"),
+            Self::CallStatus { attempt_id, call_status, .. } => format!("status:{attempt_id}:{call_status}"),
+            Self::SmsStatus { contact_id, message_status, .. } => format!("sms-status:{contact_id}:{message_status}"),
+            Self::CallTimeout { attempt_id } => format!("timeout:{attempt_id}"),
+            Self::Maintenance => "maintenance".into(),
+            Self::DidLifecycle => "did-lifecycle".into(),
+        }
+    }
+
+    /// This job as a queue entry with its canonical id, due at `due_ms`.
+    pub fn at(self, due_ms: i64) -> NewJob<Self> {
+        let id = self.id();
+        NewJob::new(self, due_ms).with_id(id)
+    }
+}
+
+/// Jobs of `campaign-health`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum HealthJob {
+    /// Write the attempt's `did_health_events` row and re-score its DID. Id
+    /// `health:<attempt>`.
+    RecordOutcome {
+        /// the completed attempt
+        attempt_id: AttemptId,
+    },
+    /// Re-score a DID after a spam flag. Id `rescore:<did>`.
+    Rescore {
+        /// the DID
+        did_id: outdial_domain::DidId,
+    },
+}
+
+impl Job for HealthJob {
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::RecordOutcome { .. } => "record_outcome",
+            Self::Rescore { .. } => "rescore",
+        }
+    }
+}
+
+impl HealthJob {
+    /// This job as a queue entry with its canonical id, due at `due_ms`.
+    pub fn at(self, due_ms: i64) -> NewJob<Self> {
+        let id = match &self {
+            Self::RecordOutcome { attempt_id } => format!("health:{attempt_id}"),
+            Self::Rescore { did_id } => format!("rescore:{did_id}"),
+        };
+        NewJob::new(self, due_ms).with_id(id)
+    }
+}
+
+/// Jobs of `campaign-stats`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum StatsJob {
+    /// Aggregate a campaign and publish `campaign.stats.updated`. Id `stats:<campaign>`: while
+    /// one is pending, further requests are absorbed, which throttles publishing.
+    Aggregate {
+        /// the campaign
+        campaign_id: CampaignId,
+    },
+}
+
+impl Job for StatsJob {
+    fn kind(&self) -> &'static str {
+        "aggregate"
+    }
+}
+
+impl StatsJob {
+    /// This job as a queue entry with its canonical id, due at `due_ms`.
+    pub fn at(self, due_ms: i64) -> NewJob<Self> {
+        let Self::Aggregate { campaign_id } = &self;
+        let id = format!("stats:{campaign_id}");
+        NewJob::new(self, due_ms).with_id(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use outdial_queue::Envelope;
+
+    #[test]
+    fn payloads_round_trip_through_messagepack() {
+        let jobs = vec![
+            DialerJob::Dispatch,
+            DialerJob::VoiceTick { campaign_id: CampaignId(7) },
+            DialerJob::CallStatus {
+                attempt_id: AttemptId(9),
+                call_sid: "CA1".into(),
+                call_status: "completed".into(),
+                call_duration_s: Some(42),
+                answered_by: None,
+                sip_response_code: None,
+            },
+        ];
+        for job in jobs {
+            let env = Envelope { id: job.id(), kind: job.kind().into(), payload: job.clone(), attempt: 0, enqueued_ms: 1, due_ms: 2 };
+            let bytes = rmp_serde_roundtrip(&env);
+            assert_eq!(bytes.payload, job);
+        }
+    }
+
+    fn rmp_serde_roundtrip(env: &Envelope<DialerJob>) -> Envelope<DialerJob> {
+        let bytes = rmp_serde::to_vec_named(env).expect("encode");
+        rmp_serde::from_slice(&bytes).expect("decode")
+    }
+
+    #[test]
+    fn canonical_ids() {
+        assert_eq!(DialerJob::VoiceTick { campaign_id: CampaignId(3) }.id(), "tick:3");
+        assert_eq!(DialerJob::CallTimeout { attempt_id: AttemptId(5) }.at(10).id.as_deref(), Some("timeout:5"));
+        assert_eq!(StatsJob::Aggregate { campaign_id: CampaignId(3) }.at(0).id.as_deref(), Some("stats:3"));
+    }
+}

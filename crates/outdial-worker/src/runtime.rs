@@ -1,0 +1,546 @@
+//! The worker loop shared by every queue consumer (SPEC §3, STYLE habit 3).
+//!
+//! One fetch loop per process and queue reserves as many due jobs as it has free handler
+//! slots — one round trip per batch — and runs them concurrently. Finished jobs are settled
+//! by a flusher that takes everything finished since its last round trip and settles it in
+//! one script call (group commit), so under load acks are batched and at low load they are
+//! immediate. While jobs run, their leases are renewed every third of the lease.
+//!
+//! With nothing due, the loop sleeps until the earliest due time reported by the reserve
+//! (a client-side timer, millisecond-precise) or until a pub/sub wake-up says an earlier job
+//! arrived — never a fixed poll, never a blocking pop's timeout (SPEC §3).
+//!
+//! Tests drive a worker deterministically with [`Worker::try_execute_once`] instead.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use outdial_domain::Clock;
+use outdial_queue::{Envelope, Job, NewJob, Queue, QueueError, Reserved, Settle};
+use tokio::sync::{Notify, Semaphore, mpsc};
+use tokio::task::JoinSet;
+use tracing::Instrument;
+
+/// Worker settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerConfig {
+    /// Handlers running at once.
+    pub concurrency: usize,
+    /// Largest batch reserved or settled in one round trip.
+    pub batch_max: usize,
+    /// Runs of a failing job before it is dead-lettered.
+    pub max_attempts: u32,
+    /// First retry delay, ms; doubles with each attempt.
+    pub backoff_base_ms: i64,
+    /// Longest retry delay, ms.
+    pub backoff_max_ms: i64,
+    /// Lease renewal period, ms (a third of the queue's lease).
+    pub renew_every_ms: i64,
+    /// Longest idle sleep without a wake-up, ms: a safety net for a lost pub/sub message.
+    pub idle_max_ms: i64,
+    /// How long shutdown waits for running handlers before handing their jobs back, ms.
+    pub shutdown_grace_ms: u64,
+    /// How often queue depth gauges are refreshed, ms.
+    pub depth_every_ms: u64,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 5,
+            batch_max: 64,
+            max_attempts: 5,
+            backoff_base_ms: 1_000,
+            backoff_max_ms: 60_000,
+            renew_every_ms: 10_000,
+            idle_max_ms: 5_000,
+            shutdown_grace_ms: 20_000,
+            depth_every_ms: 5_000,
+        }
+    }
+}
+
+impl WorkerConfig {
+    /// Retry delay after failed run `attempt` (0-based): `base × 2^attempt`, capped.
+    pub fn backoff_ms(&self, attempt: u32) -> i64 {
+        let factor = 1_i64.checked_shl(attempt.min(30)).unwrap_or(i64::MAX);
+        self.backoff_base_ms.saturating_mul(factor).min(self.backoff_max_ms)
+    }
+}
+
+/// What a handler knows about the job it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobContext {
+    /// Job id.
+    pub id: String,
+    /// 0 on the first run.
+    pub attempt: u32,
+    /// Due time it was scheduled for, ms.
+    pub scheduled_ms: i64,
+    /// When it was reserved, ms.
+    pub reserved_ms: i64,
+}
+
+/// A successful run: the jobs to enqueue atomically with its ack.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Done<J> {
+    /// Enqueued in the same atomic step as the ack (e.g. the next tick).
+    pub successors: Vec<NewJob<J>>,
+}
+
+impl<J> Done<J> {
+    /// Nothing follows.
+    pub fn nothing() -> Self {
+        Self { successors: Vec::new() }
+    }
+
+    /// Followed by `jobs`.
+    pub fn then(jobs: Vec<NewJob<J>>) -> Self {
+        Self { successors: jobs }
+    }
+}
+
+/// A failed run.
+#[derive(Debug)]
+pub enum JobError {
+    /// Try again later: after `after_ms`, or after the exponential backoff when `None`.
+    /// Dead-lettered once the attempts are used up.
+    Retry {
+        /// what went wrong
+        error: String,
+        /// explicit delay, ms
+        after_ms: Option<i64>,
+    },
+    /// Retrying cannot help (a malformed payload, a missing row): dead-letter now.
+    Abort(String),
+}
+
+impl JobError {
+    /// A retryable failure.
+    pub fn retry(error: impl fmt::Display) -> Self {
+        Self::Retry { error: error.to_string(), after_ms: None }
+    }
+
+    /// A permanent failure.
+    pub fn abort(error: impl fmt::Display) -> Self {
+        Self::Abort(error.to_string())
+    }
+}
+
+impl fmt::Display for JobError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Retry { error, .. } => write!(f, "retryable: {error}"),
+            Self::Abort(error) => write!(f, "permanent: {error}"),
+        }
+    }
+}
+
+/// Any error is retryable unless the handler says otherwise.
+impl<E: std::error::Error + Send + Sync + 'static> From<E> for JobError {
+    fn from(e: E) -> Self {
+        let mut text = e.to_string();
+        let mut source = e.source();
+        while let Some(s) = source {
+            text.push_str(": ");
+            text.push_str(&s.to_string());
+            source = s.source();
+        }
+        Self::Retry { error: text, after_ms: None }
+    }
+}
+
+/// Runs jobs of type `J`.
+#[async_trait]
+pub trait Handler<J: Job>: Send + Sync + 'static {
+    /// Runs one job. Must be idempotent: a job can run again after a crash or a lost lease.
+    async fn handle(&self, job: J, ctx: JobContext) -> Result<Done<J>, JobError>;
+}
+
+/// Result of one [`Worker::try_execute_once`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// A job ran.
+    Processed {
+        /// job id
+        id: String,
+        /// job kind
+        kind: String,
+        /// `true` when it succeeded
+        ok: bool,
+    },
+    /// Nothing was due.
+    Empty {
+        /// when something next becomes due, ms
+        next_due_ms: Option<i64>,
+    },
+}
+
+/// A worker: a queue, a handler and a clock.
+pub struct Worker<J: Job, H: Handler<J>> {
+    queue: Queue<J>,
+    handler: Arc<H>,
+    clock: Arc<dyn Clock>,
+    cfg: WorkerConfig,
+}
+
+impl<J: Job, H: Handler<J>> fmt::Debug for Worker<J, H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Worker").field("queue", &self.queue.name()).field("cfg", &self.cfg).finish()
+    }
+}
+
+fn settle_id<J>(s: &Settle<J>) -> &str {
+    match s {
+        Settle::Ack { id, .. } | Settle::DeadLetter { id, .. } | Settle::HandBack { id, .. } => id,
+        Settle::Retry { envelope, .. } => &envelope.id,
+    }
+}
+
+fn set_lease<J>(s: &mut Settle<J>, new: i64) {
+    match s {
+        Settle::Ack { lease, .. } | Settle::DeadLetter { lease, .. } | Settle::HandBack { lease, .. } | Settle::Retry { lease, .. } => {
+            *lease = new;
+        }
+    }
+}
+
+/// Turns a handler result into the queue action (ack with successors, retry with backoff, or
+/// dead letter).
+fn settlement<J: Job>(cfg: &WorkerConfig, envelope: Envelope<J>, lease: i64, result: Result<Done<J>, JobError>, now_ms: i64) -> Settle<J> {
+    match result {
+        Ok(done) => Settle::Ack { id: envelope.id, lease, successors: done.successors },
+        Err(JobError::Abort(error)) => Settle::DeadLetter { id: envelope.id, lease, error },
+        Err(JobError::Retry { error, after_ms }) => {
+            if envelope.attempt + 1 >= cfg.max_attempts {
+                let error = format!("gave up after {} attempts: {error}", envelope.attempt + 1);
+                Settle::DeadLetter { id: envelope.id, lease, error }
+            } else {
+                let delay = after_ms.unwrap_or_else(|| cfg.backoff_ms(envelope.attempt));
+                let mut next = envelope;
+                next.attempt += 1;
+                Settle::Retry { lease, envelope: next, due_ms: now_ms + delay }
+            }
+        }
+    }
+}
+
+fn result_label<J>(s: &Settle<J>) -> &'static str {
+    match s {
+        Settle::Ack { .. } => "ok",
+        Settle::Retry { .. } => "retry",
+        Settle::DeadLetter { .. } => "dead",
+        Settle::HandBack { .. } => "handed_back",
+    }
+}
+
+impl<J: Job, H: Handler<J>> Worker<J, H> {
+    /// A worker for `queue` running `handler`.
+    pub fn new(queue: Queue<J>, handler: Arc<H>, clock: Arc<dyn Clock>, cfg: WorkerConfig) -> Self {
+        Self { queue, handler, clock, cfg }
+    }
+
+    /// The queue.
+    pub fn queue(&self) -> &Queue<J> {
+        &self.queue
+    }
+
+    /// Runs one job due now (by the worker's clock), if any, and settles it — the
+    /// single-step function tests use to drive the fleet deterministically.
+    ///
+    /// Errors: Redis failures.
+    pub async fn try_execute_once(&self) -> Result<Outcome, QueueError> {
+        let now = self.clock.now_ms();
+        let reservation = self.queue.reserve(1, now).await?;
+        let Some(job) = reservation.jobs.into_iter().next() else {
+            return Ok(Outcome::Empty { next_due_ms: reservation.next_due_ms });
+        };
+        let (id, kind) = (job.envelope.id.clone(), job.envelope.kind.clone());
+        let settle = run_one(&self.handler, &self.cfg, &*self.clock, self.queue.name(), job, now).await;
+        let ok = matches!(settle, Settle::Ack { .. });
+        self.queue.settle(vec![settle], self.clock.now_ms()).await?;
+        Ok(Outcome::Processed { id, kind, ok })
+    }
+
+    /// Runs jobs due now until none is due or `max` ran. Returns how many ran.
+    ///
+    /// Errors: Redis failures.
+    pub async fn drain(&self, max: usize) -> Result<usize, QueueError> {
+        let mut n = 0;
+        while n < max {
+            match self.try_execute_once().await? {
+                Outcome::Processed { .. } => n += 1,
+                Outcome::Empty { .. } => break,
+            }
+        }
+        Ok(n)
+    }
+
+    /// Runs until `shutdown` resolves: reserves batches, runs up to `concurrency` handlers at
+    /// once, settles in batches, renews leases, and on shutdown stops reserving, lets running
+    /// handlers finish within the grace period and hands back what is left. `wake_client`
+    /// (a Redis client for a dedicated pub/sub connection) enables early wake-ups; without it
+    /// the worker polls at most every `idle_max_ms`.
+    ///
+    /// Errors: none once started; Redis failures are logged and retried.
+    pub async fn run(self, wake_client: Option<redis::Client>, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+        let queue_name = self.queue.name().to_owned();
+        let sem = Arc::new(Semaphore::new(self.cfg.concurrency));
+        let inflight: Arc<Mutex<HashMap<String, i64>>> = Arc::new(Mutex::new(HashMap::new()));
+        let (tx, rx) = mpsc::unbounded_channel::<Settle<J>>();
+        let stop = Arc::new(Notify::new());
+        let wake = Arc::new(Notify::new());
+
+        let flusher = tokio::spawn(flush_loop(self.queue.clone(), Arc::clone(&self.clock), rx, Arc::clone(&inflight), self.cfg.batch_max));
+        let renewer = tokio::spawn(renew_loop(self.queue.clone(), Arc::clone(&self.clock), Arc::clone(&inflight), self.cfg.renew_every_ms, Arc::clone(&stop)));
+        let depth = tokio::spawn(depth_loop(self.queue.clone(), Arc::clone(&self.clock), self.cfg.depth_every_ms, Arc::clone(&stop)));
+        let waker = wake_client.map(|c| tokio::spawn(wake_loop(self.queue.clone(), c, Arc::clone(&wake), Arc::clone(&stop))));
+
+        let mut handlers = JoinSet::new();
+        tokio::pin!(shutdown);
+        tracing::info!(queue = %queue_name, concurrency = self.cfg.concurrency, "worker started");
+        loop {
+            while handlers.try_join_next().is_some() {}
+            let permit = tokio::select! {
+                p = Arc::clone(&sem).acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+                () = &mut shutdown => break,
+            };
+            let want = (1 + sem.available_permits()).min(self.cfg.batch_max);
+            let now = self.clock.now_ms();
+            let reservation = match self.queue.reserve(want, now).await {
+                Ok(r) => r,
+                Err(e) => {
+                    drop(permit);
+                    tracing::warn!(queue = %queue_name, error = %e, "reserve failed; retrying in 1 s");
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                        () = &mut shutdown => break,
+                    }
+                }
+            };
+            if reservation.recovered > 0 {
+                metrics::counter!("outdial_queue_recovered_total", "queue" => queue_name.clone()).increment(reservation.recovered);
+            }
+            if reservation.dead_lettered > 0 {
+                metrics::counter!("outdial_queue_dead_lettered_total", "queue" => queue_name.clone()).increment(reservation.dead_lettered);
+            }
+            if reservation.jobs.is_empty() {
+                drop(permit);
+                let wait_ms = reservation.next_due_ms.map_or(self.cfg.idle_max_ms, |due| (due - self.clock.now_ms()).clamp(0, self.cfg.idle_max_ms));
+                let deadline = Instant::now() + Duration::from_millis(u64::try_from(wait_ms).unwrap_or(0));
+                tokio::select! {
+                    () = tokio::time::sleep_until(deadline.into()) => {}
+                    () = wake.notified() => {}
+                    () = &mut shutdown => break,
+                }
+                continue;
+            }
+            let mut permits = vec![permit];
+            for _ in 1..reservation.jobs.len() {
+                match Arc::clone(&sem).try_acquire_owned() {
+                    Ok(p) => permits.push(p),
+                    Err(_) => break, // cannot happen: only this loop takes permits
+                }
+            }
+            {
+                let mut map = inflight.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                for job in &reservation.jobs {
+                    map.insert(job.envelope.id.clone(), job.lease);
+                }
+            }
+            for (job, permit) in reservation.jobs.into_iter().zip(permits) {
+                let lateness = (now - job.scheduled_ms).max(0) as f64 / 1_000.0;
+                metrics::histogram!("outdial_queue_lateness_seconds", "queue" => queue_name.clone()).record(lateness);
+                let (handler, cfg, clock, tx, name) = (Arc::clone(&self.handler), self.cfg.clone(), Arc::clone(&self.clock), tx.clone(), queue_name.clone());
+                handlers.spawn(async move {
+                    let settle = run_one(&handler, &cfg, &*clock, &name, job, now).await;
+                    let _ = tx.send(settle);
+                    drop(permit);
+                });
+            }
+        }
+
+        tracing::info!(queue = %queue_name, running = handlers.len(), "worker stopping");
+        let grace = Duration::from_millis(self.cfg.shutdown_grace_ms);
+        let all_done = async { while handlers.join_next().await.is_some() {} };
+        if tokio::time::timeout(grace, all_done).await.is_err() {
+            tracing::warn!(queue = %queue_name, "grace period over; handing back unfinished jobs");
+            handlers.abort_all();
+            while handlers.join_next().await.is_some() {}
+        }
+        drop(tx);
+        let _ = flusher.await;
+        let left: Vec<Settle<J>> = inflight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .drain()
+            .map(|(id, lease)| Settle::HandBack { id, lease })
+            .collect();
+        if !left.is_empty() {
+            let n = left.len();
+            if let Err(e) = self.queue.settle(left, self.clock.now_ms()).await {
+                tracing::warn!(queue = %queue_name, error = %e, "hand-back failed; leases will expire instead");
+            } else {
+                tracing::info!(queue = %queue_name, jobs = n, "handed back unfinished jobs");
+            }
+        }
+        stop.notify_waiters();
+        let _ = renewer.await;
+        let _ = depth.await;
+        if let Some(w) = waker {
+            w.abort();
+        }
+        tracing::info!(queue = %queue_name, "worker stopped");
+        Ok(())
+    }
+}
+
+async fn run_one<J: Job, H: Handler<J>>(handler: &Arc<H>, cfg: &WorkerConfig, clock: &dyn Clock, queue: &str, job: Reserved<J>, reserved_ms: i64) -> Settle<J> {
+    let Reserved { envelope, lease, scheduled_ms } = job;
+    let ctx = JobContext { id: envelope.id.clone(), attempt: envelope.attempt, scheduled_ms, reserved_ms };
+    let kind = envelope.kind.clone();
+    let span = tracing::info_span!("job", queue, kind = %kind, job_id = %envelope.id, attempt = envelope.attempt);
+    let started = Instant::now();
+    let result = handler.handle(envelope.payload.clone(), ctx).instrument(span.clone()).await;
+    if let Err(e) = &result {
+        span.in_scope(|| tracing::warn!(error = %e, "job failed"));
+    }
+    let settle = settlement(cfg, envelope, lease, result, clock.now_ms());
+    metrics::histogram!("outdial_queue_job_duration_seconds", "queue" => queue.to_owned(), "kind" => kind.clone())
+        .record(started.elapsed().as_secs_f64());
+    metrics::counter!("outdial_queue_jobs_total", "queue" => queue.to_owned(), "kind" => kind, "result" => result_label(&settle)).increment(1);
+    settle
+}
+
+async fn flush_loop<J: Job>(
+    queue: Queue<J>,
+    clock: Arc<dyn Clock>,
+    mut rx: mpsc::UnboundedReceiver<Settle<J>>,
+    inflight: Arc<Mutex<HashMap<String, i64>>>,
+    batch_max: usize,
+) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < batch_max.max(1) {
+            match rx.try_recv() {
+                Ok(s) => batch.push(s),
+                Err(_) => break,
+            }
+        }
+        {
+            // Renewals may have moved a lease since the handler finished.
+            let map = inflight.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            for item in &mut batch {
+                if let Some(lease) = map.get(settle_id(item)) {
+                    set_lease(item, *lease);
+                }
+            }
+        }
+        let ids: Vec<String> = batch.iter().map(|s| settle_id(s).to_owned()).collect();
+        let mut delay = Duration::from_millis(100);
+        for round in 0.. {
+            match queue.settle(batch.clone(), clock.now_ms()).await {
+                Ok(held) => {
+                    let lost = held.iter().filter(|h| !**h).count();
+                    if lost > 0 {
+                        tracing::warn!(queue = %queue.name(), lost, "leases lost before settle; another worker has those jobs");
+                    }
+                    break;
+                }
+                Err(e) if round < 8 => {
+                    tracing::warn!(queue = %queue.name(), error = %e, "settle failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+                Err(e) => {
+                    tracing::error!(queue = %queue.name(), error = %e, jobs = batch.len(), "settle abandoned; the jobs will be redelivered after their leases");
+                    break;
+                }
+            }
+        }
+        let mut map = inflight.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for id in ids {
+            map.remove(&id);
+        }
+    }
+}
+
+async fn renew_loop<J: Job>(queue: Queue<J>, clock: Arc<dyn Clock>, inflight: Arc<Mutex<HashMap<String, i64>>>, every_ms: i64, stop: Arc<Notify>) {
+    let period = Duration::from_millis(u64::try_from(every_ms.max(50)).unwrap_or(50));
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(period) => {}
+            () = stop.notified() => return,
+        }
+        let leases: Vec<(String, i64)> =
+            inflight.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter().map(|(k, v)| (k.clone(), *v)).collect();
+        if leases.is_empty() {
+            continue;
+        }
+        match queue.extend(&leases, clock.now_ms()).await {
+            Ok((new_lease, held)) => {
+                let mut map = inflight.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                for ((id, old), ok) in leases.into_iter().zip(held) {
+                    if ok && map.get(&id) == Some(&old) {
+                        map.insert(id, new_lease);
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(queue = %queue.name(), error = %e, "lease renewal failed"),
+        }
+    }
+}
+
+async fn depth_loop<J: Job>(queue: Queue<J>, clock: Arc<dyn Clock>, every_ms: u64, stop: Arc<Notify>) {
+    loop {
+        if let Ok(c) = queue.counts(clock.now_ms()).await {
+            let name = queue.name().to_owned();
+            for (state, v) in [("waiting", c.waiting), ("delayed", c.delayed), ("active", c.active), ("dead", c.dead)] {
+                metrics::gauge!("outdial_queue_depth", "queue" => name.clone(), "state" => state).set(v as f64);
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(every_ms.max(100))) => {}
+            () = stop.notified() => return,
+        }
+    }
+}
+
+async fn wake_loop<J: Job>(queue: Queue<J>, client: redis::Client, wake: Arc<Notify>, stop: Arc<Notify>) {
+    loop {
+        match queue.subscribe_wakeups(&client).await {
+            Ok(mut sub) => {
+                // A (re)subscription may have missed messages: look once.
+                wake.notify_one();
+                loop {
+                    tokio::select! {
+                        msg = sub.next() => match msg {
+                            Some(_) => wake.notify_one(),
+                            None => break,
+                        },
+                        () = stop.notified() => return,
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(queue = %queue.name(), error = %e, "wake-up subscription failed; retrying"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            () = stop.notified() => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let cfg = WorkerConfig { backoff_base_ms: 1_000, backoff_max_ms: 60_000, ..WorkerConfig::default() };
+        assert_eq!([0, 1, 2, 5, 6, 40].map(|a| cfg.backoff_ms(a)), [1_000, 2_000, 4_000, 32_000, 60_000, 60_000]);
+    }
+}
