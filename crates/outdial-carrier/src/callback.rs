@@ -27,22 +27,40 @@ pub enum CallbackError {
 
 /// The first non-empty value of `key` (Twilio sends each once; empty means absent).
 fn get<'a>(params: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    params.iter().find(|(k, v)| k == key && !v.is_empty()).map(|(_, v)| v.as_str())
+    params
+        .iter()
+        .find(|(k, v)| k == key && !v.is_empty())
+        .map(|(_, v)| v.as_str())
 }
 
 fn required(params: &[(String, String)], key: &'static str) -> Result<String, CallbackError> {
-    get(params, key).map(str::to_owned).ok_or(CallbackError::Missing(key))
+    get(params, key)
+        .map(str::to_owned)
+        .ok_or(CallbackError::Missing(key))
 }
 
-fn number<T: std::str::FromStr>(params: &[(String, String)], key: &'static str) -> Result<Option<T>, CallbackError> {
+fn number<T: std::str::FromStr>(
+    params: &[(String, String)],
+    key: &'static str,
+) -> Result<Option<T>, CallbackError> {
     get(params, key)
-        .map(|v| v.trim().parse::<T>().map_err(|_| CallbackError::Invalid { field: key, value: v.to_owned() }))
+        .map(|v| {
+            v.trim().parse::<T>().map_err(|_| CallbackError::Invalid {
+                field: key,
+                value: v.to_owned(),
+            })
+        })
         .transpose()
 }
 
 /// `AnsweredBy` values that mean a machine (or fax) picked up: the call is voicemail.
-const MACHINE_ANSWERS: [&str; 5] =
-    ["machine_start", "machine_end_beep", "machine_end_silence", "machine_end_other", "fax"];
+const MACHINE_ANSWERS: [&str; 5] = [
+    "machine_start",
+    "machine_end_beep",
+    "machine_end_silence",
+    "machine_end_other",
+    "fax",
+];
 
 /// SIP response codes on a `failed` call that mean the number does not exist:
 /// 404 Not Found, 484 Address Incomplete.
@@ -83,7 +101,10 @@ impl CallStatusCallback {
     /// Whether this is the call's last callback: `completed`, `busy`, `no-answer`, `failed`
     /// or `canceled`.
     pub fn is_final(&self) -> bool {
-        matches!(self.call_status.as_str(), "completed" | "busy" | "no-answer" | "failed" | "canceled")
+        matches!(
+            self.call_status.as_str(),
+            "completed" | "busy" | "no-answer" | "failed" | "canceled"
+        )
     }
 
     /// How the attempt ended, or `None` for a non-final callback (SPEC §5 "Outcomes").
@@ -98,7 +119,9 @@ impl CallStatusCallback {
         let disposition = match self.call_status.as_str() {
             "completed" => match self.answered_by.as_deref() {
                 Some(answer) if MACHINE_ANSWERS.contains(&answer) => Disposition::Voicemail,
-                _ if self.call_duration_s.unwrap_or(0) >= hangup_threshold_s => Disposition::HumanConnected,
+                _ if self.call_duration_s.unwrap_or(0) >= hangup_threshold_s => {
+                    Disposition::HumanConnected
+                }
                 _ => Disposition::HumanHangup,
             },
             "busy" => Disposition::Busy,
@@ -137,8 +160,12 @@ impl MessageStatusCallback {
         let message_sid = get(params, "MessageSid").or_else(|| get(params, "SmsSid"));
         let message_status = get(params, "MessageStatus").or_else(|| get(params, "SmsStatus"));
         Ok(Self {
-            message_sid: message_sid.ok_or(CallbackError::Missing("MessageSid"))?.to_owned(),
-            message_status: message_status.ok_or(CallbackError::Missing("MessageStatus"))?.to_owned(),
+            message_sid: message_sid
+                .ok_or(CallbackError::Missing("MessageSid"))?
+                .to_owned(),
+            message_status: message_status
+                .ok_or(CallbackError::Missing("MessageStatus"))?
+                .to_owned(),
             error_code: number(params, "ErrorCode")?,
         })
     }
@@ -146,7 +173,10 @@ impl MessageStatusCallback {
     /// Whether this is the message's last callback: `delivered`, `undelivered` or `failed`
     /// (`sent` is still in progress, SPEC §6).
     pub fn is_final(&self) -> bool {
-        matches!(self.message_status.as_str(), "delivered" | "undelivered" | "failed")
+        matches!(
+            self.message_status.as_str(),
+            "delivered" | "undelivered" | "failed"
+        )
     }
 }
 
@@ -155,10 +185,18 @@ mod tests {
     use super::*;
 
     fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
-    fn call(status: &str, duration: Option<u32>, answered_by: Option<&str>, sip: Option<u16>) -> CallStatusCallback {
+    fn call(
+        status: &str,
+        duration: Option<u32>,
+        answered_by: Option<&str>,
+        sip: Option<u16>,
+    ) -> CallStatusCallback {
         CallStatusCallback {
             call_sid: "CA1".into(),
             call_status: status.into(),
@@ -180,7 +218,10 @@ mod tests {
             ("SequenceNumber", "3"),
         ]))
         .expect("valid callback");
-        assert_eq!(cb, call("completed", Some(37), Some("human"), Some(200)).with_sid("CA42"));
+        assert_eq!(
+            cb,
+            call("completed", Some(37), Some("human"), Some(200)).with_sid("CA42")
+        );
         assert!(cb.is_final());
     }
 
@@ -193,8 +234,12 @@ mod tests {
 
     #[test]
     fn parses_a_progress_callback_without_optional_fields() {
-        let cb = CallStatusCallback::from_params(&params(&[("CallSid", "CA1"), ("CallStatus", "ringing"), ("AnsweredBy", "")]))
-            .expect("valid callback");
+        let cb = CallStatusCallback::from_params(&params(&[
+            ("CallSid", "CA1"),
+            ("CallStatus", "ringing"),
+            ("AnsweredBy", ""),
+        ]))
+        .expect("valid callback");
         assert_eq!(cb, call("ringing", None, None, None));
         assert!(!cb.is_final());
         assert_eq!(cb.disposition(10), None);
@@ -204,14 +249,35 @@ mod tests {
     fn call_errors_name_the_field() {
         let missing = CallStatusCallback::from_params(&params(&[("CallStatus", "completed")]));
         assert_eq!(missing, Err(CallbackError::Missing("CallSid")));
-        let empty = CallStatusCallback::from_params(&params(&[("CallSid", "CA1"), ("CallStatus", "")]));
+        let empty =
+            CallStatusCallback::from_params(&params(&[("CallSid", "CA1"), ("CallStatus", "")]));
         assert_eq!(empty, Err(CallbackError::Missing("CallStatus")));
-        let bad = CallStatusCallback::from_params(&params(&[("CallSid", "CA1"), ("CallStatus", "completed"), ("CallDuration", "ten")]));
-        assert_eq!(bad, Err(CallbackError::Invalid { field: "CallDuration", value: "ten".into() }));
+        let bad = CallStatusCallback::from_params(&params(&[
+            ("CallSid", "CA1"),
+            ("CallStatus", "completed"),
+            ("CallDuration", "ten"),
+        ]));
+        assert_eq!(
+            bad,
+            Err(CallbackError::Invalid {
+                field: "CallDuration",
+                value: "ten".into()
+            })
+        );
         let err = bad.expect_err("invalid").to_string();
         assert!(err.contains("CallDuration") && err.contains("ten"), "{err}");
-        let sip = CallStatusCallback::from_params(&params(&[("CallSid", "CA1"), ("CallStatus", "failed"), ("SipResponseCode", "70000")]));
-        assert!(matches!(sip, Err(CallbackError::Invalid { field: "SipResponseCode", .. })));
+        let sip = CallStatusCallback::from_params(&params(&[
+            ("CallSid", "CA1"),
+            ("CallStatus", "failed"),
+            ("SipResponseCode", "70000"),
+        ]));
+        assert!(matches!(
+            sip,
+            Err(CallbackError::Invalid {
+                field: "SipResponseCode",
+                ..
+            })
+        ));
     }
 
     #[test]
@@ -219,9 +285,19 @@ mod tests {
         for status in ["completed", "busy", "no-answer", "failed", "canceled"] {
             assert!(call(status, None, None, None).is_final(), "{status}");
         }
-        for status in ["queued", "initiated", "ringing", "in-progress", "something-new"] {
+        for status in [
+            "queued",
+            "initiated",
+            "ringing",
+            "in-progress",
+            "something-new",
+        ] {
             assert!(!call(status, None, None, None).is_final(), "{status}");
-            assert_eq!(call(status, Some(60), None, None).disposition(10), None, "{status}");
+            assert_eq!(
+                call(status, Some(60), None, None).disposition(10),
+                None,
+                "{status}"
+            );
         }
     }
 
@@ -229,12 +305,27 @@ mod tests {
     fn human_answers_split_on_the_threshold() {
         use Disposition::{HumanConnected, HumanHangup};
         for answered_by in [Some("human"), Some("unknown"), None] {
-            assert_eq!(call("completed", Some(10), answered_by, None).disposition(10), Some(HumanConnected));
-            assert_eq!(call("completed", Some(11), answered_by, None).disposition(10), Some(HumanConnected));
-            assert_eq!(call("completed", Some(9), answered_by, None).disposition(10), Some(HumanHangup));
-            assert_eq!(call("completed", None, answered_by, None).disposition(10), Some(HumanHangup));
+            assert_eq!(
+                call("completed", Some(10), answered_by, None).disposition(10),
+                Some(HumanConnected)
+            );
+            assert_eq!(
+                call("completed", Some(11), answered_by, None).disposition(10),
+                Some(HumanConnected)
+            );
+            assert_eq!(
+                call("completed", Some(9), answered_by, None).disposition(10),
+                Some(HumanHangup)
+            );
+            assert_eq!(
+                call("completed", None, answered_by, None).disposition(10),
+                Some(HumanHangup)
+            );
         }
-        assert_eq!(call("completed", Some(0), Some("human"), None).disposition(0), Some(HumanConnected));
+        assert_eq!(
+            call("completed", Some(0), Some("human"), None).disposition(0),
+            Some(HumanConnected)
+        );
     }
 
     #[test]
@@ -252,21 +343,55 @@ mod tests {
 
     #[test]
     fn unanswered_and_failed_calls() {
-        assert_eq!(call("busy", Some(0), None, Some(486)).disposition(10), Some(Disposition::Busy));
-        assert_eq!(call("no-answer", Some(0), None, Some(487)).disposition(10), Some(Disposition::NoAnswer));
-        assert_eq!(call("failed", None, None, Some(404)).disposition(10), Some(Disposition::InvalidNumber));
-        assert_eq!(call("failed", None, None, Some(484)).disposition(10), Some(Disposition::InvalidNumber));
-        assert_eq!(call("failed", None, None, Some(503)).disposition(10), Some(Disposition::Failed));
-        assert_eq!(call("failed", None, None, None).disposition(10), Some(Disposition::Failed));
-        assert_eq!(call("canceled", None, None, None).disposition(10), Some(Disposition::Failed));
-        assert_eq!(call("canceled", None, None, Some(404)).disposition(10), Some(Disposition::Failed));
+        assert_eq!(
+            call("busy", Some(0), None, Some(486)).disposition(10),
+            Some(Disposition::Busy)
+        );
+        assert_eq!(
+            call("no-answer", Some(0), None, Some(487)).disposition(10),
+            Some(Disposition::NoAnswer)
+        );
+        assert_eq!(
+            call("failed", None, None, Some(404)).disposition(10),
+            Some(Disposition::InvalidNumber)
+        );
+        assert_eq!(
+            call("failed", None, None, Some(484)).disposition(10),
+            Some(Disposition::InvalidNumber)
+        );
+        assert_eq!(
+            call("failed", None, None, Some(503)).disposition(10),
+            Some(Disposition::Failed)
+        );
+        assert_eq!(
+            call("failed", None, None, None).disposition(10),
+            Some(Disposition::Failed)
+        );
+        assert_eq!(
+            call("canceled", None, None, None).disposition(10),
+            Some(Disposition::Failed)
+        );
+        assert_eq!(
+            call("canceled", None, None, Some(404)).disposition(10),
+            Some(Disposition::Failed)
+        );
     }
 
     #[test]
     fn parses_message_callbacks() {
-        let sent = MessageStatusCallback::from_params(&params(&[("MessageSid", "SM1"), ("MessageStatus", "sent")]))
-            .expect("valid callback");
-        assert_eq!(sent, MessageStatusCallback { message_sid: "SM1".into(), message_status: "sent".into(), error_code: None });
+        let sent = MessageStatusCallback::from_params(&params(&[
+            ("MessageSid", "SM1"),
+            ("MessageStatus", "sent"),
+        ]))
+        .expect("valid callback");
+        assert_eq!(
+            sent,
+            MessageStatusCallback {
+                message_sid: "SM1".into(),
+                message_status: "sent".into(),
+                error_code: None
+            }
+        );
         assert!(!sent.is_final());
 
         let undelivered = MessageStatusCallback::from_params(&params(&[
@@ -278,18 +403,30 @@ mod tests {
         assert_eq!(undelivered.error_code, Some(30003));
         assert!(undelivered.is_final());
 
-        let legacy = MessageStatusCallback::from_params(&params(&[("SmsSid", "SM2"), ("SmsStatus", "delivered")]))
-            .expect("valid callback");
+        let legacy = MessageStatusCallback::from_params(&params(&[
+            ("SmsSid", "SM2"),
+            ("SmsStatus", "delivered"),
+        ]))
+        .expect("valid callback");
         assert_eq!(legacy.message_sid, "SM2");
         assert!(legacy.is_final());
     }
 
     #[test]
     fn message_finality_and_errors() {
-        for (status, is_final) in
-            [("queued", false), ("sending", false), ("sent", false), ("delivered", true), ("undelivered", true), ("failed", true)]
-        {
-            let cb = MessageStatusCallback { message_sid: "SM1".into(), message_status: status.into(), error_code: None };
+        for (status, is_final) in [
+            ("queued", false),
+            ("sending", false),
+            ("sent", false),
+            ("delivered", true),
+            ("undelivered", true),
+            ("failed", true),
+        ] {
+            let cb = MessageStatusCallback {
+                message_sid: "SM1".into(),
+                message_status: status.into(),
+                error_code: None,
+            };
             assert_eq!(cb.is_final(), is_final, "{status}");
         }
         assert_eq!(
@@ -301,8 +438,15 @@ mod tests {
             Err(CallbackError::Missing("MessageStatus"))
         );
         assert_eq!(
-            MessageStatusCallback::from_params(&params(&[("MessageSid", "SM1"), ("MessageStatus", "failed"), ("ErrorCode", "x")])),
-            Err(CallbackError::Invalid { field: "ErrorCode", value: "x".into() })
+            MessageStatusCallback::from_params(&params(&[
+                ("MessageSid", "SM1"),
+                ("MessageStatus", "failed"),
+                ("ErrorCode", "x")
+            ])),
+            Err(CallbackError::Invalid {
+                field: "ErrorCode",
+                value: "x".into()
+            })
         );
     }
 }

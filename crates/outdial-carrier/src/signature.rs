@@ -19,7 +19,8 @@ pub const HEADER: &str = "X-Twilio-Signature";
 
 fn mac(auth_token: &str, url: &str, params: &[(String, String)]) -> HmacSha1 {
     // HMAC accepts keys of every length (long keys are hashed first), so this cannot fail.
-    let mut mac = HmacSha1::new_from_slice(auth_token.as_bytes()).expect("HMAC accepts keys of any length");
+    let mut mac =
+        HmacSha1::new_from_slice(auth_token.as_bytes()).expect("HMAC accepts keys of any length");
     mac.update(url.as_bytes());
     let mut sorted: Vec<&(String, String)> = params.iter().collect();
     sorted.sort();
@@ -85,8 +86,14 @@ mod tests {
 
     #[test]
     fn repeated_keys_are_sorted_by_value() {
-        let a = vec![("E".to_owned(), "b".to_owned()), ("E".to_owned(), "a".to_owned())];
-        let b = vec![("E".to_owned(), "a".to_owned()), ("E".to_owned(), "b".to_owned())];
+        let a = vec![
+            ("E".to_owned(), "b".to_owned()),
+            ("E".to_owned(), "a".to_owned()),
+        ];
+        let b = vec![
+            ("E".to_owned(), "a".to_owned()),
+            ("E".to_owned(), "b".to_owned()),
+        ];
         assert_eq!(sign(TOKEN, URL, &a), sign(TOKEN, URL, &b));
     }
 
@@ -94,18 +101,46 @@ mod tests {
     fn detects_tampering() {
         let mut changed = params();
         changed[2].1 = "1235".to_owned();
-        assert!(!verify(TOKEN, URL, &changed, EXPECTED), "changed parameter value");
+        assert!(
+            !verify(TOKEN, URL, &changed, EXPECTED),
+            "changed parameter value"
+        );
 
         let mut added = params();
         added.push(("CallStatus".to_owned(), "completed".to_owned()));
         assert!(!verify(TOKEN, URL, &added, EXPECTED), "added parameter");
 
-        assert!(!verify(TOKEN, URL, &params()[..4], EXPECTED), "removed parameter");
-        assert!(!verify(TOKEN, "https://mycompany.com/myapp.php?foo=1&bar=3", &params(), EXPECTED), "changed query");
-        assert!(!verify(TOKEN, "https://mycompany.com/myapp.php", &params(), EXPECTED), "dropped query");
+        assert!(
+            !verify(TOKEN, URL, &params()[..4], EXPECTED),
+            "removed parameter"
+        );
+        assert!(
+            !verify(
+                TOKEN,
+                "https://mycompany.com/myapp.php?foo=1&bar=3",
+                &params(),
+                EXPECTED
+            ),
+            "changed query"
+        );
+        assert!(
+            !verify(
+                TOKEN,
+                "https://mycompany.com/myapp.php",
+                &params(),
+                EXPECTED
+            ),
+            "dropped query"
+        );
         assert!(!verify("12346", URL, &params(), EXPECTED), "wrong token");
-        assert!(!verify(TOKEN, URL, &params(), "GvWf1cFY/Q7PnoempGyD5oXAezd="), "changed signature");
-        assert!(!verify(TOKEN, URL, &params(), "not base64!"), "garbage signature");
+        assert!(
+            !verify(TOKEN, URL, &params(), "GvWf1cFY/Q7PnoempGyD5oXAezd="),
+            "changed signature"
+        );
+        assert!(
+            !verify(TOKEN, URL, &params(), "not base64!"),
+            "garbage signature"
+        );
         assert!(!verify(TOKEN, URL, &params(), ""), "empty signature");
     }
 }

@@ -66,14 +66,23 @@ impl TwilioRest {
         auth_token: &str,
         timeout: Duration,
     ) -> Result<Self, CarrierError> {
-        let config_error = |message: String| CarrierError::Rejected { status: 0, code: None, message };
+        let config_error = |message: String| CarrierError::Rejected {
+            status: 0,
+            code: None,
+            message,
+        };
         let base = base_url.trim_end_matches('/');
-        let parsed = reqwest::Url::parse(base).map_err(|e| config_error(format!("carrier base url {base_url:?}: {e}")))?;
+        let parsed = reqwest::Url::parse(base)
+            .map_err(|e| config_error(format!("carrier base url {base_url:?}: {e}")))?;
         if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(config_error(format!("carrier base url {base_url:?} is not http(s)")));
+            return Err(config_error(format!(
+                "carrier base url {base_url:?} is not http(s)"
+            )));
         }
         if account_sid.is_empty() || !account_sid.chars().all(|c| c.is_ascii_alphanumeric()) {
-            return Err(config_error(format!("account sid {account_sid:?} is not alphanumeric")));
+            return Err(config_error(format!(
+                "account sid {account_sid:?} is not alphanumeric"
+            )));
         }
         let client = reqwest::Client::builder()
             .timeout(timeout)
@@ -100,16 +109,24 @@ impl TwilioRest {
             .form(form)
             .send()
             .await
-            .map_err(|e| CarrierError::Transient { status: None, message: error_chain(&e) })?;
+            .map_err(|e| CarrierError::Transient {
+                status: None,
+                message: error_chain(&e),
+            })?;
         let status = response.status();
-        let body = response.bytes().await.map_err(|e| CarrierError::Transient {
-            status: Some(status.as_u16()),
-            message: format!("reading response body: {}", error_chain(&e)),
-        })?;
-        if status.is_success() {
-            return serde_json::from_slice::<CreatedBody>(&body).map_err(|e| CarrierError::Transient {
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| CarrierError::Transient {
                 status: Some(status.as_u16()),
-                message: format!("unreadable success body: {e}"),
+                message: format!("reading response body: {}", error_chain(&e)),
+            })?;
+        if status.is_success() {
+            return serde_json::from_slice::<CreatedBody>(&body).map_err(|e| {
+                CarrierError::Transient {
+                    status: Some(status.as_u16()),
+                    message: format!("unreadable success body: {e}"),
+                }
             });
         }
         Err(classify(status.as_u16(), &body))
@@ -122,17 +139,30 @@ fn classify(status: u16, body: &[u8]) -> CarrierError {
     let message = parsed.message.unwrap_or_else(|| {
         let text = String::from_utf8_lossy(body);
         let text = text.trim();
-        if text.is_empty() { format!("HTTP {status}") } else { text.chars().take(200).collect() }
+        if text.is_empty() {
+            format!("HTTP {status}")
+        } else {
+            text.chars().take(200).collect()
+        }
     });
     match (status, parsed.code) {
-        (400, Some(code)) if INVALID_NUMBER_CODES.contains(&code) => CarrierError::InvalidNumber { code, message },
-        (429 | 500..=599, _) => CarrierError::Transient { status: Some(status), message },
-        (_, code) => CarrierError::Rejected { status, code, message },
+        (400, Some(code)) if INVALID_NUMBER_CODES.contains(&code) => {
+            CarrierError::InvalidNumber { code, message }
+        }
+        (429 | 500..=599, _) => CarrierError::Transient {
+            status: Some(status),
+            message,
+        },
+        (_, code) => CarrierError::Rejected {
+            status,
+            code,
+            message,
+        },
     }
 }
 
 /// `error: cause: cause…`, because reqwest's top-level message hides the interesting part.
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
@@ -154,13 +184,20 @@ impl VoiceProvider for TwilioRest {
             ("StatusCallback", &req.status_callback),
             ("StatusCallbackMethod", "POST"),
         ];
-        form.extend(CALL_EVENTS.iter().map(|event| ("StatusCallbackEvent", *event)));
+        form.extend(
+            CALL_EVENTS
+                .iter()
+                .map(|event| ("StatusCallbackEvent", *event)),
+        );
         if req.machine_detection {
             form.push(("MachineDetection", "Enable"));
         }
         let created = self.create(&self.calls_url, &form).await?;
         tracing::debug!(call_sid = %created.sid, status = %created.status, "call accepted");
-        Ok(OriginateResponse { call_sid: created.sid, status: created.status })
+        Ok(OriginateResponse {
+            call_sid: created.sid,
+            status: created.status,
+        })
     }
 }
 
@@ -176,7 +213,10 @@ impl MessagingProvider for TwilioRest {
         ];
         let created = self.create(&self.messages_url, &form).await?;
         tracing::debug!(message_sid = %created.sid, status = %created.status, "message accepted");
-        Ok(SendSmsResponse { message_sid: created.sid, status: created.status })
+        Ok(SendSmsResponse {
+            message_sid: created.sid,
+            status: created.status,
+        })
     }
 }
 
@@ -189,32 +229,87 @@ mod tests {
         let body = br#"{"code": 21211, "message": "Invalid 'To' Phone Number", "status": 400}"#;
         assert_eq!(
             classify(400, body),
-            CarrierError::InvalidNumber { code: 21211, message: "Invalid 'To' Phone Number".into() }
+            CarrierError::InvalidNumber {
+                code: 21211,
+                message: "Invalid 'To' Phone Number".into()
+            }
         );
         for code in INVALID_NUMBER_CODES {
             let body = format!(r#"{{"code": {code}, "message": "m", "status": 400}}"#);
-            assert!(matches!(classify(400, body.as_bytes()), CarrierError::InvalidNumber { code: c, .. } if c == code));
+            assert!(
+                matches!(classify(400, body.as_bytes()), CarrierError::InvalidNumber { code: c, .. } if c == code)
+            );
         }
         // An invalid-number code on another status, or another code on 400, is our problem.
-        assert!(matches!(classify(404, body), CarrierError::Rejected { status: 404, code: Some(21211), .. }));
+        assert!(matches!(
+            classify(404, body),
+            CarrierError::Rejected {
+                status: 404,
+                code: Some(21211),
+                ..
+            }
+        ));
         let from = br#"{"code": 21212, "message": "Invalid From Number", "status": 400}"#;
-        assert!(matches!(classify(400, from), CarrierError::Rejected { status: 400, code: Some(21212), .. }));
-        assert!(matches!(classify(401, b""), CarrierError::Rejected { status: 401, code: None, .. }));
-        assert!(matches!(classify(302, b""), CarrierError::Rejected { status: 302, .. }));
-        assert!(matches!(classify(429, b"slow down"), CarrierError::Transient { status: Some(429), ref message } if message == "slow down"));
-        assert!(matches!(classify(503, b"<html>"), CarrierError::Transient { status: Some(503), .. }));
-        assert!(matches!(classify(500, b""), CarrierError::Transient { status: Some(500), ref message } if message == "HTTP 500"));
+        assert!(matches!(
+            classify(400, from),
+            CarrierError::Rejected {
+                status: 400,
+                code: Some(21212),
+                ..
+            }
+        ));
+        assert!(matches!(
+            classify(401, b""),
+            CarrierError::Rejected {
+                status: 401,
+                code: None,
+                ..
+            }
+        ));
+        assert!(matches!(
+            classify(302, b""),
+            CarrierError::Rejected { status: 302, .. }
+        ));
+        assert!(
+            matches!(classify(429, b"slow down"), CarrierError::Transient { status: Some(429), ref message } if message == "slow down")
+        );
+        assert!(matches!(
+            classify(503, b"<html>"),
+            CarrierError::Transient {
+                status: Some(503),
+                ..
+            }
+        ));
+        assert!(
+            matches!(classify(500, b""), CarrierError::Transient { status: Some(500), ref message } if message == "HTTP 500")
+        );
     }
 
     #[test]
     fn new_rejects_unusable_configuration() {
         let t = Duration::from_secs(1);
-        assert!(matches!(TwilioRest::new("not a url", "AC1", "t", t), Err(CarrierError::Rejected { status: 0, .. })));
-        assert!(matches!(TwilioRest::new("ftp://x", "AC1", "t", t), Err(CarrierError::Rejected { status: 0, .. })));
-        assert!(matches!(TwilioRest::new("http://x", "AC/../x", "t", t), Err(CarrierError::Rejected { status: 0, .. })));
-        let rest = TwilioRest::new("http://127.0.0.1:7070/", "AC1", "secret", t).expect("valid config");
-        assert_eq!(rest.calls_url, "http://127.0.0.1:7070/2010-04-01/Accounts/AC1/Calls.json");
-        assert_eq!(rest.messages_url, "http://127.0.0.1:7070/2010-04-01/Accounts/AC1/Messages.json");
+        assert!(matches!(
+            TwilioRest::new("not a url", "AC1", "t", t),
+            Err(CarrierError::Rejected { status: 0, .. })
+        ));
+        assert!(matches!(
+            TwilioRest::new("ftp://x", "AC1", "t", t),
+            Err(CarrierError::Rejected { status: 0, .. })
+        ));
+        assert!(matches!(
+            TwilioRest::new("http://x", "AC/../x", "t", t),
+            Err(CarrierError::Rejected { status: 0, .. })
+        ));
+        let rest =
+            TwilioRest::new("http://127.0.0.1:7070/", "AC1", "secret", t).expect("valid config");
+        assert_eq!(
+            rest.calls_url,
+            "http://127.0.0.1:7070/2010-04-01/Accounts/AC1/Calls.json"
+        );
+        assert_eq!(
+            rest.messages_url,
+            "http://127.0.0.1:7070/2010-04-01/Accounts/AC1/Messages.json"
+        );
         assert!(!format!("{rest:?}").contains("secret"));
     }
 }

@@ -17,6 +17,7 @@
 //! | [`health`] | caller-ID health score and action | SPEC §7 |
 //! | [`did`] | caller-ID states and selection | SPEC §5.5, §7 |
 //! | [`campaign`] | campaign state machine and settings | SPEC §8 |
+//! | [`import`] | contact files: E.164 validation, duplicates, time zones, row-numbered rejections | SPEC §11 |
 
 pub mod allocation;
 pub mod campaign;
@@ -25,6 +26,7 @@ pub mod contact;
 pub mod did;
 pub mod health;
 pub mod ids;
+pub mod import;
 pub mod pacing;
 pub mod phone;
 pub mod window;

@@ -27,12 +27,17 @@ pub enum PhoneError {
 impl E164 {
     /// Parses `raw` (any common notation: `(212) 555-0100`, `+1 212 555 0100`, …) and
     /// validates it with libphonenumber's metadata. Numbers without a country code are read
-    /// as US numbers.
+    /// as US numbers. Text with letters is refused: libphonenumber would read them as a
+    /// keypad (vanity) number, which turns a typo like `212 555 O143` into a real, different
+    /// number — calling it would reach a stranger.
     ///
-    /// Errors: [`PhoneError::Unparseable`] for text that is not a number,
+    /// Errors: [`PhoneError::Unparseable`] for text that is not a number or has letters,
     /// [`PhoneError::Invalid`] for a number that cannot exist.
     pub fn parse(raw: &str) -> Result<Self, PhoneError> {
         let trimmed = raw.trim();
+        if trimmed.chars().any(|c| c.is_alphabetic()) {
+            return Err(PhoneError::Unparseable(trimmed.to_owned()));
+        }
         let number = phonenumber::parse(Some(phonenumber::country::Id::US), trimmed)
             .map_err(|_| PhoneError::Unparseable(trimmed.to_owned()))?;
         if !phonenumber::is_valid(&number) {
@@ -124,6 +129,8 @@ mod tests {
     #[test]
     fn rejects_garbage_and_impossible_numbers() {
         assert!(matches!(E164::parse("call me"), Err(PhoneError::Unparseable(_))));
+        assert!(matches!(E164::parse("212 555 O143"), Err(PhoneError::Unparseable(_))), "letter O is not a zero");
+        assert!(E164::parse("1-800-FLOWERS").is_err(), "no vanity numbers");
         assert!(E164::parse("555-0100").is_err());
         assert!(matches!(E164::parse("+1 012 555 0100"), Err(PhoneError::Invalid(_))));
     }

@@ -366,3 +366,16 @@ impl Store {
             .await?)
     }
 }
+
+/// Campaigns in status `dialing` on `channel`, by id, read inside the caller's transaction.
+///
+/// Errors: database failures, or a stored value that does not parse.
+pub async fn dialing_campaigns(conn: &mut sqlx::PgConnection, channel: Channel) -> Result<Vec<Campaign>> {
+    let rows: Vec<CampaignRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE status = 'dialing' AND channel = $1 ORDER BY id"
+    )))
+    .bind(channel.as_str())
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter().map(TryInto::try_into).collect()
+}

@@ -83,29 +83,10 @@ impl TryFrom<ContactRow> for Contact {
     }
 }
 
-/// One validated contact to insert.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewContact {
-    /// caller's id
-    pub external_id: Option<String>,
-    /// display name
-    pub name: Option<String>,
-    /// E.164 numbers in dialing order (at least one)
-    pub phone_numbers: Vec<String>,
-    /// resolved time-zone key
-    pub timezone: String,
-    /// 1-based data row in its file, for reporting duplicates
-    pub row: usize,
-}
-
-/// A row that was not imported, with its 1-based data row number (header not counted).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct Rejection {
-    /// 1-based data row (the header is row 0)
-    pub row: usize,
-    /// why
-    pub error: String,
-}
+/// One validated contact to insert (rows come from [`outdial_domain::import::parse_contacts_csv`]).
+pub use outdial_domain::import::ContactRow as NewContact;
+/// A row that was not imported, with its 1-based data row number.
+pub use outdial_domain::import::Rejection;
 
 /// What an import did (SPEC §11).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

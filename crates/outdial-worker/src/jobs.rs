@@ -33,6 +33,10 @@ pub enum DialerJob {
     VoiceTick {
         /// the campaign
         campaign_id: CampaignId,
+        /// the tick's planned time in µs since the epoch (the due time rounds it up to ms);
+        /// `None` for a first or re-started tick
+        #[serde(default)]
+        planned_us: Option<i64>,
     },
     /// One SMS drip tick (SPEC §6). Id `sms-tick:<campaign>`.
     SmsTick {
@@ -110,7 +114,7 @@ impl DialerJob {
     pub fn id(&self) -> String {
         match self {
             Self::Dispatch => "dispatch".into(),
-            Self::VoiceTick { campaign_id } => format!("tick:{campaign_id}"),
+            Self::VoiceTick { campaign_id, .. } => format!("tick:{campaign_id}"),
             Self::SmsTick { campaign_id } => format!("sms-tick:{campaign_id}"),
             Self::StartContact { contact_id } => format!("start:{contact_id}"),
             Self::Originate { attempt_id } => format!("originate:{attempt_id}"),
@@ -202,7 +206,7 @@ mod tests {
     fn payloads_round_trip_through_messagepack() {
         let jobs = vec![
             DialerJob::Dispatch,
-            DialerJob::VoiceTick { campaign_id: CampaignId(7) },
+            DialerJob::VoiceTick { campaign_id: CampaignId(7), planned_us: Some(1_000_333) },
             DialerJob::CallStatus {
                 attempt_id: AttemptId(9),
                 call_sid: "CA1".into(),
@@ -226,7 +230,7 @@ mod tests {
 
     #[test]
     fn canonical_ids() {
-        assert_eq!(DialerJob::VoiceTick { campaign_id: CampaignId(3) }.id(), "tick:3");
+        assert_eq!(DialerJob::VoiceTick { campaign_id: CampaignId(3), planned_us: None }.id(), "tick:3");
         assert_eq!(DialerJob::CallTimeout { attempt_id: AttemptId(5) }.at(10).id.as_deref(), Some("timeout:5"));
         assert_eq!(StatsJob::Aggregate { campaign_id: CampaignId(3) }.at(0).id.as_deref(), Some("stats:3"));
     }

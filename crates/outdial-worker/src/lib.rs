@@ -16,6 +16,7 @@
 pub mod config;
 pub mod events;
 pub mod jobs;
+pub mod process;
 pub mod runtime;
 pub mod services;
 pub mod shutdown;

@@ -8,7 +8,7 @@
 //! |---|---|---|
 //! | `POST /2010-04-01/Accounts/{AccountSid}/Calls.json` | basic | originate; `201 {sid: "CA…", status: "queued"}` then signed call status callbacks |
 //! | `POST /2010-04-01/Accounts/{AccountSid}/Messages.json` | basic | send a text; `201 {sid: "SM…", status: "queued"}` then signed message status callbacks |
-//! | `POST /sim/script` | none | `{"+12125550100": ["no_answer", "human"]}`: scripted outcomes per `To` |
+//! | `POST /sim/script` | none | `{"+12125550100": ["no_answer", "human"]}`: scripted outcomes per `To`, in order (a call takes the first call outcome, a message the first SMS outcome); replaces that number's script, `[]` clears it |
 //! | `GET /sim/calls` | none | every call and message ([`SimCall`]), oldest first |
 //! | `GET /sim/stats` | none | counters ([`SimStats`]) |
 //! | `GET /healthz` | none | `200 ok` |
@@ -38,6 +38,7 @@
 
 mod api;
 pub mod cli;
+mod meter;
 mod outcome;
 mod run;
 mod state;
@@ -98,7 +99,8 @@ pub struct SimConfig {
 
 impl Default for SimConfig {
     fn default() -> Self {
-        let weights = |pairs: &[(&str, f64)]| pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect();
+        let weights =
+            |pairs: &[(&str, f64)]| pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect();
         Self {
             account_sid: DEFAULT_ACCOUNT_SID.to_owned(),
             auth_token: DEFAULT_AUTH_TOKEN.to_owned(),
@@ -126,6 +128,17 @@ impl Default for SimConfig {
     }
 }
 
+impl SimConfig {
+    /// Checks the configuration `serve` would refuse: an empty account sid, an unknown
+    /// outcome name or a negative/non-finite weight in `mix` or `sms_mix` (or all zero),
+    /// `ring_min_ms > ring_max_ms`, a `time_scale` that is not finite and > 0.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        state::Sim::check(self)
+            .map(drop)
+            .map_err(anyhow::Error::msg)
+    }
+}
+
 /// Serves the simulator on `listener` until `shutdown` completes, then lets in-flight HTTP
 /// requests finish and stops the call simulations still running (their remaining callbacks
 /// are never sent).
@@ -138,9 +151,14 @@ pub async fn serve(
     cfg: SimConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let sim = Arc::new(state::Sim::new(cfg).context("invalid simulator configuration")?);
-    run::describe_metrics();
-    let addr = listener.local_addr().context("reading the listener's address")?;
+    let sim = Arc::new(
+        state::Sim::new(cfg)
+            .map_err(|e| anyhow::anyhow!("invalid simulator configuration: {e}"))?,
+    );
+    meter::describe();
+    let addr = listener
+        .local_addr()
+        .context("reading the listener's address")?;
     tracing::info!(%addr, "carrier simulator serving");
     axum::serve(listener, api::router(Arc::clone(&sim)))
         .with_graceful_shutdown(shutdown)

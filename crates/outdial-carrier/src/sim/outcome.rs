@@ -27,8 +27,15 @@ pub enum CallOutcome {
 
 impl CallOutcome {
     /// Every call outcome.
-    pub const ALL: [Self; 7] =
-        [Self::Human, Self::HumanHangup, Self::Machine, Self::NoAnswer, Self::Busy, Self::Failed, Self::Silent];
+    pub const ALL: [Self; 7] = [
+        Self::Human,
+        Self::HumanHangup,
+        Self::Machine,
+        Self::NoAnswer,
+        Self::Busy,
+        Self::Failed,
+        Self::Silent,
+    ];
 
     /// The name used in `mix`, `/sim/script`, `/sim/calls` and metrics (`"no_answer"`, …).
     pub fn as_str(self) -> &'static str {
@@ -107,9 +114,12 @@ impl<T: Copy> Mix<T> {
     ) -> Result<Self, String> {
         let mut entries = Vec::with_capacity(weights.len());
         for (name, &weight) in weights {
-            let outcome = from_name(name).ok_or_else(|| format!("{what}: unknown outcome {name:?}"))?;
+            let outcome =
+                from_name(name).ok_or_else(|| format!("{what}: unknown outcome {name:?}"))?;
             if !weight.is_finite() || weight < 0.0 {
-                return Err(format!("{what}: weight of {name:?} must be a finite number ≥ 0, got {weight}"));
+                return Err(format!(
+                    "{what}: weight of {name:?} must be a finite number ≥ 0, got {weight}"
+                ));
             }
             if weight > 0.0 {
                 entries.push((outcome, weight));
@@ -147,10 +157,20 @@ pub(crate) struct CallPlan {
 }
 
 impl CallPlan {
-    pub(crate) fn draw(outcome: CallOutcome, ring_ms: std::ops::RangeInclusive<u64>, rng: &mut impl Rng) -> Self {
+    pub(crate) fn draw(
+        outcome: CallOutcome,
+        ring_ms: std::ops::RangeInclusive<u64>,
+        rng: &mut impl Rng,
+    ) -> Self {
         let ring_ms = rng.random_range(ring_ms);
-        let talk_s = outcome.talk_range_s().map_or(0, |range| rng.random_range(range));
-        Self { outcome, ring_ms, talk_s }
+        let talk_s = outcome
+            .talk_range_s()
+            .map_or(0, |range| rng.random_range(range));
+        Self {
+            outcome,
+            ring_ms,
+            talk_s,
+        }
     }
 }
 
@@ -179,18 +199,35 @@ pub(crate) struct Final {
 
 /// The callbacks `plan` produces, in order; `no_answer_ring_s` is how long an unanswered
 /// call rings. A `silent` call has no final step.
-pub(crate) fn call_timeline(plan: CallPlan, machine_detection: bool, no_answer_ring_s: u64) -> Vec<Step> {
-    let step = |wait_ms, status, event| Step { wait_ms, status, event: Some(event), fin: None };
+pub(crate) fn call_timeline(
+    plan: CallPlan,
+    machine_detection: bool,
+    no_answer_ring_s: u64,
+) -> Vec<Step> {
+    let step = |wait_ms, status, event| Step {
+        wait_ms,
+        status,
+        event: Some(event),
+        fin: None,
+    };
     let fin = |wait_ms, status, duration_s, sip, answered_by: Option<&'static str>| Step {
         wait_ms,
         status,
         event: None,
-        fin: Some(Final { duration_s, sip, answered_by: answered_by.filter(|_| machine_detection) }),
+        fin: Some(Final {
+            duration_s,
+            sip,
+            answered_by: answered_by.filter(|_| machine_detection),
+        }),
     };
     let talk_ms = u64::from(plan.talk_s) * 1000;
     match plan.outcome {
         CallOutcome::Human | CallOutcome::HumanHangup | CallOutcome::Machine => {
-            let answered_by = if plan.outcome == CallOutcome::Machine { "machine_end_beep" } else { "human" };
+            let answered_by = if plan.outcome == CallOutcome::Machine {
+                "machine_end_beep"
+            } else {
+                "human"
+            };
             vec![
                 step(0, "initiated", "initiated"),
                 step(0, "ringing", "ringing"),
@@ -201,20 +238,46 @@ pub(crate) fn call_timeline(plan: CallPlan, machine_detection: bool, no_answer_r
         CallOutcome::NoAnswer => vec![
             step(0, "initiated", "initiated"),
             step(0, "ringing", "ringing"),
-            fin(no_answer_ring_s.saturating_mul(1000), "no-answer", 0, 487, None),
+            fin(
+                no_answer_ring_s.saturating_mul(1000),
+                "no-answer",
+                0,
+                487,
+                None,
+            ),
         ],
-        CallOutcome::Busy => vec![step(0, "initiated", "initiated"), fin(plan.ring_ms, "busy", 0, 486, None)],
-        CallOutcome::Failed => vec![step(0, "initiated", "initiated"), fin(plan.ring_ms, "failed", 0, 503, None)],
-        CallOutcome::Silent => vec![step(0, "initiated", "initiated"), step(0, "ringing", "ringing")],
+        CallOutcome::Busy => vec![
+            step(0, "initiated", "initiated"),
+            fin(plan.ring_ms, "busy", 0, 486, None),
+        ],
+        CallOutcome::Failed => vec![
+            step(0, "initiated", "initiated"),
+            fin(plan.ring_ms, "failed", 0, 503, None),
+        ],
+        CallOutcome::Silent => vec![
+            step(0, "initiated", "initiated"),
+            step(0, "ringing", "ringing"),
+        ],
     }
 }
 
 /// One message status callback: (simulated ms to wait first, `MessageStatus`, `ErrorCode`).
-pub(crate) fn sms_timeline(outcome: SmsOutcome, delay_ms: u64) -> Vec<(u64, &'static str, Option<u32>)> {
+pub(crate) fn sms_timeline(
+    outcome: SmsOutcome,
+    delay_ms: u64,
+) -> Vec<(u64, &'static str, Option<u32>)> {
     match outcome {
-        SmsOutcome::Delivered => vec![(0, "sending", None), (delay_ms, "sent", None), (delay_ms, "delivered", None)],
+        SmsOutcome::Delivered => vec![
+            (0, "sending", None),
+            (delay_ms, "sent", None),
+            (delay_ms, "delivered", None),
+        ],
         SmsOutcome::Undelivered => {
-            vec![(0, "sending", None), (delay_ms, "sent", None), (delay_ms, "undelivered", Some(30003))]
+            vec![
+                (0, "sending", None),
+                (delay_ms, "sent", None),
+                (delay_ms, "undelivered", Some(30003)),
+            ]
         }
         SmsOutcome::Failed => vec![(0, "sending", None), (delay_ms, "failed", Some(30005))],
     }
@@ -244,9 +307,15 @@ mod tests {
 
     #[test]
     fn mix_rejects_bad_weights() {
-        let mk = |pairs: &[(&str, f64)]| Mix::new("mix", &weights(pairs), CallOutcome::from_name).map(|_| ());
+        let mk = |pairs: &[(&str, f64)]| {
+            Mix::new("mix", &weights(pairs), CallOutcome::from_name).map(|_| ())
+        };
         assert!(mk(&[("human", 1.0)]).is_ok());
-        assert!(mk(&[("humans", 1.0)]).expect_err("unknown").contains("humans"));
+        assert!(
+            mk(&[("humans", 1.0)])
+                .expect_err("unknown")
+                .contains("humans")
+        );
         assert!(mk(&[("human", -1.0)]).is_err());
         assert!(mk(&[("human", f64::NAN)]).is_err());
         assert!(mk(&[("human", 0.0)]).is_err());
@@ -255,8 +324,12 @@ mod tests {
 
     #[test]
     fn mix_draws_in_proportion_and_is_seeded() {
-        let mix = Mix::new("mix", &weights(&[("human", 3.0), ("busy", 1.0), ("silent", 0.0)]), CallOutcome::from_name)
-            .expect("valid mix");
+        let mix = Mix::new(
+            "mix",
+            &weights(&[("human", 3.0), ("busy", 1.0), ("silent", 0.0)]),
+            CallOutcome::from_name,
+        )
+        .expect("valid mix");
         let mut rng = StdRng::seed_from_u64(7);
         let draws: Vec<_> = (0..4000).map(|_| mix.draw(&mut rng)).collect();
         let humans = draws.iter().filter(|o| **o == CallOutcome::Human).count();
@@ -283,40 +356,90 @@ mod tests {
 
     #[test]
     fn timelines() {
-        let plan = |outcome| CallPlan { outcome, ring_ms: 5000, talk_s: 42 };
+        let plan = |outcome| CallPlan {
+            outcome,
+            ring_ms: 5000,
+            talk_s: 42,
+        };
         let human = call_timeline(plan(CallOutcome::Human), true, 25);
         let statuses: Vec<_> = human.iter().map(|s| s.status).collect();
-        assert_eq!(statuses, ["initiated", "ringing", "in-progress", "completed"]);
+        assert_eq!(
+            statuses,
+            ["initiated", "ringing", "in-progress", "completed"]
+        );
         assert_eq!(human[2].wait_ms, 5000);
         assert_eq!(human[3].wait_ms, 42_000);
-        assert_eq!(human[3].fin, Some(Final { duration_s: 42, sip: 200, answered_by: Some("human") }));
+        assert_eq!(
+            human[3].fin,
+            Some(Final {
+                duration_s: 42,
+                sip: 200,
+                answered_by: Some("human")
+            })
+        );
 
         let machine = call_timeline(plan(CallOutcome::Machine), false, 25);
-        assert_eq!(machine[3].fin.as_ref().and_then(|f| f.answered_by), None, "no AMD requested");
+        assert_eq!(
+            machine[3].fin.as_ref().and_then(|f| f.answered_by),
+            None,
+            "no AMD requested"
+        );
         let machine = call_timeline(plan(CallOutcome::Machine), true, 25);
-        assert_eq!(machine[3].fin.as_ref().and_then(|f| f.answered_by), Some("machine_end_beep"));
+        assert_eq!(
+            machine[3].fin.as_ref().and_then(|f| f.answered_by),
+            Some("machine_end_beep")
+        );
 
         let no_answer = call_timeline(plan(CallOutcome::NoAnswer), true, 25);
-        assert_eq!(no_answer.last().map(|s| (s.status, s.wait_ms)), Some(("no-answer", 25_000)));
+        assert_eq!(
+            no_answer.last().map(|s| (s.status, s.wait_ms)),
+            Some(("no-answer", 25_000))
+        );
         let busy = call_timeline(plan(CallOutcome::Busy), true, 25);
-        assert_eq!(busy.last().map(|s| (s.status, s.wait_ms)), Some(("busy", 5000)));
-        assert_eq!(call_timeline(plan(CallOutcome::Failed), true, 25).last().map(|s| s.status), Some("failed"));
+        assert_eq!(
+            busy.last().map(|s| (s.status, s.wait_ms)),
+            Some(("busy", 5000))
+        );
+        assert_eq!(
+            call_timeline(plan(CallOutcome::Failed), true, 25)
+                .last()
+                .map(|s| s.status),
+            Some("failed")
+        );
         let silent = call_timeline(plan(CallOutcome::Silent), true, 25);
         assert!(silent.iter().all(|s| s.fin.is_none()));
 
         for outcome in CallOutcome::ALL {
             let steps = call_timeline(plan(outcome), true, 25);
             let finals = steps.iter().filter(|s| s.fin.is_some()).count();
-            assert_eq!(finals, usize::from(outcome != CallOutcome::Silent), "{outcome:?}");
+            assert_eq!(
+                finals,
+                usize::from(outcome != CallOutcome::Silent),
+                "{outcome:?}"
+            );
             assert!(steps.iter().all(|s| s.fin.is_some() == s.event.is_none()));
         }
     }
 
     #[test]
     fn sms_timelines() {
-        let statuses = |o| sms_timeline(o, 10).into_iter().map(|(_, s, e)| (s, e)).collect::<Vec<_>>();
-        assert_eq!(statuses(SmsOutcome::Delivered), [("sending", None), ("sent", None), ("delivered", None)]);
-        assert_eq!(statuses(SmsOutcome::Undelivered).last(), Some(&("undelivered", Some(30003))));
-        assert_eq!(statuses(SmsOutcome::Failed), [("sending", None), ("failed", Some(30005))]);
+        let statuses = |o| {
+            sms_timeline(o, 10)
+                .into_iter()
+                .map(|(_, s, e)| (s, e))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            statuses(SmsOutcome::Delivered),
+            [("sending", None), ("sent", None), ("delivered", None)]
+        );
+        assert_eq!(
+            statuses(SmsOutcome::Undelivered).last(),
+            Some(&("undelivered", Some(30003)))
+        );
+        assert_eq!(
+            statuses(SmsOutcome::Failed),
+            [("sending", None), ("failed", Some(30005))]
+        );
     }
 }

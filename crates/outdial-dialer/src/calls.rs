@@ -1,0 +1,173 @@
+//! Calls: originating through the carrier, and ending an attempt exactly once (SPEC §5.6,
+//! §5.7).
+//!
+//! An attempt ends by the carrier's status callback (relayed by the API as a `CallStatus`
+//! job), by its durable timeout job (`CallTimeout`, 30 minutes by default), or by an
+//! originate failure. Whichever comes first wins — the completion is a compare-and-set in
+//! Postgres — and only the winner releases the channel, enqueues the health job, publishes
+//! the event and resolves the contact.
+
+use chrono::{DateTime, Utc};
+use outdial_carrier::callback::CallStatusCallback;
+use outdial_carrier::{CarrierError, OriginateRequest};
+use outdial_domain::campaign::CampaignCommand;
+use outdial_domain::contact::{Disposition, Resolution};
+use outdial_domain::{AttemptId, CampaignId, OrgId};
+use outdial_store::StoreError;
+use outdial_store::dialing::{AttemptOutcome, Completion};
+use outdial_worker::events::{Event, names};
+use outdial_worker::jobs::{DialerJob, HealthJob};
+use outdial_worker::{Done, JobError};
+use tracing::Instrument;
+
+use crate::Dialer;
+
+impl Dialer {
+    /// The URL the carrier posts status callbacks of attempt `id` to.
+    pub fn status_callback_url(&self, id: AttemptId) -> String {
+        format!("{}/carrier/voice/status?attempt={id}", self.svc.config.api.public_url.trim_end_matches('/'))
+    }
+
+    pub(crate) async fn originate(&self, id: AttemptId) -> Result<Done<DialerJob>, JobError> {
+        let now = self.clock().now();
+        // pending → originating is the point of no return: a job that runs again (after a
+        // crash or a lost lease) finds the attempt no longer pending and never calls twice.
+        let Some(attempt) = self.svc.store.begin_originate(id, now).await? else {
+            return Ok(Done::nothing());
+        };
+        let req = OriginateRequest {
+            to: attempt.to_number.clone(),
+            from: attempt.from_number.clone(),
+            url: self.svc.config.dialer.call_url.clone(),
+            status_callback: self.status_callback_url(id),
+            machine_detection: true,
+        };
+        let span = tracing::info_span!("originate", attempt = %id, contact = attempt.contact_id, did = ?attempt.did_id);
+        match self.voice.originate(&req).instrument(span).await {
+            Ok(resp) => {
+                self.svc.store.record_call_sid(id, &resp.call_sid).await?;
+                let event = Event::new(names::CALL_INITIATED, OrgId(attempt.org_id), now)
+                    .maybe_campaign(attempt.campaign_id.map(CampaignId))
+                    .contact(outdial_domain::ContactId(attempt.contact_id))
+                    .attempt(id)
+                    .data(serde_json::json!({ "to": attempt.to_number, "from": attempt.from_number, "call_sid": resp.call_sid }));
+                self.svc.events.publish(&event).await;
+                Ok(Done::nothing())
+            }
+            Err(e) => {
+                let disposition = match &e {
+                    CarrierError::InvalidNumber { .. } => Disposition::InvalidNumber,
+                    CarrierError::Rejected { .. } | CarrierError::Transient { .. } => Disposition::Failed,
+                };
+                tracing::warn!(error = %e, "originate failed");
+                let outcome = AttemptOutcome {
+                    disposition,
+                    carrier_status: None,
+                    answered_by: None,
+                    duration_s: None,
+                    call_sid: None,
+                    completed_by: "originate",
+                    error: Some(e.to_string()),
+                };
+                self.finish(id, &outcome).await?;
+                Ok(Done::nothing())
+            }
+        }
+    }
+
+    pub(crate) async fn call_status(&self, id: AttemptId, cb: CallStatusCallback) -> Result<Done<DialerJob>, JobError> {
+        let Some(disposition) = cb.disposition(self.svc.config.dialer.hangup_threshold_s) else {
+            // ringing / answered: progress only; the sid may arrive here before the
+            // originate response is recorded.
+            self.svc.store.record_call_sid(id, &cb.call_sid).await?;
+            return Ok(Done::nothing());
+        };
+        let outcome = AttemptOutcome {
+            disposition,
+            carrier_status: Some(cb.call_status.clone()),
+            answered_by: cb.answered_by.clone(),
+            duration_s: cb.call_duration_s.and_then(|d| i32::try_from(d).ok()),
+            call_sid: Some(cb.call_sid.clone()),
+            completed_by: "webhook",
+            error: None,
+        };
+        self.finish(id, &outcome).await?;
+        Ok(Done::nothing())
+    }
+
+    pub(crate) async fn call_timeout(&self, id: AttemptId) -> Result<Done<DialerJob>, JobError> {
+        let outcome = AttemptOutcome {
+            disposition: Disposition::Timeout,
+            carrier_status: None,
+            answered_by: None,
+            duration_s: None,
+            call_sid: None,
+            completed_by: "timeout",
+            error: Some("no completion signal within the completion timeout".into()),
+        };
+        self.finish(id, &outcome).await?;
+        Ok(Done::nothing())
+    }
+
+    /// Ends attempt `id` with `outcome` if nothing ended it before, then does the
+    /// completion's effects: channel release, health job, stats request, event, and campaign
+    /// completion when this was its last open contact. Returns the completion, or `None` if
+    /// the attempt had already ended.
+    ///
+    /// Errors: Postgres failures (the job retries; the compare-and-set makes that safe).
+    pub async fn finish(&self, id: AttemptId, outcome: &AttemptOutcome) -> Result<Option<Completion>, JobError> {
+        let now = self.clock().now();
+        let now_ms = now.timestamp_millis();
+        let Some(done) = self.svc.store.complete_attempt(id, outcome, now).await? else {
+            return Ok(None);
+        };
+        let a = &done.attempt;
+        self.release_named(&[(a.channel_pool.clone(), a.holder())], now_ms).await;
+        metrics::counter!("outdial_dialer_attempts_completed_total", "disposition" => outcome.disposition.as_str(), "completed_by" => outcome.completed_by)
+            .increment(1);
+        if let Err(e) = self.svc.health_queue.enqueue(&[HealthJob::RecordOutcome { attempt_id: id }.at(now_ms)], now_ms).await {
+            // The reconciler re-enqueues health jobs of completed attempts it finds unrecorded.
+            tracing::warn!(attempt = %id, error = %e, "health job not enqueued");
+        }
+        let campaign = a.campaign_id.map(CampaignId);
+        let event = Event::new(&format!("campaign.call.{}", outcome.disposition.as_str()), OrgId(a.org_id), now)
+            .maybe_campaign(campaign)
+            .contact(outdial_domain::ContactId(a.contact_id))
+            .attempt(id)
+            .data(serde_json::json!({
+                "to": a.to_number,
+                "from": a.from_number,
+                "duration_s": outcome.duration_s,
+                "contact_status": done.contact_status,
+                "completed_by": outcome.completed_by,
+            }));
+        self.svc.events.publish(&event).await;
+        if let Some(c) = campaign {
+            self.request_stats(c).await;
+            if !matches!(done.resolution, Resolution::Retry { .. }) && !self.svc.store.campaign_has_open_contacts(c).await? {
+                self.complete_campaign(c, now).await?;
+            }
+        }
+        Ok(Some(done))
+    }
+
+    /// Marks a dialing campaign completed (SPEC §8) once nothing is left to do; a campaign in
+    /// any other status is left alone.
+    ///
+    /// Errors: Postgres failures.
+    pub(crate) async fn complete_campaign(&self, id: CampaignId, now: DateTime<Utc>) -> Result<(), JobError> {
+        match self.svc.store.transition_campaign(id, None, CampaignCommand::Complete, "dialer", Some("every contact is finished"), now).await {
+            Ok(t) => {
+                tracing::info!(campaign = %id, "campaign completed");
+                let event = Event::new(names::CAMPAIGN_STATUS, t.campaign.org_id, now)
+                    .campaign(id)
+                    .data(serde_json::json!({ "from": t.from, "to": t.campaign.status, "actor": "dialer" }));
+                self.svc.events.publish(&event).await;
+                self.request_stats(id).await;
+                Ok(())
+            }
+            Err(StoreError::IllegalTransition(_)) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}

@@ -1,0 +1,403 @@
+//! The dispatch cycle (SPEC §4, §5 "Dispatch cycle"): one at a time fleet-wide, every poll
+//! interval.
+//!
+//! 1. **Sweep** contacts `locked` longer than the stale threshold back to `queued`.
+//! 2. **Eligible zones**: which contact time zones of each dialing voice campaign are inside
+//!    the campaign's calling window now.
+//! 3. **Need**: each campaign keeps at most `⌈cps × lookahead⌉` contacts admitted ahead of
+//!    its ticks, so admission follows its pace.
+//! 4. **Fetch** due contacts with `FOR UPDATE SKIP LOCKED`: direct calls (no campaign) first,
+//!    then up to each campaign's need in eligible zones.
+//! 5. **Allocate** `free = global limit − active` across organizations with demand and room
+//!    ([`outdial_domain::allocation::allocate`]).
+//! 6. **Admit** each organization's share in order (direct calls first, then campaign
+//!    priority, then due time), taking a SIP channel per contact in the same step: global,
+//!    organization and pool slots are taken together or not at all.
+//! 7. **Start**: campaign ticks start admitted contacts at their pace; direct calls start at
+//!    once.
+//!
+//! Mutual exclusion: the cycle is a single queue job (id `dispatch`), and it also holds a
+//! Postgres advisory lock for its transaction, so even a cycle whose lease was lost cannot
+//! run beside another one.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
+
+use chrono::{DateTime, Duration, Utc};
+use outdial_domain::allocation::{OrgDemand, allocate};
+use outdial_domain::campaign::Channel;
+use outdial_domain::contact::channel_holder;
+use outdial_domain::phone::parse_timezone_key;
+use outdial_domain::{CampaignId, ContactId, OrgId};
+use outdial_store::campaigns::{Campaign, dialing_campaigns};
+use outdial_store::dialing::{self, Candidate};
+use outdial_worker::jobs::DialerJob;
+use outdial_worker::{Done, JobContext, JobError};
+use serde::Serialize;
+
+use crate::Dialer;
+
+/// One organization in a cycle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OrgPlan {
+    /// organization
+    pub org_id: OrgId,
+    /// its concurrency_limit
+    pub limit: u32,
+    /// contacts locked or dialing at the start of the cycle
+    pub active: u32,
+    /// `limit − active`
+    pub room: u32,
+    /// due contacts it could start (capped by its campaigns' pace)
+    pub demand: u32,
+    /// slots allocated to it
+    pub allocated: u32,
+    /// contacts actually admitted (less than allocated when a channel pool was full)
+    pub admitted: u32,
+}
+
+/// One dialing voice campaign in a cycle.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CampaignPlan {
+    /// campaign
+    pub campaign_id: CampaignId,
+    /// organization
+    pub org_id: OrgId,
+    /// priority
+    pub priority: i32,
+    /// pace
+    pub calls_per_second: f64,
+    /// admitted, waiting for a tick
+    pub locked: i64,
+    /// in a call
+    pub dialing: i64,
+    /// contacts it could take this cycle (`⌈cps × lookahead⌉ − locked`)
+    pub need: i32,
+    /// zone keys inside the window now
+    pub open_zones: Vec<String>,
+    /// zone keys outside the window, with their next opening
+    pub closed_zones: Vec<(String, Option<DateTime<Utc>>)>,
+    /// due contacts fetched for it
+    pub candidates: usize,
+    /// contacts admitted for it
+    pub admitted: usize,
+}
+
+/// What a cycle saw and did; also the data behind `outdialctl dispatch explain`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct DispatchReport {
+    /// false when another cycle held the lock
+    pub ran: bool,
+    /// when
+    pub at: Option<DateTime<Utc>>,
+    /// stale locks returned to queued
+    pub swept: usize,
+    /// global concurrency limit
+    pub global_limit: u32,
+    /// contacts locked or dialing, all organizations
+    pub active_total: i64,
+    /// `global_limit − active_total`
+    pub free: u32,
+    /// `(pool, max, in use)` of every channel pool
+    pub pools: Vec<(String, u32, i64)>,
+    /// per organization
+    pub orgs: Vec<OrgPlan>,
+    /// per dialing voice campaign
+    pub campaigns: Vec<CampaignPlan>,
+    /// direct calls admitted
+    pub direct_admitted: usize,
+    /// contacts admitted in all
+    pub admitted: usize,
+    /// how long the cycle took, ms
+    pub duration_ms: f64,
+}
+
+/// How many contacts a campaign keeps admitted ahead of its ticks.
+pub(crate) fn pace_buffer(calls_per_second: f64, lookahead_ms: i64) -> i64 {
+    ((calls_per_second * lookahead_ms as f64 / 1_000.0).ceil() as i64).max(1)
+}
+
+/// The order contacts of one organization are admitted in (SPEC §5 step 4): direct calls
+/// first, then higher campaign priority, then earlier due time, then older contact.
+pub(crate) fn admission_order(candidates: &mut [(Candidate, i32)]) {
+    candidates.sort_by(|(a, pa), (b, pb)| {
+        a.campaign_id
+            .is_some()
+            .cmp(&b.campaign_id.is_some())
+            .then(pb.cmp(pa))
+            .then(a.retry_after.cmp(&b.retry_after))
+            .then(a.contact_id.cmp(&b.contact_id))
+    });
+}
+
+/// Interleaves organizations' ordered picks (first of each org, then second of each, …) so
+/// that when a channel pool can only take a prefix, every organization loses alike.
+pub(crate) fn interleave(per_org: &BTreeMap<OrgId, Vec<Candidate>>) -> Vec<Candidate> {
+    let longest = per_org.values().map(Vec::len).max().unwrap_or(0);
+    (0..longest).flat_map(|i| per_org.values().filter_map(move |v| v.get(i).cloned())).collect()
+}
+
+impl Dialer {
+    pub(crate) async fn dispatch_job(&self, ctx: &JobContext) -> Result<Done<DialerJob>, JobError> {
+        let now = self.clock().now();
+        let report = self.run_cycle(now).await?;
+        if report.ran {
+            metrics::histogram!("outdial_dialer_dispatch_cycle_seconds").record(report.duration_ms / 1_000.0);
+            metrics::counter!("outdial_dialer_admitted_total").increment(report.admitted as u64);
+            for o in &report.orgs {
+                metrics::gauge!("outdial_dialer_active_calls", "org" => o.org_id.to_string()).set(f64::from(o.active));
+            }
+        }
+        // Next cycle one poll interval after this one was planned; after a long stall, one
+        // cycle now rather than a burst of catch-up cycles.
+        let poll = self.svc.config.dialer.poll_interval_ms;
+        let base = ctx.scheduled_ms.max(now.timestamp_millis() - poll);
+        Ok(Done::then(vec![DialerJob::Dispatch.at(base + poll)]))
+    }
+
+    /// Runs one dispatch cycle at `now` (see the module docs) and reports what it did.
+    /// Returns `ran: false` without doing anything when another cycle holds the lock.
+    ///
+    /// Errors: Postgres or Redis failures; the transaction is rolled back and channels taken
+    /// in it are released.
+    pub async fn run_cycle(&self, now: DateTime<Utc>) -> Result<DispatchReport, JobError> {
+        let started = Instant::now();
+        let cfg = &self.svc.config.dialer;
+        let channels = &self.svc.channels;
+        let mut tx = self.svc.store.pool().begin().await?;
+        if !dialing::try_dispatch_lock(&mut tx).await? {
+            return Ok(DispatchReport::default());
+        }
+        let swept = dialing::sweep_stale_locks(&mut tx, now - Duration::milliseconds(cfg.stale_lock_ms), now).await?;
+        let loads = dialing::org_loads(&mut tx).await?;
+        let campaigns = dialing_campaigns(&mut tx, Channel::Voice).await?;
+        let campaign_loads: HashMap<CampaignId, (i64, i64)> =
+            dialing::campaign_loads(&mut tx).await?.into_iter().map(|(c, l, d)| (c, (l, d))).collect();
+        let ids: Vec<CampaignId> = campaigns.iter().map(|c| c.id).collect();
+        let mut zones_of: HashMap<CampaignId, Vec<String>> = HashMap::new();
+        for (c, tz) in dialing::campaigns_timezones(&mut tx, &ids).await? {
+            zones_of.entry(c).or_default().push(tz);
+        }
+
+        let mut plans: Vec<CampaignPlan> = campaigns.iter().map(|c| plan_campaign(c, zones_of.get(&c.id), &campaign_loads, now, cfg.lookahead_ms)).collect();
+        let active_total: i64 = loads.iter().map(|o| o.active).sum();
+        let free = u32::try_from((i64::from(cfg.global_concurrency_limit) - active_total).max(0)).unwrap_or(0);
+        let now_ms = now.timestamp_millis();
+        let pools = channels.status_all(now_ms).await.map_err(JobError::retry)?;
+        let pool_free = |name: &str| pools.iter().find(|p| p.pool == name).map_or(0, |p| (i64::from(p.max) - p.count).max(0));
+        let needs: Vec<(CampaignId, i32)> = plans.iter().filter(|p| !p.open_zones.is_empty()).map(|p| (p.campaign_id, p.need)).collect();
+        let eligible: Vec<(CampaignId, String)> =
+            plans.iter().flat_map(|p| p.open_zones.iter().map(move |z| (p.campaign_id, z.clone()))).collect();
+        let direct_limit = i64::from(free).min(pool_free("api"));
+        let candidates = if free == 0 {
+            Vec::new()
+        } else {
+            dialing::fetch_candidates(&mut tx, now, &needs, &eligible, direct_limit).await?
+        };
+
+        // Demand per organization, then the SPEC §4 allocation.
+        let priority: HashMap<CampaignId, i32> = campaigns.iter().map(|c| (c.id, c.priority)).collect();
+        let mut by_org: BTreeMap<OrgId, Vec<(Candidate, i32)>> = BTreeMap::new();
+        for cand in candidates {
+            let p = cand.campaign_id.and_then(|c| priority.get(&c).copied()).unwrap_or(i32::MAX);
+            by_org.entry(cand.org_id).or_default().push((cand, p));
+        }
+        for p in &mut plans {
+            p.candidates = by_org.values().flatten().filter(|(c, _)| c.campaign_id == Some(p.campaign_id)).count();
+        }
+        let demands: Vec<OrgDemand> = loads
+            .iter()
+            .map(|o| OrgDemand {
+                org_id: o.org_id,
+                limit: u32::try_from(o.limit).unwrap_or(0),
+                active: u32::try_from(o.active).unwrap_or(u32::MAX),
+                demand: u32::try_from(by_org.get(&o.org_id).map_or(0, Vec::len)).unwrap_or(u32::MAX),
+            })
+            .collect();
+        let allocation = allocate(free, &demands);
+        let mut picked: BTreeMap<OrgId, Vec<Candidate>> = BTreeMap::new();
+        for (o, n) in demands.iter().zip(&allocation) {
+            if let Some(list) = by_org.get_mut(&o.org_id) {
+                admission_order(list);
+                picked.insert(o.org_id, list.iter().take(*n as usize).map(|(c, _)| c.clone()).collect());
+            }
+        }
+
+        // Take a channel for each pick, pool by pool, organizations interleaved; only
+        // contacts that got one are admitted.
+        let ordered = interleave(&picked);
+        let mut by_pool: BTreeMap<String, Vec<Candidate>> = BTreeMap::new();
+        for c in ordered {
+            by_pool.entry(c.sip_pool.clone()).or_default().push(c);
+        }
+        let mut granted: Vec<Candidate> = Vec::new();
+        for (pool, list) in &by_pool {
+            let holders: Vec<String> = list.iter().map(|c| channel_holder(c.contact_id, c.attempt_count)).collect();
+            match channels.acquire(pool, &holders, now_ms).await {
+                Ok(n) => granted.extend(list.iter().take(n).cloned()),
+                Err(e) => {
+                    self.release_holders(&granted, now_ms).await;
+                    return Err(JobError::retry(e));
+                }
+            }
+        }
+        let ids: Vec<ContactId> = granted.iter().map(|c| c.contact_id).collect();
+        let locked = match dialing::lock_contacts(&mut tx, &ids, now).await {
+            Ok(l) => l,
+            Err(e) => {
+                self.release_holders(&granted, now_ms).await;
+                return Err(e.into());
+            }
+        };
+        if let Err(e) = tx.commit().await {
+            self.release_holders(&granted, now_ms).await;
+            return Err(e.into());
+        }
+        let locked: std::collections::HashSet<ContactId> = locked.into_iter().collect();
+        let (admitted, lost): (Vec<Candidate>, Vec<Candidate>) = granted.into_iter().partition(|c| locked.contains(&c.contact_id));
+        self.release_holders(&lost, now_ms).await;
+        let swept_holders: Vec<(String, String)> = swept.iter().map(|(id, a, pool)| (pool.clone(), channel_holder(*id, *a))).collect();
+        self.release_named(&swept_holders, now_ms).await;
+
+        // Start: wake idle campaign ticks, start direct calls.
+        let mut jobs = Vec::new();
+        for p in &mut plans {
+            p.admitted = admitted.iter().filter(|c| c.campaign_id == Some(p.campaign_id)).count();
+            if p.admitted > 0 && p.locked == 0 {
+                jobs.push(DialerJob::VoiceTick { campaign_id: p.campaign_id, planned_us: None }.at(now_ms).keep_earliest());
+            }
+        }
+        let direct: Vec<&Candidate> = admitted.iter().filter(|c| c.campaign_id.is_none()).collect();
+        jobs.extend(direct.iter().map(|c| DialerJob::StartContact { contact_id: c.contact_id }.at(now_ms)));
+        if !jobs.is_empty() {
+            self.svc.dialer_queue.enqueue(&jobs, now_ms).await.map_err(JobError::retry)?;
+        }
+
+        let orgs = demands
+            .iter()
+            .zip(&allocation)
+            .filter(|(o, _)| o.active > 0 || o.demand > 0)
+            .map(|(o, a)| OrgPlan {
+                org_id: o.org_id,
+                limit: o.limit,
+                active: o.active,
+                room: o.room(),
+                demand: o.demand,
+                allocated: *a,
+                admitted: u32::try_from(admitted.iter().filter(|c| c.org_id == o.org_id).count()).unwrap_or(u32::MAX),
+            })
+            .collect();
+        Ok(DispatchReport {
+            ran: true,
+            at: Some(now),
+            swept: swept.len(),
+            global_limit: cfg.global_concurrency_limit,
+            active_total,
+            free,
+            pools: pools.iter().map(|p| (p.pool.clone(), p.max, p.count)).collect(),
+            orgs,
+            campaigns: plans,
+            direct_admitted: direct.len(),
+            admitted: admitted.len(),
+            duration_ms: started.elapsed().as_secs_f64() * 1_000.0,
+        })
+    }
+
+    async fn release_holders(&self, contacts: &[Candidate], now_ms: i64) {
+        let named: Vec<(String, String)> = contacts.iter().map(|c| (c.sip_pool.clone(), channel_holder(c.contact_id, c.attempt_count))).collect();
+        self.release_named(&named, now_ms).await;
+    }
+
+    /// Releases `(pool, holder)` channels; failures are logged (the leases expire anyway).
+    pub(crate) async fn release_named(&self, holders: &[(String, String)], now_ms: i64) {
+        let mut by_pool: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for (pool, h) in holders {
+            by_pool.entry(pool.as_str()).or_default().push(h.clone());
+        }
+        for (pool, list) in by_pool {
+            if let Err(e) = self.svc.channels.release(pool, &list, now_ms).await {
+                tracing::warn!(pool, error = %e, "channel release failed; the lease will expire");
+            }
+        }
+    }
+}
+
+fn plan_campaign(
+    c: &Campaign,
+    zones: Option<&Vec<String>>,
+    loads: &HashMap<CampaignId, (i64, i64)>,
+    now: DateTime<Utc>,
+    lookahead_ms: i64,
+) -> CampaignPlan {
+    let (locked, dialing) = loads.get(&c.id).copied().unwrap_or((0, 0));
+    let mut open_zones = Vec::new();
+    let mut closed_zones = Vec::new();
+    for key in zones.into_iter().flatten() {
+        match parse_timezone_key(key) {
+            Ok(tzs) if c.window.is_open_in_all(&tzs, now) => open_zones.push(key.clone()),
+            Ok(tzs) => closed_zones.push((key.clone(), c.window.next_opening_in_all(&tzs, now))),
+            Err(bad) => {
+                tracing::warn!(campaign = %c.id, zone = %bad, "unknown time zone on contacts; they are not dialed");
+                closed_zones.push((key.clone(), None));
+            }
+        }
+    }
+    let need = i32::try_from((pace_buffer(c.calls_per_second, lookahead_ms) - locked).max(0)).unwrap_or(i32::MAX);
+    CampaignPlan {
+        campaign_id: c.id,
+        org_id: c.org_id,
+        priority: c.priority,
+        calls_per_second: c.calls_per_second,
+        locked,
+        dialing,
+        need,
+        open_zones,
+        closed_zones,
+        candidates: 0,
+        admitted: 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cand(id: i64, org: i64, campaign: Option<i64>, due_s: i64) -> Candidate {
+        Candidate {
+            contact_id: ContactId(id),
+            org_id: OrgId(org),
+            campaign_id: campaign.map(CampaignId),
+            attempt_count: 0,
+            sip_pool: "campaign".into(),
+            retry_after: DateTime::<Utc>::from_timestamp(due_s, 0).unwrap_or_default(),
+        }
+    }
+
+    #[test]
+    fn direct_calls_first_then_priority_then_due_time() {
+        let mut list = vec![
+            (cand(1, 1, Some(10), 5), 0),
+            (cand(2, 1, Some(11), 9), 5),
+            (cand(3, 1, None, 20), i32::MAX),
+            (cand(4, 1, Some(11), 1), 5),
+            (cand(5, 1, Some(10), 1), 0),
+        ];
+        admission_order(&mut list);
+        assert_eq!(list.iter().map(|(c, _)| c.contact_id.0).collect::<Vec<_>>(), vec![3, 4, 2, 5, 1]);
+    }
+
+    #[test]
+    fn interleave_takes_one_per_org_in_turn() {
+        let mut m = BTreeMap::new();
+        m.insert(OrgId(2), vec![cand(20, 2, None, 0), cand(21, 2, None, 0)]);
+        m.insert(OrgId(1), vec![cand(10, 1, None, 0), cand(11, 1, None, 0), cand(12, 1, None, 0)]);
+        assert_eq!(interleave(&m).iter().map(|c| c.contact_id.0).collect::<Vec<_>>(), vec![10, 20, 11, 21, 12]);
+    }
+
+    #[test]
+    fn pace_buffer_follows_cps() {
+        assert_eq!(pace_buffer(1.0, 2_000), 2);
+        assert_eq!(pace_buffer(20.0, 2_000), 40);
+        assert_eq!(pace_buffer(0.1, 2_000), 1);
+    }
+}

@@ -1,0 +1,121 @@
+//! # outdial-dialer
+//!
+//! The `campaign-dialer` worker (SPEC §2, §4, §5): every job of that queue is handled here.
+//!
+//! | job | module | what |
+//! |---|---|---|
+//! | `Dispatch` | [`dispatch`] | fleet-wide cycle every poll interval: sweep stale locks, compute eligible zones, allocate slots across organizations, admit contacts (global + org + channel slot together) |
+//! | `VoiceTick` | [`voice`] | a campaign's pacer: one admitted contact per tick, ticks every `1000 / cps` ms on a fixed grid |
+//! | `StartContact` | [`voice`] | starts an admitted direct call |
+//! | `Originate`, `CallStatus`, `CallTimeout` | [`calls`] | carrier call, webhook outcome, durable 30-minute timeout — the attempt ends exactly once |
+//! | `Maintenance`, `DidLifecycle` | [`maintenance`] | channel lease renewal, Redis ↔ Postgres reconciliation, DID cooldown/warming |
+//!
+//! [`control`] holds campaign start / pause / resume / cancel, shared with the API and
+//! `outdialctl`. [`run`] is the binary's whole life: connect, bootstrap, serve `/metrics`,
+//! work until shutdown.
+
+pub mod calls;
+pub mod control;
+pub mod dispatch;
+pub mod maintenance;
+pub mod voice;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use outdial_carrier::{MessagingProvider, TwilioRest, VoiceProvider};
+use outdial_domain::Clock;
+use outdial_queue::NewJob;
+use outdial_worker::config::Config;
+use outdial_worker::jobs::DialerJob;
+use outdial_worker::services::Services;
+use outdial_worker::{Done, Handler, JobContext, JobError, Worker};
+
+/// The dialer: services plus the carrier it dials through.
+pub struct Dialer {
+    svc: Services,
+    voice: Arc<dyn VoiceProvider>,
+    /// Texts go through this provider (SMS ticks).
+    #[allow(dead_code)]
+    sms: Arc<dyn MessagingProvider>,
+}
+
+impl std::fmt::Debug for Dialer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dialer").finish_non_exhaustive()
+    }
+}
+
+impl Dialer {
+    /// A dialer over `svc` placing calls through `voice` and texts through `sms`.
+    pub fn new(svc: Services, voice: Arc<dyn VoiceProvider>, sms: Arc<dyn MessagingProvider>) -> Self {
+        Self { svc, voice, sms }
+    }
+
+    /// A dialer using the Twilio-compatible REST carrier of `svc.config.carrier`.
+    ///
+    /// Errors: the carrier client cannot be built (bad base URL).
+    pub fn with_rest_carrier(svc: Services) -> anyhow::Result<Self> {
+        let c = &svc.config.carrier;
+        let rest = Arc::new(TwilioRest::new(&c.base_url, &c.account_sid, c.auth_token.expose(), std::time::Duration::from_millis(c.timeout_ms))?);
+        Ok(Self::new(svc, Arc::clone(&rest) as Arc<dyn VoiceProvider>, rest))
+    }
+
+    /// The services.
+    pub fn services(&self) -> &Services {
+        &self.svc
+    }
+
+    fn clock(&self) -> &dyn Clock {
+        &*self.svc.clock
+    }
+
+    /// Makes sure the fleet-wide singleton jobs exist: the dispatch cycle, maintenance and
+    /// the DID lifecycle job. Idempotent (deduplicated by id): every dialer calls it at start.
+    ///
+    /// Errors: Redis failures.
+    pub async fn bootstrap(&self) -> Result<(), outdial_queue::QueueError> {
+        let now = self.clock().now_ms();
+        let jobs: Vec<NewJob<DialerJob>> = vec![DialerJob::Dispatch.at(now), DialerJob::Maintenance.at(now), DialerJob::DidLifecycle.at(now)];
+        self.svc.dialer_queue.enqueue(&jobs, now).await?;
+        Ok(())
+    }
+
+    /// A worker running this dialer on `campaign-dialer` with the configured concurrency.
+    pub fn worker(self: Arc<Self>) -> Worker<DialerJob, Self> {
+        let cfg = self.svc.worker_config(self.svc.config.queues.dialer_concurrency);
+        Worker::new(self.svc.dialer_queue.clone(), Arc::clone(&self), Arc::clone(&self.svc.clock), cfg)
+    }
+}
+
+#[async_trait]
+impl Handler<DialerJob> for Dialer {
+    async fn handle(&self, job: DialerJob, ctx: JobContext) -> Result<Done<DialerJob>, JobError> {
+        match job {
+            DialerJob::Dispatch => self.dispatch_job(&ctx).await,
+            DialerJob::VoiceTick { campaign_id, planned_us } => self.voice_tick(campaign_id, planned_us, &ctx).await,
+            DialerJob::StartContact { contact_id } => self.start_direct(contact_id).await,
+            DialerJob::Originate { attempt_id } => self.originate(attempt_id).await,
+            DialerJob::CallStatus { attempt_id, call_sid, call_status, call_duration_s, answered_by, sip_response_code } => {
+                let cb = outdial_carrier::callback::CallStatusCallback { call_sid, call_status, call_duration_s, answered_by, sip_response_code };
+                self.call_status(attempt_id, cb).await
+            }
+            DialerJob::CallTimeout { attempt_id } => self.call_timeout(attempt_id).await,
+            DialerJob::Maintenance => self.maintenance(&ctx).await,
+            DialerJob::DidLifecycle => self.did_lifecycle(&ctx).await,
+            DialerJob::SmsTick { .. } | DialerJob::SmsStatus { .. } => Err(JobError::abort("SMS campaigns are not implemented yet")),
+        }
+    }
+}
+
+/// The `outdial-dialer` process: connects, bootstraps the singleton jobs, serves `/metrics`
+/// and works `campaign-dialer` until `shutdown` resolves.
+///
+/// Errors: Postgres or Redis unreachable at start, the metrics address taken.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    let svc = outdial_worker::process::connect(config).await?;
+    let dialer = Arc::new(Dialer::with_rest_carrier(svc.clone())?);
+    dialer.bootstrap().await?;
+    let worker = Arc::clone(&dialer).worker();
+    outdial_worker::process::run_worker("outdial-dialer", &svc, worker, shutdown).await
+}

@@ -1,0 +1,269 @@
+//! Voice pacing and the start of one attempt (SPEC §5 "Campaign pacing", "One attempt").
+//!
+//! A dialing voice campaign has exactly one tick job (id `tick:<campaign>`). Each tick starts
+//! one contact that a dispatch cycle admitted (`locked`), then hands over to the next tick
+//! planned `1000 / cps` ms after this one's *planned* time — so the campaign starts exactly
+//! `calls_per_second` calls a second whatever the processing time. With nothing admitted,
+//! the tick sleeps (until the next window opening, or at most ten poll intervals); the
+//! dispatch cycle wakes it as soon as it admits a contact for it.
+//!
+//! Starting an attempt runs SPEC §5's steps in order inside one transaction: DNC → calling
+//! window in the contact's zone → channel → phone number by attempt index → caller ID →
+//! the `call_attempts` row, committed before the carrier is called.
+
+use chrono::{DateTime, Duration, Utc};
+use outdial_domain::campaign::{CampaignCommand, CampaignStatus, Channel};
+use outdial_domain::contact::{PhoneChoice, channel_holder, select_phone};
+use outdial_domain::did::select_did;
+use outdial_domain::pacing::{next_tick_us, tick_interval_us, us_to_due_ms};
+use outdial_domain::phone::{area_code, parse_timezone_key};
+use outdial_domain::{CampaignId, ContactId};
+use outdial_queue::NewJob;
+use outdial_store::campaigns::Campaign;
+use outdial_store::contacts::Contact;
+use outdial_store::dialing::{self, CallAttempt, NewAttempt};
+use outdial_store::dids::{mark_did_called, usable_dids};
+use outdial_store::StoreError;
+use outdial_worker::events::{Event, names};
+use outdial_worker::jobs::{DialerJob, StatsJob};
+use outdial_worker::{Done, JobContext, JobError};
+use sqlx::{Postgres, Transaction};
+
+use crate::Dialer;
+
+/// Why a claimed contact was not called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skip {
+    /// On the suppression list → cancelled.
+    Dnc,
+    /// Outside its calling window → back to queued until the next opening.
+    Window,
+    /// Channel pool full → back to queued for the backpressure delay.
+    ChannelFull,
+    /// No number left for its attempt index → exhausted.
+    Exhausted,
+    /// No usable caller ID → back to queued; the campaign pauses.
+    NoDids,
+}
+
+impl Skip {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Dnc => "dnc",
+            Self::Window => "window",
+            Self::ChannelFull => "channel_full",
+            Self::Exhausted => "exhausted",
+            Self::NoDids => "no_dids",
+        }
+    }
+}
+
+/// What starting an attempt did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Start {
+    /// The attempt is recorded; originate it.
+    Started(CallAttempt),
+    /// The contact was not called.
+    Skipped(Skip),
+}
+
+impl Dialer {
+    pub(crate) async fn voice_tick(&self, campaign_id: CampaignId, planned_us: Option<i64>, ctx: &JobContext) -> Result<Done<DialerJob>, JobError> {
+        let now = self.clock().now();
+        let now_us = now.timestamp_millis() * 1_000;
+        let campaign = match self.svc.store.campaign(campaign_id, None).await {
+            Ok(c) => c,
+            Err(StoreError::NotFound { .. }) => return Err(JobError::abort(format!("campaign {campaign_id} does not exist"))),
+            Err(e) => return Err(e.into()),
+        };
+        if campaign.status != CampaignStatus::Dialing || campaign.channel != Channel::Voice {
+            return Ok(Done::nothing()); // paused, cancelled or completed: the ticks stop here
+        }
+        let interval = tick_interval_us(campaign.calls_per_second);
+        // The planned time carried in the payload is exact to the µs; it is stale when the
+        // dispatch cycle moved the tick earlier, and then the due time is the plan.
+        let planned = planned_us.filter(|p| us_to_due_ms(*p) == ctx.scheduled_ms).unwrap_or(ctx.scheduled_ms * 1_000);
+        let mut tx = self.svc.store.pool().begin().await?;
+        let Some(contact) = dialing::claim_locked(&mut tx, campaign.id, now).await? else {
+            tx.rollback().await?;
+            return self.idle_tick(&campaign, now).await;
+        };
+        let start = self.start_attempt(tx, contact, Some(&campaign), now).await?;
+        let lag = self.svc.config.dialer.max_tick_lag_ms * 1_000;
+        let next = next_tick_us(planned, interval, now_us, lag);
+        let mut jobs = vec![DialerJob::VoiceTick { campaign_id, planned_us: Some(next) }.at(us_to_due_ms(next))];
+        if let Start::Started(attempt) = &start {
+            jobs.extend(self.attempt_jobs(attempt));
+        }
+        Ok(Done::then(jobs))
+    }
+
+    /// A tick that found nothing admitted: complete the campaign if nothing is left, else
+    /// sleep until the next window opening (when every zone is closed) or ten poll
+    /// intervals; the dispatch cycle wakes the tick earlier when it admits a contact.
+    async fn idle_tick(&self, campaign: &Campaign, now: DateTime<Utc>) -> Result<Done<DialerJob>, JobError> {
+        if !self.svc.store.campaign_has_open_contacts(campaign.id).await? {
+            self.complete_campaign(campaign.id, now).await?;
+            return Ok(Done::nothing());
+        }
+        let cfg = &self.svc.config.dialer;
+        let mut wake = now + Duration::milliseconds(cfg.poll_interval_ms * 10);
+        let zones = self.svc.store.campaign_timezones(campaign.id).await?;
+        let openings: Vec<Option<DateTime<Utc>>> = zones
+            .iter()
+            .map(|k| parse_timezone_key(k).ok().and_then(|tzs| campaign.window.next_opening_in_all(&tzs, now)))
+            .collect();
+        if !openings.is_empty() && openings.iter().all(|o| o.is_some_and(|t| t > now)) {
+            if let Some(first) = openings.iter().flatten().min() {
+                wake = *first + self.jitter();
+            }
+        }
+        Ok(Done::then(vec![DialerJob::VoiceTick { campaign_id: campaign.id, planned_us: None }.at(wake.timestamp_millis())]))
+    }
+
+    /// Random delay in `[0, window_jitter_ms]` added to window openings so they are spread
+    /// out instead of bursting (the seed's "re-queue storm").
+    fn jitter(&self) -> Duration {
+        let max = self.svc.config.dialer.window_jitter_ms.max(0);
+        Duration::milliseconds(if max == 0 { 0 } else { rand::random_range(0..=max) })
+    }
+
+    pub(crate) async fn start_direct(&self, contact_id: ContactId) -> Result<Done<DialerJob>, JobError> {
+        let now = self.clock().now();
+        let mut tx = self.svc.store.pool().begin().await?;
+        let Some(contact) = dialing::claim_contact(&mut tx, contact_id, now).await? else {
+            return Ok(Done::nothing()); // already started, or no longer admitted
+        };
+        match self.start_attempt(tx, contact, None, now).await? {
+            Start::Started(attempt) => Ok(Done::then(self.attempt_jobs(&attempt))),
+            Start::Skipped(_) => Ok(Done::nothing()),
+        }
+    }
+
+    /// The jobs that follow a recorded attempt: originate now, and the durable completion
+    /// timeout.
+    pub(crate) fn attempt_jobs(&self, a: &CallAttempt) -> Vec<NewJob<DialerJob>> {
+        let timeout_at = a.created_at.timestamp_millis() + self.svc.config.dialer.completion_timeout_ms;
+        vec![
+            DialerJob::Originate { attempt_id: a.attempt_id() }.at(self.clock().now_ms()),
+            DialerJob::CallTimeout { attempt_id: a.attempt_id() }.at(timeout_at),
+        ]
+    }
+
+    /// Starts one attempt for `contact` (already moved to `dialing` in `tx`) by SPEC §5's
+    /// steps; commits `tx` in every case.
+    ///
+    /// Errors: Postgres or Redis failures (the transaction rolls back: the contact is
+    /// admitted again and the job retries).
+    pub async fn start_attempt(&self, mut tx: Transaction<'static, Postgres>, contact: Contact, campaign: Option<&Campaign>, now: DateTime<Utc>) -> Result<Start, JobError> {
+        let now_ms = now.timestamp_millis();
+        let cfg = &self.svc.config.dialer;
+        let holder = channel_holder(contact.id, contact.attempt_count);
+        let pool = contact.sip_pool.clone();
+        let release = vec![(pool.clone(), holder.clone())];
+
+        // 1. DNC / suppression.
+        if dialing::is_suppressed(&mut tx, contact.org_id, &contact.phone_numbers).await? {
+            dialing::end_contact(&mut tx, contact.id, "cancelled", "dnc", now).await?;
+            tx.commit().await?;
+            self.release_named(&release, now_ms).await;
+            let event = Event::new(names::PROSPECT_DNC, contact.org_id, now).maybe_campaign(contact.campaign_id).contact(contact.id);
+            self.svc.events.publish(&event).await;
+            return Ok(self.skipped(Skip::Dnc, contact.campaign_id).await);
+        }
+        // 2. Calling window in the contact's zone (direct calls bypass windows).
+        if let Some(c) = campaign {
+            let zones = parse_timezone_key(&contact.timezone).unwrap_or_default();
+            if !c.window.is_open_in_all(&zones, now) {
+                let opening = c.window.next_opening_in_all(&zones, now).unwrap_or(now + Duration::days(1)) + self.jitter();
+                dialing::requeue_contact(&mut tx, contact.id, opening, now).await?;
+                tx.commit().await?;
+                self.release_named(&release, now_ms).await;
+                return Ok(self.skipped(Skip::Window, contact.campaign_id).await);
+            }
+        }
+        // 3. Channel: normally held since admission (the same holder id); taken again if its
+        //    lease lapsed. Full pool → backpressure.
+        if self.svc.channels.acquire(&pool, std::slice::from_ref(&holder), now_ms).await.map_err(JobError::retry)? == 0 {
+            dialing::requeue_contact(&mut tx, contact.id, now + Duration::milliseconds(cfg.backpressure_requeue_ms), now).await?;
+            tx.commit().await?;
+            return Ok(self.skipped(Skip::ChannelFull, contact.campaign_id).await);
+        }
+        // 4. Phone number by attempt index.
+        let per_number = campaign.map_or(2, |c| c.retry.max_attempts_per_phone_number);
+        let attempt_index = u32::try_from(contact.attempt_count).unwrap_or(u32::MAX);
+        let to = match select_phone(contact.phone_numbers.len(), attempt_index, per_number) {
+            PhoneChoice::Dial { index } => contact.phone_numbers[index].clone(),
+            PhoneChoice::Exhausted => {
+                dialing::end_contact(&mut tx, contact.id, "exhausted", "no_numbers_left", now).await?;
+                tx.commit().await?;
+                self.release_named(&release, now_ms).await;
+                return Ok(self.skipped(Skip::Exhausted, contact.campaign_id).await);
+            }
+        };
+        // 5. Caller ID.
+        let lifecycle = self.svc.config.health.lifecycle();
+        let dids = usable_dids(&mut tx, contact.org_id).await?;
+        let candidates: Vec<_> = dids.iter().map(|d| d.voice_candidate(now, &lifecycle)).collect();
+        let caller_ids: &[String] = campaign.map_or(&[], |c| c.caller_ids.as_slice());
+        let Some(did) = select_did(&candidates, area_code(&to), caller_ids, cfg.did_score_threshold) else {
+            let retry_at = if campaign.is_some() { now } else { now + Duration::milliseconds(cfg.backpressure_requeue_ms) };
+            dialing::requeue_contact(&mut tx, contact.id, retry_at, now).await?;
+            tx.commit().await?;
+            self.release_named(&release, now_ms).await;
+            if let Some(c) = campaign {
+                self.pause_for_no_dids(c, now).await?;
+            }
+            return Ok(self.skipped(Skip::NoDids, contact.campaign_id).await);
+        };
+        mark_did_called(&mut tx, did.id, now).await?;
+        // 6. The attempt row, before the carrier is called (idempotency key).
+        let new = NewAttempt {
+            contact_id: contact.id,
+            attempt_index: contact.attempt_count,
+            org_id: contact.org_id,
+            campaign_id: contact.campaign_id,
+            did_id: did.id,
+            from_number: did.e164.clone(),
+            to_number: to,
+            channel_pool: pool.clone(),
+        };
+        let (attempt, _created) = dialing::insert_attempt(&mut tx, &new, now).await?;
+        tx.commit().await?;
+        metrics::counter!("outdial_dialer_attempts_started_total", "pool" => pool).increment(1);
+        Ok(Start::Started(attempt))
+    }
+
+    async fn skipped(&self, why: Skip, campaign: Option<CampaignId>) -> Start {
+        metrics::counter!("outdial_dialer_skipped_total", "reason" => why.label()).increment(1);
+        if let Some(c) = campaign {
+            self.request_stats(c).await;
+        }
+        Start::Skipped(why)
+    }
+
+    /// Auto-pause (SPEC §5.5): no usable caller ID. The campaign stays paused until resumed.
+    async fn pause_for_no_dids(&self, c: &Campaign, now: DateTime<Utc>) -> Result<(), JobError> {
+        match self.svc.store.transition_campaign(c.id, None, CampaignCommand::Pause, "dialer", Some("no healthy caller ID"), now).await {
+            Ok(_) => {
+                tracing::warn!(campaign = %c.id, "no usable caller ID: campaign paused");
+                let event = Event::new(names::PAUSED_NO_DIDS, c.org_id, now).campaign(c.id);
+                self.svc.events.publish(&event).await;
+                Ok(())
+            }
+            Err(StoreError::IllegalTransition(_)) => Ok(()), // another pod paused it first
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Asks `campaign-stats` to aggregate `campaign` soon: at most one pending aggregation
+    /// per campaign, due after the throttle, so `campaign.stats.updated` is published at
+    /// most once per throttle period (SPEC §9).
+    pub(crate) async fn request_stats(&self, campaign: CampaignId) {
+        let now = self.clock().now_ms();
+        let due = now + self.svc.config.stats.throttle_ms;
+        if let Err(e) = self.svc.stats_queue.enqueue(&[StatsJob::Aggregate { campaign_id: campaign }.at(due)], now).await {
+            tracing::warn!(campaign = %campaign, error = %e, "stats request not enqueued");
+        }
+    }
+}
