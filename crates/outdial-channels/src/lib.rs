@@ -51,8 +51,15 @@ pub struct ChannelConfig {
 
 impl Default for ChannelConfig {
     fn default() -> Self {
-        let pools = [("campaign", 60), ("ivr", 15), ("api", 8)].into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
-        Self { pools, lease_ms: 60_000, ttl_s: 3_600 }
+        let pools = [("campaign", 60), ("ivr", 15), ("api", 8)]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+        Self {
+            pools,
+            lease_ms: 60_000,
+            ttl_s: 3_600,
+        }
     }
 }
 
@@ -109,7 +116,10 @@ pub struct Channels {
 
 impl std::fmt::Debug for Channels {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Channels").field("prefix", &self.prefix).field("cfg", &self.cfg).finish()
+        f.debug_struct("Channels")
+            .field("prefix", &self.prefix)
+            .field("cfg", &self.cfg)
+            .finish()
     }
 }
 
@@ -124,7 +134,12 @@ impl Channels {
             renew: with_prune(include_str!("../lua/renew.lua")),
             repair: with_prune(include_str!("../lua/repair.lua")),
         };
-        Self { pool, prefix: prefix.into(), cfg, scripts: std::sync::Arc::new(scripts) }
+        Self {
+            pool,
+            prefix: prefix.into(),
+            cfg,
+            scripts: std::sync::Arc::new(scripts),
+        }
     }
 
     /// The configuration.
@@ -141,7 +156,11 @@ impl Channels {
     }
 
     fn max(&self, pool: &str) -> Result<u32, ChannelError> {
-        self.cfg.pools.get(pool).copied().ok_or_else(|| ChannelError::UnknownPool(pool.to_owned()))
+        self.cfg
+            .pools
+            .get(pool)
+            .copied()
+            .ok_or_else(|| ChannelError::UnknownPool(pool.to_owned()))
     }
 
     /// Takes one channel of `pool` for each of `holders`, in order, until the pool is full.
@@ -149,7 +168,12 @@ impl Channels {
     /// SPEC §4 re-queues them 5 s later). Holders that already hold a channel keep it.
     ///
     /// Errors: unknown pool, Redis failures (nothing acquired then).
-    pub async fn acquire(&self, pool: &str, holders: &[String], now_ms: i64) -> Result<usize, ChannelError> {
+    pub async fn acquire(
+        &self,
+        pool: &str,
+        holders: &[String],
+        now_ms: i64,
+    ) -> Result<usize, ChannelError> {
         let max = self.max(pool)?;
         if holders.is_empty() {
             return Ok(0);
@@ -175,14 +199,28 @@ impl Channels {
     /// twice is harmless. Returns how many were released.
     ///
     /// Errors: unknown pool, Redis failures.
-    pub async fn release(&self, pool: &str, holders: &[String], now_ms: i64) -> Result<usize, ChannelError> {
+    pub async fn release(
+        &self,
+        pool: &str,
+        holders: &[String],
+        now_ms: i64,
+    ) -> Result<usize, ChannelError> {
         self.max(pool)?;
         if holders.is_empty() {
             return Ok(0);
         }
         let (count, set) = self.keys(pool);
         let mut conn = self.pool.get().await?;
-        let n: usize = self.scripts.release.key(count).key(set).arg(now_ms).arg(self.cfg.ttl_s).arg(holders).invoke_async(&mut conn).await?;
+        let n: usize = self
+            .scripts
+            .release
+            .key(count)
+            .key(set)
+            .arg(now_ms)
+            .arg(self.cfg.ttl_s)
+            .arg(holders)
+            .invoke_async(&mut conn)
+            .await?;
         Ok(n)
     }
 
@@ -190,7 +228,12 @@ impl Channels {
     /// Returns how many were still holding.
     ///
     /// Errors: unknown pool, Redis failures.
-    pub async fn renew(&self, pool: &str, holders: &[String], now_ms: i64) -> Result<usize, ChannelError> {
+    pub async fn renew(
+        &self,
+        pool: &str,
+        holders: &[String],
+        now_ms: i64,
+    ) -> Result<usize, ChannelError> {
         self.max(pool)?;
         let (count, set) = self.keys(pool);
         let mut conn = self.pool.get().await?;
@@ -222,7 +265,14 @@ impl Channels {
             .ttl(&count)
             .query_async(&mut conn)
             .await?;
-        Ok(PoolStatus { pool: pool.to_owned(), max, count: value.unwrap_or(0), live_holders: live, expired_holders: expired, ttl_s: ttl })
+        Ok(PoolStatus {
+            pool: pool.to_owned(),
+            max,
+            count: value.unwrap_or(0),
+            live_holders: live,
+            expired_holders: expired,
+            ttl_s: ttl,
+        })
     }
 
     /// Status of every configured pool, in name order.
@@ -243,8 +293,17 @@ impl Channels {
         self.max(pool)?;
         let (_, set) = self.keys(pool);
         let mut conn = self.pool.get().await?;
-        let raw: Vec<(String, f64)> = redis::cmd("ZRANGE").arg(&set).arg(0).arg(-1).arg("WITHSCORES").query_async(&mut conn).await?;
-        Ok(raw.into_iter().map(|(h, s)| (h, s.round() as i64)).collect())
+        let raw: Vec<(String, f64)> = redis::cmd("ZRANGE")
+            .arg(&set)
+            .arg(0)
+            .arg(-1)
+            .arg("WITHSCORES")
+            .query_async(&mut conn)
+            .await?;
+        Ok(raw
+            .into_iter()
+            .map(|(h, s)| (h, s.round() as i64))
+            .collect())
     }
 
     /// Drops expired holders and sets the count to the live holders (`outdialctl channels
@@ -255,8 +314,19 @@ impl Channels {
         self.max(pool)?;
         let (count, set) = self.keys(pool);
         let mut conn = self.pool.get().await?;
-        let (before, expired_dropped, after): (i64, i64, i64) =
-            self.scripts.repair.key(count).key(set).arg(now_ms).arg(self.cfg.ttl_s).invoke_async(&mut conn).await?;
-        Ok(RepairReport { before, expired_dropped, after })
+        let (before, expired_dropped, after): (i64, i64, i64) = self
+            .scripts
+            .repair
+            .key(count)
+            .key(set)
+            .arg(now_ms)
+            .arg(self.cfg.ttl_s)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(RepairReport {
+            before,
+            expired_dropped,
+            after,
+        })
     }
 }

@@ -22,12 +22,25 @@ fn ids(names: &[&str]) -> Vec<String> {
 async fn count_is_a_plain_string_with_a_ttl() {
     let redis = TestRedis::new().await;
     let ch = channels(&redis, 3);
-    assert_eq!(ch.acquire("campaign", &ids(&["a", "b"]), T0).await.expect("acquire"), 2);
+    assert_eq!(
+        ch.acquire("campaign", &ids(&["a", "b"]), T0)
+            .await
+            .expect("acquire"),
+        2
+    );
     let (count_key, _) = ch.keys("campaign");
     assert_eq!(count_key, format!("{}channels:campaign", redis.prefix));
     let mut conn = redis.pool.get().await.expect("redis");
-    let (value, ttl): (String, i64) = redis::pipe().get(&count_key).ttl(&count_key).query_async(&mut conn).await.expect("GET");
-    assert_eq!(value, "2", "redis-cli GET channels:campaign shows the live count");
+    let (value, ttl): (String, i64) = redis::pipe()
+        .get(&count_key)
+        .ttl(&count_key)
+        .query_async(&mut conn)
+        .await
+        .expect("GET");
+    assert_eq!(
+        value, "2",
+        "redis-cli GET channels:campaign shows the live count"
+    );
     assert!((3_590..=3_600).contains(&ttl), "ttl {ttl}");
 }
 
@@ -35,12 +48,40 @@ async fn count_is_a_plain_string_with_a_ttl() {
 async fn full_pool_refuses_and_release_frees() {
     let redis = TestRedis::new().await;
     let ch = channels(&redis, 2);
-    assert_eq!(ch.acquire("campaign", &ids(&["a", "b", "c"]), T0).await.expect("acquire"), 2, "only the first two fit");
-    assert_eq!(ch.acquire("campaign", &ids(&["c"]), T0).await.expect("acquire"), 0);
-    assert_eq!(ch.acquire("campaign", &ids(&["a"]), T0).await.expect("acquire"), 1, "re-acquire by a holder is idempotent");
+    assert_eq!(
+        ch.acquire("campaign", &ids(&["a", "b", "c"]), T0)
+            .await
+            .expect("acquire"),
+        2,
+        "only the first two fit"
+    );
+    assert_eq!(
+        ch.acquire("campaign", &ids(&["c"]), T0)
+            .await
+            .expect("acquire"),
+        0
+    );
+    assert_eq!(
+        ch.acquire("campaign", &ids(&["a"]), T0)
+            .await
+            .expect("acquire"),
+        1,
+        "re-acquire by a holder is idempotent"
+    );
     assert_eq!(ch.status("campaign", T0).await.expect("status").count, 2);
-    assert_eq!(ch.release("campaign", &ids(&["a", "a", "zzz"]), T0).await.expect("release"), 1, "double and unknown release ignored");
-    assert_eq!(ch.acquire("campaign", &ids(&["c"]), T0).await.expect("acquire"), 1);
+    assert_eq!(
+        ch.release("campaign", &ids(&["a", "a", "zzz"]), T0)
+            .await
+            .expect("release"),
+        1,
+        "double and unknown release ignored"
+    );
+    assert_eq!(
+        ch.acquire("campaign", &ids(&["c"]), T0)
+            .await
+            .expect("acquire"),
+        1
+    );
     assert!(ch.acquire("ivr-typo", &ids(&["x"]), T0).await.is_err());
 }
 
@@ -48,9 +89,26 @@ async fn full_pool_refuses_and_release_frees() {
 async fn a_dead_holder_returns_its_channel_within_the_lease() {
     let redis = TestRedis::new().await;
     let ch = channels(&redis, 1); // lease 60 s
-    assert_eq!(ch.acquire("campaign", &ids(&["killed-pod"]), T0).await.expect("acquire"), 1);
-    assert_eq!(ch.acquire("campaign", &ids(&["other"]), T0 + 59_999).await.expect("acquire"), 0, "still leased");
-    assert_eq!(ch.acquire("campaign", &ids(&["other"]), T0 + 60_000).await.expect("acquire"), 1, "lease ran out");
+    assert_eq!(
+        ch.acquire("campaign", &ids(&["killed-pod"]), T0)
+            .await
+            .expect("acquire"),
+        1
+    );
+    assert_eq!(
+        ch.acquire("campaign", &ids(&["other"]), T0 + 59_999)
+            .await
+            .expect("acquire"),
+        0,
+        "still leased"
+    );
+    assert_eq!(
+        ch.acquire("campaign", &ids(&["other"]), T0 + 60_000)
+            .await
+            .expect("acquire"),
+        1,
+        "lease ran out"
+    );
     let s = ch.status("campaign", T0 + 60_000).await.expect("status");
     assert_eq!((s.count, s.live_holders, s.drift()), (1, 1, 0));
 }
@@ -59,31 +117,65 @@ async fn a_dead_holder_returns_its_channel_within_the_lease() {
 async fn renewed_holders_keep_their_channels() {
     let redis = TestRedis::new().await;
     let ch = channels(&redis, 1);
-    ch.acquire("campaign", &ids(&["live-call"]), T0).await.expect("acquire");
-    assert_eq!(ch.renew("campaign", &ids(&["live-call", "gone"]), T0 + 50_000).await.expect("renew"), 1);
-    assert_eq!(ch.acquire("campaign", &ids(&["other"]), T0 + 100_000).await.expect("acquire"), 0);
+    ch.acquire("campaign", &ids(&["live-call"]), T0)
+        .await
+        .expect("acquire");
+    assert_eq!(
+        ch.renew("campaign", &ids(&["live-call", "gone"]), T0 + 50_000)
+            .await
+            .expect("renew"),
+        1
+    );
+    assert_eq!(
+        ch.acquire("campaign", &ids(&["other"]), T0 + 100_000)
+            .await
+            .expect("acquire"),
+        0
+    );
 }
 
 #[tokio::test]
 async fn ttl_firing_cannot_reset_the_count_under_live_holders() {
     let redis = TestRedis::new().await;
     let ch = channels(&redis, 2);
-    ch.acquire("campaign", &ids(&["a", "b"]), T0).await.expect("acquire");
+    ch.acquire("campaign", &ids(&["a", "b"]), T0)
+        .await
+        .expect("acquire");
     let (count_key, _) = ch.keys("campaign");
     let mut conn = redis.pool.get().await.expect("redis");
-    let _: () = redis::cmd("DEL").arg(&count_key).query_async(&mut conn).await.expect("simulate TTL expiry");
-    assert_eq!(ch.acquire("campaign", &ids(&["c"]), T0 + 1).await.expect("acquire"), 0, "pool is still full");
-    assert_eq!(ch.status("campaign", T0 + 1).await.expect("status").count, 2);
+    let _: () = redis::cmd("DEL")
+        .arg(&count_key)
+        .query_async(&mut conn)
+        .await
+        .expect("simulate TTL expiry");
+    assert_eq!(
+        ch.acquire("campaign", &ids(&["c"]), T0 + 1)
+            .await
+            .expect("acquire"),
+        0,
+        "pool is still full"
+    );
+    assert_eq!(
+        ch.status("campaign", T0 + 1).await.expect("status").count,
+        2
+    );
 }
 
 #[tokio::test]
 async fn repair_fixes_drift() {
     let redis = TestRedis::new().await;
     let ch = channels(&redis, 5);
-    ch.acquire("campaign", &ids(&["a"]), T0).await.expect("acquire");
+    ch.acquire("campaign", &ids(&["a"]), T0)
+        .await
+        .expect("acquire");
     let (count_key, _) = ch.keys("campaign");
     let mut conn = redis.pool.get().await.expect("redis");
-    let _: () = redis::cmd("INCRBY").arg(&count_key).arg(3).query_async(&mut conn).await.expect("drift");
+    let _: () = redis::cmd("INCRBY")
+        .arg(&count_key)
+        .arg(3)
+        .query_async(&mut conn)
+        .await
+        .expect("drift");
     assert_eq!(ch.status("campaign", T0).await.expect("status").drift(), 3);
     let r = ch.repair("campaign", T0).await.expect("repair");
     assert_eq!((r.before, r.after), (4, 1));
@@ -108,9 +200,16 @@ async fn never_above_max_with_32_concurrent_acquirers_across_connections() {
         let client = redis.client.clone();
         let (sampled_max, stop) = (Arc::clone(&sampled_max), Arc::clone(&stop));
         tokio::spawn(async move {
-            let mut conn = client.get_multiplexed_async_connection().await.expect("sampler connection");
+            let mut conn = client
+                .get_multiplexed_async_connection()
+                .await
+                .expect("sampler connection");
             while !stop.load(Ordering::SeqCst) {
-                let v: Option<i64> = redis::cmd("GET").arg(&count_key).query_async(&mut conn).await.expect("GET");
+                let v: Option<i64> = redis::cmd("GET")
+                    .arg(&count_key)
+                    .query_async(&mut conn)
+                    .await
+                    .expect("GET");
                 sampled_max.fetch_max(v.unwrap_or(0), Ordering::SeqCst);
             }
         })
@@ -129,8 +228,12 @@ async fn never_above_max_with_32_concurrent_acquirers_across_connections() {
             let mut cfg = ChannelConfig::default();
             cfg.pools.insert("campaign".into(), MAX);
             let ch = Channels::new(own, redis.prefix.clone(), cfg);
-            let (holding, peak, first, tried) =
-                (Arc::clone(&holding), Arc::clone(&peak), Arc::clone(&first_round_grants), Arc::clone(&tried));
+            let (holding, peak, first, tried) = (
+                Arc::clone(&holding),
+                Arc::clone(&peak),
+                Arc::clone(&first_round_grants),
+                Arc::clone(&tried),
+            );
             tokio::spawn(async move {
                 for i in 0..40 {
                     let me = vec![format!("w{w}-{i}")];
@@ -162,9 +265,24 @@ async fn never_above_max_with_32_concurrent_acquirers_across_connections() {
     stop.store(true, Ordering::SeqCst);
     sampler.await.expect("sampler");
 
-    assert_eq!(first_round_grants.load(Ordering::SeqCst), MAX as usize, "32 simultaneous acquirers: exactly MAX win");
-    assert!(peak.load(Ordering::SeqCst) <= MAX as usize, "peak holders {}", peak.load(Ordering::SeqCst));
-    assert!(sampled_max.load(Ordering::SeqCst) <= i64::from(MAX), "sampled count {}", sampled_max.load(Ordering::SeqCst));
-    let s = channels(&redis, MAX).status("campaign", T0).await.expect("status");
+    assert_eq!(
+        first_round_grants.load(Ordering::SeqCst),
+        MAX as usize,
+        "32 simultaneous acquirers: exactly MAX win"
+    );
+    assert!(
+        peak.load(Ordering::SeqCst) <= MAX as usize,
+        "peak holders {}",
+        peak.load(Ordering::SeqCst)
+    );
+    assert!(
+        sampled_max.load(Ordering::SeqCst) <= i64::from(MAX),
+        "sampled count {}",
+        sampled_max.load(Ordering::SeqCst)
+    );
+    let s = channels(&redis, MAX)
+        .status("campaign", T0)
+        .await
+        .expect("status");
     assert_eq!((s.count, s.live_holders), (0, 0), "everything released");
 }

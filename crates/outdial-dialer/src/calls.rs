@@ -25,7 +25,10 @@ use crate::Dialer;
 impl Dialer {
     /// The URL the carrier posts status callbacks of attempt `id` to.
     pub fn status_callback_url(&self, id: AttemptId) -> String {
-        format!("{}/carrier/voice/status?attempt={id}", self.svc.config.api.public_url.trim_end_matches('/'))
+        format!(
+            "{}/carrier/voice/status?attempt={id}",
+            self.svc.config.api.public_url.trim_end_matches('/')
+        )
     }
 
     pub(crate) async fn originate(&self, id: AttemptId) -> Result<Done<DialerJob>, JobError> {
@@ -57,7 +60,9 @@ impl Dialer {
             Err(e) => {
                 let disposition = match &e {
                     CarrierError::InvalidNumber { .. } => Disposition::InvalidNumber,
-                    CarrierError::Rejected { .. } | CarrierError::Transient { .. } => Disposition::Failed,
+                    CarrierError::Rejected { .. } | CarrierError::Transient { .. } => {
+                        Disposition::Failed
+                    }
                 };
                 tracing::warn!(error = %e, "originate failed");
                 let outcome = AttemptOutcome {
@@ -75,7 +80,11 @@ impl Dialer {
         }
     }
 
-    pub(crate) async fn call_status(&self, id: AttemptId, cb: CallStatusCallback) -> Result<Done<DialerJob>, JobError> {
+    pub(crate) async fn call_status(
+        &self,
+        id: AttemptId,
+        cb: CallStatusCallback,
+    ) -> Result<Done<DialerJob>, JobError> {
         let Some(disposition) = cb.disposition(self.svc.config.dialer.hangup_threshold_s) else {
             // ringing / answered: progress only; the sid may arrive here before the
             // originate response is recorded.
@@ -115,36 +124,55 @@ impl Dialer {
     /// the attempt had already ended.
     ///
     /// Errors: Postgres failures (the job retries; the compare-and-set makes that safe).
-    pub async fn finish(&self, id: AttemptId, outcome: &AttemptOutcome) -> Result<Option<Completion>, JobError> {
+    pub async fn finish(
+        &self,
+        id: AttemptId,
+        outcome: &AttemptOutcome,
+    ) -> Result<Option<Completion>, JobError> {
         let now = self.clock().now();
         let now_ms = now.timestamp_millis();
         let Some(done) = self.svc.store.complete_attempt(id, outcome, now).await? else {
             return Ok(None);
         };
         let a = &done.attempt;
-        self.release_named(&[(a.channel_pool.clone(), a.holder())], now_ms).await;
+        self.release_named(&[(a.channel_pool.clone(), a.holder())], now_ms)
+            .await;
         metrics::counter!("outdial_dialer_attempts_completed_total", "disposition" => outcome.disposition.as_str(), "completed_by" => outcome.completed_by)
             .increment(1);
-        if let Err(e) = self.svc.health_queue.enqueue(&[HealthJob::RecordOutcome { attempt_id: id }.at(now_ms)], now_ms).await {
+        if let Err(e) = self
+            .svc
+            .health_queue
+            .enqueue(
+                &[HealthJob::RecordOutcome { attempt_id: id }.at(now_ms)],
+                now_ms,
+            )
+            .await
+        {
             // The reconciler re-enqueues health jobs of completed attempts it finds unrecorded.
             tracing::warn!(attempt = %id, error = %e, "health job not enqueued");
         }
         let campaign = a.campaign_id.map(CampaignId);
-        let event = Event::new(&format!("campaign.call.{}", outcome.disposition.as_str()), OrgId(a.org_id), now)
-            .maybe_campaign(campaign)
-            .contact(outdial_domain::ContactId(a.contact_id))
-            .attempt(id)
-            .data(serde_json::json!({
-                "to": a.to_number,
-                "from": a.from_number,
-                "duration_s": outcome.duration_s,
-                "contact_status": done.contact_status,
-                "completed_by": outcome.completed_by,
-            }));
+        let event = Event::new(
+            &format!("campaign.call.{}", outcome.disposition.as_str()),
+            OrgId(a.org_id),
+            now,
+        )
+        .maybe_campaign(campaign)
+        .contact(outdial_domain::ContactId(a.contact_id))
+        .attempt(id)
+        .data(serde_json::json!({
+            "to": a.to_number,
+            "from": a.from_number,
+            "duration_s": outcome.duration_s,
+            "contact_status": done.contact_status,
+            "completed_by": outcome.completed_by,
+        }));
         self.svc.events.publish(&event).await;
         if let Some(c) = campaign {
             self.request_stats(c).await;
-            if !matches!(done.resolution, Resolution::Retry { .. }) && !self.svc.store.campaign_has_open_contacts(c).await? {
+            if !matches!(done.resolution, Resolution::Retry { .. })
+                && !self.svc.store.campaign_has_open_contacts(c).await?
+            {
                 self.complete_campaign(c, now).await?;
             }
         }
@@ -155,8 +183,24 @@ impl Dialer {
     /// any other status is left alone.
     ///
     /// Errors: Postgres failures.
-    pub(crate) async fn complete_campaign(&self, id: CampaignId, now: DateTime<Utc>) -> Result<(), JobError> {
-        match self.svc.store.transition_campaign(id, None, CampaignCommand::Complete, "dialer", Some("every contact is finished"), now).await {
+    pub(crate) async fn complete_campaign(
+        &self,
+        id: CampaignId,
+        now: DateTime<Utc>,
+    ) -> Result<(), JobError> {
+        match self
+            .svc
+            .store
+            .transition_campaign(
+                id,
+                None,
+                CampaignCommand::Complete,
+                "dialer",
+                Some("every contact is finished"),
+                now,
+            )
+            .await
+        {
             Ok(t) => {
                 tracing::info!(campaign = %id, "campaign completed");
                 let event = Event::new(names::CAMPAIGN_STATUS, t.campaign.org_id, now)

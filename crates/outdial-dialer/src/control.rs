@@ -6,8 +6,8 @@
 use outdial_domain::campaign::{CampaignCommand, CampaignStatus, Channel};
 use outdial_domain::contact::channel_holder;
 use outdial_domain::{CampaignId, OrgId};
-use outdial_store::campaigns::Transitioned;
 use outdial_store::StoreError;
+use outdial_store::campaigns::Transitioned;
 use outdial_worker::events::{Event, names};
 use outdial_worker::jobs::{DialerJob, StatsJob};
 use outdial_worker::services::Services;
@@ -28,13 +28,23 @@ pub async fn apply(
 ) -> Result<Transitioned, StoreError> {
     let now = svc.clock.now();
     let now_ms = now.timestamp_millis();
-    let t = svc.store.transition_campaign(id, org, command, actor, reason, now).await?;
+    let t = svc
+        .store
+        .transition_campaign(id, org, command, actor, reason, now)
+        .await?;
     if t.campaign.status == CampaignStatus::Dialing {
         let tick = match t.campaign.channel {
-            Channel::Voice => DialerJob::VoiceTick { campaign_id: id, planned_us: None },
+            Channel::Voice => DialerJob::VoiceTick {
+                campaign_id: id,
+                planned_us: None,
+            },
             Channel::Sms => DialerJob::SmsTick { campaign_id: id },
         };
-        if let Err(e) = svc.dialer_queue.enqueue(&[tick.at(now_ms).keep_earliest()], now_ms).await {
+        if let Err(e) = svc
+            .dialer_queue
+            .enqueue(&[tick.at(now_ms).keep_earliest()], now_ms)
+            .await
+        {
             tracing::warn!(campaign = %id, error = %e, "first tick not enqueued; maintenance will restore it");
         }
     }
@@ -45,7 +55,11 @@ pub async fn apply(
         .map(|(c, attempts, pool, _)| (pool.clone(), channel_holder(*c, *attempts)))
         .collect();
     for (pool, holder) in &locked {
-        if let Err(e) = svc.channels.release(pool, std::slice::from_ref(holder), now_ms).await {
+        if let Err(e) = svc
+            .channels
+            .release(pool, std::slice::from_ref(holder), now_ms)
+            .await
+        {
             tracing::warn!(pool, error = %e, "channel release failed; the lease will expire");
         }
     }
@@ -53,7 +67,13 @@ pub async fn apply(
         .campaign(id)
         .data(serde_json::json!({ "from": t.from, "to": t.campaign.status, "command": command.as_str(), "actor": actor, "reason": reason }));
     svc.events.publish(&event).await;
-    let _ = svc.stats_queue.enqueue(&[StatsJob::Aggregate { campaign_id: id }.at(now_ms)], now_ms).await;
+    let _ = svc
+        .stats_queue
+        .enqueue(
+            &[StatsJob::Aggregate { campaign_id: id }.at(now_ms)],
+            now_ms,
+        )
+        .await;
     Ok(t)
 }
 
@@ -120,7 +140,11 @@ impl CampaignSpec {
     /// Validates the spec into a campaign of `org` (SPEC §5, §6, §12).
     ///
     /// Errors: a message naming the first bad field.
-    pub fn into_new(self, org: OrgId, pools: &outdial_channels::ChannelConfig) -> Result<outdial_store::campaigns::NewCampaign, String> {
+    pub fn into_new(
+        self,
+        org: OrgId,
+        pools: &outdial_channels::ChannelConfig,
+    ) -> Result<outdial_store::campaigns::NewCampaign, String> {
         use outdial_domain::window::{CallingWindow, Weekdays};
         use outdial_store::campaigns::NewCampaign;
         if self.name.trim().is_empty() {
@@ -130,7 +154,11 @@ impl CampaignSpec {
         let mut c = match channel {
             Channel::Voice => NewCampaign::voice(org, self.name.trim()),
             Channel::Sms => {
-                let body = self.message_body.clone().filter(|b| !b.trim().is_empty()).ok_or("message_body is required for an SMS campaign")?;
+                let body = self
+                    .message_body
+                    .clone()
+                    .filter(|b| !b.trim().is_empty())
+                    .ok_or("message_body is required for an SMS campaign")?;
                 NewCampaign::sms(org, self.name.trim(), body)
             }
         };
@@ -145,7 +173,9 @@ impl CampaignSpec {
         }
         if let Some(n) = self.max_attempts_per_phone_number {
             if !(1..=20).contains(&n) {
-                return Err(format!("max_attempts_per_phone_number must be in 1..=20, got {n}"));
+                return Err(format!(
+                    "max_attempts_per_phone_number must be in 1..=20, got {n}"
+                ));
             }
             c.retry.max_attempts_per_phone_number = n;
         }
@@ -158,13 +188,17 @@ impl CampaignSpec {
         c.retry.voicemail_drop = self.voicemail_drop.unwrap_or(c.retry.voicemail_drop);
         c.retry.retry_busy = self.retry_busy.unwrap_or(c.retry.retry_busy);
         if let Some(w) = &self.window {
-            let time = |s: &str| chrono::NaiveTime::parse_from_str(s, "%H:%M").map_err(|_| format!("window time {s:?} is not HH:MM"));
+            let time = |s: &str| {
+                chrono::NaiveTime::parse_from_str(s, "%H:%M")
+                    .map_err(|_| format!("window time {s:?} is not HH:MM"))
+            };
             let days = match &w.days {
                 None => Weekdays::ALL,
                 Some(list) => {
                     let mut bits = 0u8;
                     for d in list {
-                        let day: chrono::Weekday = d.parse().map_err(|_| format!("unknown weekday {d:?}"))?;
+                        let day: chrono::Weekday =
+                            d.parse().map_err(|_| format!("unknown weekday {d:?}"))?;
                         bits |= 1 << day.num_days_from_monday();
                     }
                     Weekdays(bits)
@@ -174,21 +208,30 @@ impl CampaignSpec {
                 Channel::Voice => CallingWindow::voice_legal(),
                 Channel::Sms => CallingWindow::sms_default(),
             };
-            c.window = CallingWindow::narrowed(legal, time(&w.start)?, time(&w.end)?, days).map_err(|e| e.to_string())?;
+            c.window = CallingWindow::narrowed(legal, time(&w.start)?, time(&w.end)?, days)
+                .map_err(|e| e.to_string())?;
         }
         if let Some(tz) = self.timezone {
-            tz.parse::<chrono_tz::Tz>().map_err(|_| format!("unknown time zone {tz:?}"))?;
+            tz.parse::<chrono_tz::Tz>()
+                .map_err(|_| format!("unknown time zone {tz:?}"))?;
             c.timezone = tz;
         }
         if let Some(ids) = self.caller_ids {
             c.caller_ids = ids
                 .iter()
-                .map(|raw| outdial_domain::phone::E164::parse(raw).map(|n| n.to_string()).map_err(|e| format!("caller_ids: {e}")))
+                .map(|raw| {
+                    outdial_domain::phone::E164::parse(raw)
+                        .map(|n| n.to_string())
+                        .map_err(|e| format!("caller_ids: {e}"))
+                })
                 .collect::<Result<_, _>>()?;
         }
         if let Some(pool) = self.sip_pool {
             if !pools.pools.contains_key(&pool) {
-                return Err(format!("unknown sip_pool {pool:?}; configured: {}", pools.pools.keys().cloned().collect::<Vec<_>>().join(", ")));
+                return Err(format!(
+                    "unknown sip_pool {pool:?}; configured: {}",
+                    pools.pools.keys().cloned().collect::<Vec<_>>().join(", ")
+                ));
             }
             c.sip_pool = pool;
         }
@@ -226,7 +269,16 @@ pub async fn import_contacts(
     let now = svc.clock.now();
     let report = svc
         .store
-        .import_contacts(org, Some(campaign), filename, parsed.rows_read, &parsed.contacts, parsed.rejections, parsed.malformed, now)
+        .import_contacts(
+            org,
+            Some(campaign),
+            filename,
+            parsed.rows_read,
+            &parsed.contacts,
+            parsed.rejections,
+            parsed.malformed,
+            now,
+        )
         .await?;
     Ok(report)
 }

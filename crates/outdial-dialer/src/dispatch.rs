@@ -134,7 +134,9 @@ pub(crate) fn admission_order(candidates: &mut [(Candidate, i32)]) {
 /// that when a channel pool can only take a prefix, every organization loses alike.
 pub(crate) fn interleave(per_org: &BTreeMap<OrgId, Vec<Candidate>>) -> Vec<Candidate> {
     let longest = per_org.values().map(Vec::len).max().unwrap_or(0);
-    (0..longest).flat_map(|i| per_org.values().filter_map(move |v| v.get(i).cloned())).collect()
+    (0..longest)
+        .flat_map(|i| per_org.values().filter_map(move |v| v.get(i).cloned()))
+        .collect()
 }
 
 impl Dialer {
@@ -142,10 +144,12 @@ impl Dialer {
         let now = self.clock().now();
         let report = self.run_cycle(now).await?;
         if report.ran {
-            metrics::histogram!("outdial_dialer_dispatch_cycle_seconds").record(report.duration_ms / 1_000.0);
+            metrics::histogram!("outdial_dialer_dispatch_cycle_seconds")
+                .record(report.duration_ms / 1_000.0);
             metrics::counter!("outdial_dialer_admitted_total").increment(report.admitted as u64);
             for o in &report.orgs {
-                metrics::gauge!("outdial_dialer_active_calls", "org" => o.org_id.to_string()).set(f64::from(o.active));
+                metrics::gauge!("outdial_dialer_active_calls", "org" => o.org_id.to_string())
+                    .set(f64::from(o.active));
             }
         }
         // Next cycle one poll interval after this one was planned; after a long stall, one
@@ -168,26 +172,57 @@ impl Dialer {
         if !dialing::try_dispatch_lock(&mut tx).await? {
             return Ok(DispatchReport::default());
         }
-        let swept = dialing::sweep_stale_locks(&mut tx, now - Duration::milliseconds(cfg.stale_lock_ms), now).await?;
+        let swept = dialing::sweep_stale_locks(
+            &mut tx,
+            now - Duration::milliseconds(cfg.stale_lock_ms),
+            now,
+        )
+        .await?;
         let loads = dialing::org_loads(&mut tx).await?;
         let campaigns = dialing_campaigns(&mut tx, Channel::Voice).await?;
-        let campaign_loads: HashMap<CampaignId, (i64, i64)> =
-            dialing::campaign_loads(&mut tx).await?.into_iter().map(|(c, l, d)| (c, (l, d))).collect();
+        let campaign_loads: HashMap<CampaignId, (i64, i64)> = dialing::campaign_loads(&mut tx)
+            .await?
+            .into_iter()
+            .map(|(c, l, d)| (c, (l, d)))
+            .collect();
         let ids: Vec<CampaignId> = campaigns.iter().map(|c| c.id).collect();
         let mut zones_of: HashMap<CampaignId, Vec<String>> = HashMap::new();
         for (c, tz) in dialing::campaigns_timezones(&mut tx, &ids).await? {
             zones_of.entry(c).or_default().push(tz);
         }
 
-        let mut plans: Vec<CampaignPlan> = campaigns.iter().map(|c| plan_campaign(c, zones_of.get(&c.id), &campaign_loads, now, cfg.lookahead_ms)).collect();
+        let mut plans: Vec<CampaignPlan> = campaigns
+            .iter()
+            .map(|c| {
+                plan_campaign(
+                    c,
+                    zones_of.get(&c.id),
+                    &campaign_loads,
+                    now,
+                    cfg.lookahead_ms,
+                )
+            })
+            .collect();
         let active_total: i64 = loads.iter().map(|o| o.active).sum();
-        let free = u32::try_from((i64::from(cfg.global_concurrency_limit) - active_total).max(0)).unwrap_or(0);
+        let free = u32::try_from((i64::from(cfg.global_concurrency_limit) - active_total).max(0))
+            .unwrap_or(0);
         let now_ms = now.timestamp_millis();
         let pools = channels.status_all(now_ms).await.map_err(JobError::retry)?;
-        let pool_free = |name: &str| pools.iter().find(|p| p.pool == name).map_or(0, |p| (i64::from(p.max) - p.count).max(0));
-        let needs: Vec<(CampaignId, i32)> = plans.iter().filter(|p| !p.open_zones.is_empty()).map(|p| (p.campaign_id, p.need)).collect();
-        let eligible: Vec<(CampaignId, String)> =
-            plans.iter().flat_map(|p| p.open_zones.iter().map(move |z| (p.campaign_id, z.clone()))).collect();
+        let pool_free = |name: &str| {
+            pools
+                .iter()
+                .find(|p| p.pool == name)
+                .map_or(0, |p| (i64::from(p.max) - p.count).max(0))
+        };
+        let needs: Vec<(CampaignId, i32)> = plans
+            .iter()
+            .filter(|p| !p.open_zones.is_empty())
+            .map(|p| (p.campaign_id, p.need))
+            .collect();
+        let eligible: Vec<(CampaignId, String)> = plans
+            .iter()
+            .flat_map(|p| p.open_zones.iter().map(move |z| (p.campaign_id, z.clone())))
+            .collect();
         let direct_limit = i64::from(free).min(pool_free("api"));
         let candidates = if free == 0 {
             Vec::new()
@@ -196,14 +231,22 @@ impl Dialer {
         };
 
         // Demand per organization, then the SPEC §4 allocation.
-        let priority: HashMap<CampaignId, i32> = campaigns.iter().map(|c| (c.id, c.priority)).collect();
+        let priority: HashMap<CampaignId, i32> =
+            campaigns.iter().map(|c| (c.id, c.priority)).collect();
         let mut by_org: BTreeMap<OrgId, Vec<(Candidate, i32)>> = BTreeMap::new();
         for cand in candidates {
-            let p = cand.campaign_id.and_then(|c| priority.get(&c).copied()).unwrap_or(i32::MAX);
+            let p = cand
+                .campaign_id
+                .and_then(|c| priority.get(&c).copied())
+                .unwrap_or(i32::MAX);
             by_org.entry(cand.org_id).or_default().push((cand, p));
         }
         for p in &mut plans {
-            p.candidates = by_org.values().flatten().filter(|(c, _)| c.campaign_id == Some(p.campaign_id)).count();
+            p.candidates = by_org
+                .values()
+                .flatten()
+                .filter(|(c, _)| c.campaign_id == Some(p.campaign_id))
+                .count();
         }
         let demands: Vec<OrgDemand> = loads
             .iter()
@@ -211,7 +254,8 @@ impl Dialer {
                 org_id: o.org_id,
                 limit: u32::try_from(o.limit).unwrap_or(0),
                 active: u32::try_from(o.active).unwrap_or(u32::MAX),
-                demand: u32::try_from(by_org.get(&o.org_id).map_or(0, Vec::len)).unwrap_or(u32::MAX),
+                demand: u32::try_from(by_org.get(&o.org_id).map_or(0, Vec::len))
+                    .unwrap_or(u32::MAX),
             })
             .collect();
         let allocation = allocate(free, &demands);
@@ -219,7 +263,13 @@ impl Dialer {
         for (o, n) in demands.iter().zip(&allocation) {
             if let Some(list) = by_org.get_mut(&o.org_id) {
                 admission_order(list);
-                picked.insert(o.org_id, list.iter().take(*n as usize).map(|(c, _)| c.clone()).collect());
+                picked.insert(
+                    o.org_id,
+                    list.iter()
+                        .take(*n as usize)
+                        .map(|(c, _)| c.clone())
+                        .collect(),
+                );
             }
         }
 
@@ -232,7 +282,10 @@ impl Dialer {
         }
         let mut granted: Vec<Candidate> = Vec::new();
         for (pool, list) in &by_pool {
-            let holders: Vec<String> = list.iter().map(|c| channel_holder(c.contact_id, c.attempt_count)).collect();
+            let holders: Vec<String> = list
+                .iter()
+                .map(|c| channel_holder(c.contact_id, c.attempt_count))
+                .collect();
             match channels.acquire(pool, &holders, now_ms).await {
                 Ok(n) => granted.extend(list.iter().take(n).cloned()),
                 Err(e) => {
@@ -254,23 +307,50 @@ impl Dialer {
             return Err(e.into());
         }
         let locked: std::collections::HashSet<ContactId> = locked.into_iter().collect();
-        let (admitted, lost): (Vec<Candidate>, Vec<Candidate>) = granted.into_iter().partition(|c| locked.contains(&c.contact_id));
+        let (admitted, lost): (Vec<Candidate>, Vec<Candidate>) = granted
+            .into_iter()
+            .partition(|c| locked.contains(&c.contact_id));
         self.release_holders(&lost, now_ms).await;
-        let swept_holders: Vec<(String, String)> = swept.iter().map(|(id, a, pool)| (pool.clone(), channel_holder(*id, *a))).collect();
+        let swept_holders: Vec<(String, String)> = swept
+            .iter()
+            .map(|(id, a, pool)| (pool.clone(), channel_holder(*id, *a)))
+            .collect();
         self.release_named(&swept_holders, now_ms).await;
 
         // Start: wake idle campaign ticks, start direct calls.
         let mut jobs = Vec::new();
         for p in &mut plans {
-            p.admitted = admitted.iter().filter(|c| c.campaign_id == Some(p.campaign_id)).count();
+            p.admitted = admitted
+                .iter()
+                .filter(|c| c.campaign_id == Some(p.campaign_id))
+                .count();
             if p.admitted > 0 && p.locked == 0 {
-                jobs.push(DialerJob::VoiceTick { campaign_id: p.campaign_id, planned_us: None }.at(now_ms).keep_earliest());
+                jobs.push(
+                    DialerJob::VoiceTick {
+                        campaign_id: p.campaign_id,
+                        planned_us: None,
+                    }
+                    .at(now_ms)
+                    .keep_earliest(),
+                );
             }
         }
-        let direct: Vec<&Candidate> = admitted.iter().filter(|c| c.campaign_id.is_none()).collect();
-        jobs.extend(direct.iter().map(|c| DialerJob::StartContact { contact_id: c.contact_id }.at(now_ms)));
+        let direct: Vec<&Candidate> = admitted
+            .iter()
+            .filter(|c| c.campaign_id.is_none())
+            .collect();
+        jobs.extend(direct.iter().map(|c| {
+            DialerJob::StartContact {
+                contact_id: c.contact_id,
+            }
+            .at(now_ms)
+        }));
         if !jobs.is_empty() {
-            self.svc.dialer_queue.enqueue(&jobs, now_ms).await.map_err(JobError::retry)?;
+            self.svc
+                .dialer_queue
+                .enqueue(&jobs, now_ms)
+                .await
+                .map_err(JobError::retry)?;
         }
 
         let orgs = demands
@@ -284,7 +364,8 @@ impl Dialer {
                 room: o.room(),
                 demand: o.demand,
                 allocated: *a,
-                admitted: u32::try_from(admitted.iter().filter(|c| c.org_id == o.org_id).count()).unwrap_or(u32::MAX),
+                admitted: u32::try_from(admitted.iter().filter(|c| c.org_id == o.org_id).count())
+                    .unwrap_or(u32::MAX),
             })
             .collect();
         Ok(DispatchReport {
@@ -294,7 +375,10 @@ impl Dialer {
             global_limit: cfg.global_concurrency_limit,
             active_total,
             free,
-            pools: pools.iter().map(|p| (p.pool.clone(), p.max, p.count)).collect(),
+            pools: pools
+                .iter()
+                .map(|p| (p.pool.clone(), p.max, p.count))
+                .collect(),
             orgs,
             campaigns: plans,
             direct_admitted: direct.len(),
@@ -304,7 +388,15 @@ impl Dialer {
     }
 
     async fn release_holders(&self, contacts: &[Candidate], now_ms: i64) {
-        let named: Vec<(String, String)> = contacts.iter().map(|c| (c.sip_pool.clone(), channel_holder(c.contact_id, c.attempt_count))).collect();
+        let named: Vec<(String, String)> = contacts
+            .iter()
+            .map(|c| {
+                (
+                    c.sip_pool.clone(),
+                    channel_holder(c.contact_id, c.attempt_count),
+                )
+            })
+            .collect();
         self.release_named(&named, now_ms).await;
     }
 
@@ -342,7 +434,8 @@ fn plan_campaign(
             }
         }
     }
-    let need = i32::try_from((pace_buffer(c.calls_per_second, lookahead_ms) - locked).max(0)).unwrap_or(i32::MAX);
+    let need = i32::try_from((pace_buffer(c.calls_per_second, lookahead_ms) - locked).max(0))
+        .unwrap_or(i32::MAX);
     CampaignPlan {
         campaign_id: c.id,
         org_id: c.org_id,
@@ -383,15 +476,31 @@ mod tests {
             (cand(5, 1, Some(10), 1), 0),
         ];
         admission_order(&mut list);
-        assert_eq!(list.iter().map(|(c, _)| c.contact_id.0).collect::<Vec<_>>(), vec![3, 4, 2, 5, 1]);
+        assert_eq!(
+            list.iter().map(|(c, _)| c.contact_id.0).collect::<Vec<_>>(),
+            vec![3, 4, 2, 5, 1]
+        );
     }
 
     #[test]
     fn interleave_takes_one_per_org_in_turn() {
         let mut m = BTreeMap::new();
         m.insert(OrgId(2), vec![cand(20, 2, None, 0), cand(21, 2, None, 0)]);
-        m.insert(OrgId(1), vec![cand(10, 1, None, 0), cand(11, 1, None, 0), cand(12, 1, None, 0)]);
-        assert_eq!(interleave(&m).iter().map(|c| c.contact_id.0).collect::<Vec<_>>(), vec![10, 20, 11, 21, 12]);
+        m.insert(
+            OrgId(1),
+            vec![
+                cand(10, 1, None, 0),
+                cand(11, 1, None, 0),
+                cand(12, 1, None, 0),
+            ],
+        );
+        assert_eq!(
+            interleave(&m)
+                .iter()
+                .map(|c| c.contact_id.0)
+                .collect::<Vec<_>>(),
+            vec![10, 20, 11, 21, 12]
+        );
     }
 
     #[test]

@@ -48,7 +48,11 @@ impl std::fmt::Debug for Dialer {
 
 impl Dialer {
     /// A dialer over `svc` placing calls through `voice` and texts through `sms`.
-    pub fn new(svc: Services, voice: Arc<dyn VoiceProvider>, sms: Arc<dyn MessagingProvider>) -> Self {
+    pub fn new(
+        svc: Services,
+        voice: Arc<dyn VoiceProvider>,
+        sms: Arc<dyn MessagingProvider>,
+    ) -> Self {
         Self { svc, voice, sms }
     }
 
@@ -57,8 +61,17 @@ impl Dialer {
     /// Errors: the carrier client cannot be built (bad base URL).
     pub fn with_rest_carrier(svc: Services) -> anyhow::Result<Self> {
         let c = &svc.config.carrier;
-        let rest = Arc::new(TwilioRest::new(&c.base_url, &c.account_sid, c.auth_token.expose(), std::time::Duration::from_millis(c.timeout_ms))?);
-        Ok(Self::new(svc, Arc::clone(&rest) as Arc<dyn VoiceProvider>, rest))
+        let rest = Arc::new(TwilioRest::new(
+            &c.base_url,
+            &c.account_sid,
+            c.auth_token.expose(),
+            std::time::Duration::from_millis(c.timeout_ms),
+        )?);
+        Ok(Self::new(
+            svc,
+            Arc::clone(&rest) as Arc<dyn VoiceProvider>,
+            rest,
+        ))
     }
 
     /// The services.
@@ -76,15 +89,26 @@ impl Dialer {
     /// Errors: Redis failures.
     pub async fn bootstrap(&self) -> Result<(), outdial_queue::QueueError> {
         let now = self.clock().now_ms();
-        let jobs: Vec<NewJob<DialerJob>> = vec![DialerJob::Dispatch.at(now), DialerJob::Maintenance.at(now), DialerJob::DidLifecycle.at(now)];
+        let jobs: Vec<NewJob<DialerJob>> = vec![
+            DialerJob::Dispatch.at(now),
+            DialerJob::Maintenance.at(now),
+            DialerJob::DidLifecycle.at(now),
+        ];
         self.svc.dialer_queue.enqueue(&jobs, now).await?;
         Ok(())
     }
 
     /// A worker running this dialer on `campaign-dialer` with the configured concurrency.
     pub fn worker(self: Arc<Self>) -> Worker<DialerJob, Self> {
-        let cfg = self.svc.worker_config(self.svc.config.queues.dialer_concurrency);
-        Worker::new(self.svc.dialer_queue.clone(), Arc::clone(&self), Arc::clone(&self.svc.clock), cfg)
+        let cfg = self
+            .svc
+            .worker_config(self.svc.config.queues.dialer_concurrency);
+        Worker::new(
+            self.svc.dialer_queue.clone(),
+            Arc::clone(&self),
+            Arc::clone(&self.svc.clock),
+            cfg,
+        )
     }
 }
 
@@ -93,17 +117,35 @@ impl Handler<DialerJob> for Dialer {
     async fn handle(&self, job: DialerJob, ctx: JobContext) -> Result<Done<DialerJob>, JobError> {
         match job {
             DialerJob::Dispatch => self.dispatch_job(&ctx).await,
-            DialerJob::VoiceTick { campaign_id, planned_us } => self.voice_tick(campaign_id, planned_us, &ctx).await,
+            DialerJob::VoiceTick {
+                campaign_id,
+                planned_us,
+            } => self.voice_tick(campaign_id, planned_us, &ctx).await,
             DialerJob::StartContact { contact_id } => self.start_direct(contact_id).await,
             DialerJob::Originate { attempt_id } => self.originate(attempt_id).await,
-            DialerJob::CallStatus { attempt_id, call_sid, call_status, call_duration_s, answered_by, sip_response_code } => {
-                let cb = outdial_carrier::callback::CallStatusCallback { call_sid, call_status, call_duration_s, answered_by, sip_response_code };
+            DialerJob::CallStatus {
+                attempt_id,
+                call_sid,
+                call_status,
+                call_duration_s,
+                answered_by,
+                sip_response_code,
+            } => {
+                let cb = outdial_carrier::callback::CallStatusCallback {
+                    call_sid,
+                    call_status,
+                    call_duration_s,
+                    answered_by,
+                    sip_response_code,
+                };
                 self.call_status(attempt_id, cb).await
             }
             DialerJob::CallTimeout { attempt_id } => self.call_timeout(attempt_id).await,
             DialerJob::Maintenance => self.maintenance(&ctx).await,
             DialerJob::DidLifecycle => self.did_lifecycle(&ctx).await,
-            DialerJob::SmsTick { .. } | DialerJob::SmsStatus { .. } => Err(JobError::abort("SMS campaigns are not implemented yet")),
+            DialerJob::SmsTick { .. } | DialerJob::SmsStatus { .. } => {
+                Err(JobError::abort("SMS campaigns are not implemented yet"))
+            }
         }
     }
 }
@@ -112,7 +154,10 @@ impl Handler<DialerJob> for Dialer {
 /// and works `campaign-dialer` until `shutdown` resolves.
 ///
 /// Errors: Postgres or Redis unreachable at start, the metrics address taken.
-pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn run(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let svc = outdial_worker::process::connect(config).await?;
     let dialer = Arc::new(Dialer::with_rest_carrier(svc.clone())?);
     dialer.bootstrap().await?;

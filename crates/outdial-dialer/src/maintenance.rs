@@ -39,44 +39,112 @@ impl Dialer {
         }
         for (pool, holders) in &by_pool {
             for chunk in holders.chunks(1_000) {
-                self.svc.channels.acquire(pool, chunk, now_ms).await.map_err(JobError::retry)?;
+                self.svc
+                    .channels
+                    .acquire(pool, chunk, now_ms)
+                    .await
+                    .map_err(JobError::retry)?;
             }
         }
-        for status in self.svc.channels.status_all(now_ms).await.map_err(JobError::retry)? {
-            metrics::gauge!("outdial_channels_in_use", "pool" => status.pool.clone()).set(status.count as f64);
-            metrics::gauge!("outdial_channels_max", "pool" => status.pool).set(f64::from(status.max));
+        for status in self
+            .svc
+            .channels
+            .status_all(now_ms)
+            .await
+            .map_err(JobError::retry)?
+        {
+            metrics::gauge!("outdial_channels_in_use", "pool" => status.pool.clone())
+                .set(status.count as f64);
+            metrics::gauge!("outdial_channels_max", "pool" => status.pool)
+                .set(f64::from(status.max));
         }
 
         // Reconcile queues with Postgres.
-        let mut jobs: Vec<NewJob<DialerJob>> = vec![DialerJob::Dispatch.at(now_ms), DialerJob::DidLifecycle.at(now_ms)];
-        for c in self.svc.store.campaigns_in_status(CampaignStatus::Dialing).await? {
+        let mut jobs: Vec<NewJob<DialerJob>> = vec![
+            DialerJob::Dispatch.at(now_ms),
+            DialerJob::DidLifecycle.at(now_ms),
+        ];
+        for c in self
+            .svc
+            .store
+            .campaigns_in_status(CampaignStatus::Dialing)
+            .await?
+        {
             if c.channel == Channel::Voice {
-                jobs.push(DialerJob::VoiceTick { campaign_id: c.id, planned_us: None }.at(now_ms));
+                jobs.push(
+                    DialerJob::VoiceTick {
+                        campaign_id: c.id,
+                        planned_us: None,
+                    }
+                    .at(now_ms),
+                );
             }
         }
         let grace = Duration::milliseconds(cfg.maintenance_interval_ms);
         for (attempt, status, created) in self.svc.store.open_attempts(RECONCILE_LIMIT).await? {
-            jobs.push(DialerJob::CallTimeout { attempt_id: attempt }.at(created.timestamp_millis() + cfg.completion_timeout_ms));
+            jobs.push(
+                DialerJob::CallTimeout {
+                    attempt_id: attempt,
+                }
+                .at(created.timestamp_millis() + cfg.completion_timeout_ms),
+            );
             if status == "pending" && created < now - grace {
-                jobs.push(DialerJob::Originate { attempt_id: attempt }.at(now_ms));
+                jobs.push(
+                    DialerJob::Originate {
+                        attempt_id: attempt,
+                    }
+                    .at(now_ms),
+                );
             }
         }
-        self.svc.dialer_queue.enqueue(&jobs, now_ms).await.map_err(JobError::retry)?;
-        let unrecorded = self.svc.store.attempts_missing_health(now - grace, RECONCILE_LIMIT).await?;
+        self.svc
+            .dialer_queue
+            .enqueue(&jobs, now_ms)
+            .await
+            .map_err(JobError::retry)?;
+        let unrecorded = self
+            .svc
+            .store
+            .attempts_missing_health(now - grace, RECONCILE_LIMIT)
+            .await?;
         if !unrecorded.is_empty() {
-            let health: Vec<_> = unrecorded.into_iter().map(|a| HealthJob::RecordOutcome { attempt_id: a }.at(now_ms)).collect();
-            self.svc.health_queue.enqueue(&health, now_ms).await.map_err(JobError::retry)?;
+            let health: Vec<_> = unrecorded
+                .into_iter()
+                .map(|a| HealthJob::RecordOutcome { attempt_id: a }.at(now_ms))
+                .collect();
+            self.svc
+                .health_queue
+                .enqueue(&health, now_ms)
+                .await
+                .map_err(JobError::retry)?;
         }
-        let next = ctx.scheduled_ms.max(now_ms - cfg.maintenance_interval_ms) + cfg.maintenance_interval_ms;
+        let next = ctx.scheduled_ms.max(now_ms - cfg.maintenance_interval_ms)
+            + cfg.maintenance_interval_ms;
         Ok(Done::then(vec![DialerJob::Maintenance.at(next)]))
     }
 
-    pub(crate) async fn did_lifecycle(&self, ctx: &JobContext) -> Result<Done<DialerJob>, JobError> {
+    pub(crate) async fn did_lifecycle(
+        &self,
+        ctx: &JobContext,
+    ) -> Result<Done<DialerJob>, JobError> {
         let now = self.clock().now();
         let lifecycle = self.svc.config.health.lifecycle();
         for did in self.svc.store.dids_due_lifecycle(now).await? {
-            let Some(t) = lifecycle_step(did.state, did.cooldown_until, did.warming_until, now, &lifecycle) else { continue };
-            if self.svc.store.apply_did_transition(did.id, did.state, &t, now).await? {
+            let Some(t) = lifecycle_step(
+                did.state,
+                did.cooldown_until,
+                did.warming_until,
+                now,
+                &lifecycle,
+            ) else {
+                continue;
+            };
+            if self
+                .svc
+                .store
+                .apply_did_transition(did.id, did.state, &t, now)
+                .await?
+            {
                 tracing::info!(did = %did.id, from = %did.state, to = %t.to, "DID lifecycle step");
                 let event = Event::new(names::DID_RECOVERED, did.org_id, now)
                     .did(did.id)

@@ -19,11 +19,11 @@ use outdial_domain::pacing::{next_tick_us, tick_interval_us, us_to_due_ms};
 use outdial_domain::phone::{area_code, parse_timezone_key};
 use outdial_domain::{CampaignId, ContactId};
 use outdial_queue::NewJob;
+use outdial_store::StoreError;
 use outdial_store::campaigns::Campaign;
 use outdial_store::contacts::Contact;
 use outdial_store::dialing::{self, CallAttempt, NewAttempt};
 use outdial_store::dids::{mark_did_called, usable_dids};
-use outdial_store::StoreError;
 use outdial_worker::events::{Event, names};
 use outdial_worker::jobs::{DialerJob, StatsJob};
 use outdial_worker::{Done, JobContext, JobError};
@@ -68,12 +68,21 @@ pub enum Start {
 }
 
 impl Dialer {
-    pub(crate) async fn voice_tick(&self, campaign_id: CampaignId, planned_us: Option<i64>, ctx: &JobContext) -> Result<Done<DialerJob>, JobError> {
+    pub(crate) async fn voice_tick(
+        &self,
+        campaign_id: CampaignId,
+        planned_us: Option<i64>,
+        ctx: &JobContext,
+    ) -> Result<Done<DialerJob>, JobError> {
         let now = self.clock().now();
         let now_us = now.timestamp_millis() * 1_000;
         let campaign = match self.svc.store.campaign(campaign_id, None).await {
             Ok(c) => c,
-            Err(StoreError::NotFound { .. }) => return Err(JobError::abort(format!("campaign {campaign_id} does not exist"))),
+            Err(StoreError::NotFound { .. }) => {
+                return Err(JobError::abort(format!(
+                    "campaign {campaign_id} does not exist"
+                )));
+            }
             Err(e) => return Err(e.into()),
         };
         if campaign.status != CampaignStatus::Dialing || campaign.channel != Channel::Voice {
@@ -82,16 +91,26 @@ impl Dialer {
         let interval = tick_interval_us(campaign.calls_per_second);
         // The planned time carried in the payload is exact to the µs; it is stale when the
         // dispatch cycle moved the tick earlier, and then the due time is the plan.
-        let planned = planned_us.filter(|p| us_to_due_ms(*p) == ctx.scheduled_ms).unwrap_or(ctx.scheduled_ms * 1_000);
+        let planned = planned_us
+            .filter(|p| us_to_due_ms(*p) == ctx.scheduled_ms)
+            .unwrap_or(ctx.scheduled_ms * 1_000);
         let mut tx = self.svc.store.pool().begin().await?;
         let Some(contact) = dialing::claim_locked(&mut tx, campaign.id, now).await? else {
             tx.rollback().await?;
             return self.idle_tick(&campaign, now).await;
         };
-        let start = self.start_attempt(tx, contact, Some(&campaign), now).await?;
+        let start = self
+            .start_attempt(tx, contact, Some(&campaign), now)
+            .await?;
         let lag = self.svc.config.dialer.max_tick_lag_ms * 1_000;
         let next = next_tick_us(planned, interval, now_us, lag);
-        let mut jobs = vec![DialerJob::VoiceTick { campaign_id, planned_us: Some(next) }.at(us_to_due_ms(next))];
+        let mut jobs = vec![
+            DialerJob::VoiceTick {
+                campaign_id,
+                planned_us: Some(next),
+            }
+            .at(us_to_due_ms(next)),
+        ];
         if let Start::Started(attempt) = &start {
             jobs.extend(self.attempt_jobs(attempt));
         }
@@ -101,8 +120,17 @@ impl Dialer {
     /// A tick that found nothing admitted: complete the campaign if nothing is left, else
     /// sleep until the next window opening (when every zone is closed) or ten poll
     /// intervals; the dispatch cycle wakes the tick earlier when it admits a contact.
-    async fn idle_tick(&self, campaign: &Campaign, now: DateTime<Utc>) -> Result<Done<DialerJob>, JobError> {
-        if !self.svc.store.campaign_has_open_contacts(campaign.id).await? {
+    async fn idle_tick(
+        &self,
+        campaign: &Campaign,
+        now: DateTime<Utc>,
+    ) -> Result<Done<DialerJob>, JobError> {
+        if !self
+            .svc
+            .store
+            .campaign_has_open_contacts(campaign.id)
+            .await?
+        {
             self.complete_campaign(campaign.id, now).await?;
             return Ok(Done::nothing());
         }
@@ -111,24 +139,41 @@ impl Dialer {
         let zones = self.svc.store.campaign_timezones(campaign.id).await?;
         let openings: Vec<Option<DateTime<Utc>>> = zones
             .iter()
-            .map(|k| parse_timezone_key(k).ok().and_then(|tzs| campaign.window.next_opening_in_all(&tzs, now)))
+            .map(|k| {
+                parse_timezone_key(k)
+                    .ok()
+                    .and_then(|tzs| campaign.window.next_opening_in_all(&tzs, now))
+            })
             .collect();
         if !openings.is_empty() && openings.iter().all(|o| o.is_some_and(|t| t > now)) {
             if let Some(first) = openings.iter().flatten().min() {
                 wake = *first + self.jitter();
             }
         }
-        Ok(Done::then(vec![DialerJob::VoiceTick { campaign_id: campaign.id, planned_us: None }.at(wake.timestamp_millis())]))
+        Ok(Done::then(vec![
+            DialerJob::VoiceTick {
+                campaign_id: campaign.id,
+                planned_us: None,
+            }
+            .at(wake.timestamp_millis()),
+        ]))
     }
 
     /// Random delay in `[0, window_jitter_ms]` added to window openings so they are spread
     /// out instead of bursting (the seed's "re-queue storm").
     fn jitter(&self) -> Duration {
         let max = self.svc.config.dialer.window_jitter_ms.max(0);
-        Duration::milliseconds(if max == 0 { 0 } else { rand::random_range(0..=max) })
+        Duration::milliseconds(if max == 0 {
+            0
+        } else {
+            rand::random_range(0..=max)
+        })
     }
 
-    pub(crate) async fn start_direct(&self, contact_id: ContactId) -> Result<Done<DialerJob>, JobError> {
+    pub(crate) async fn start_direct(
+        &self,
+        contact_id: ContactId,
+    ) -> Result<Done<DialerJob>, JobError> {
         let now = self.clock().now();
         let mut tx = self.svc.store.pool().begin().await?;
         let Some(contact) = dialing::claim_contact(&mut tx, contact_id, now).await? else {
@@ -143,10 +188,17 @@ impl Dialer {
     /// The jobs that follow a recorded attempt: originate now, and the durable completion
     /// timeout.
     pub(crate) fn attempt_jobs(&self, a: &CallAttempt) -> Vec<NewJob<DialerJob>> {
-        let timeout_at = a.created_at.timestamp_millis() + self.svc.config.dialer.completion_timeout_ms;
+        let timeout_at =
+            a.created_at.timestamp_millis() + self.svc.config.dialer.completion_timeout_ms;
         vec![
-            DialerJob::Originate { attempt_id: a.attempt_id() }.at(self.clock().now_ms()),
-            DialerJob::CallTimeout { attempt_id: a.attempt_id() }.at(timeout_at),
+            DialerJob::Originate {
+                attempt_id: a.attempt_id(),
+            }
+            .at(self.clock().now_ms()),
+            DialerJob::CallTimeout {
+                attempt_id: a.attempt_id(),
+            }
+            .at(timeout_at),
         ]
     }
 
@@ -155,7 +207,13 @@ impl Dialer {
     ///
     /// Errors: Postgres or Redis failures (the transaction rolls back: the contact is
     /// admitted again and the job retries).
-    pub async fn start_attempt(&self, mut tx: Transaction<'static, Postgres>, contact: Contact, campaign: Option<&Campaign>, now: DateTime<Utc>) -> Result<Start, JobError> {
+    pub async fn start_attempt(
+        &self,
+        mut tx: Transaction<'static, Postgres>,
+        contact: Contact,
+        campaign: Option<&Campaign>,
+        now: DateTime<Utc>,
+    ) -> Result<Start, JobError> {
         let now_ms = now.timestamp_millis();
         let cfg = &self.svc.config.dialer;
         let holder = channel_holder(contact.id, contact.attempt_count);
@@ -167,7 +225,9 @@ impl Dialer {
             dialing::end_contact(&mut tx, contact.id, "cancelled", "dnc", now).await?;
             tx.commit().await?;
             self.release_named(&release, now_ms).await;
-            let event = Event::new(names::PROSPECT_DNC, contact.org_id, now).maybe_campaign(contact.campaign_id).contact(contact.id);
+            let event = Event::new(names::PROSPECT_DNC, contact.org_id, now)
+                .maybe_campaign(contact.campaign_id)
+                .contact(contact.id);
             self.svc.events.publish(&event).await;
             return Ok(self.skipped(Skip::Dnc, contact.campaign_id).await);
         }
@@ -175,7 +235,11 @@ impl Dialer {
         if let Some(c) = campaign {
             let zones = parse_timezone_key(&contact.timezone).unwrap_or_default();
             if !c.window.is_open_in_all(&zones, now) {
-                let opening = c.window.next_opening_in_all(&zones, now).unwrap_or(now + Duration::days(1)) + self.jitter();
+                let opening = c
+                    .window
+                    .next_opening_in_all(&zones, now)
+                    .unwrap_or(now + Duration::days(1))
+                    + self.jitter();
                 dialing::requeue_contact(&mut tx, contact.id, opening, now).await?;
                 tx.commit().await?;
                 self.release_named(&release, now_ms).await;
@@ -184,8 +248,21 @@ impl Dialer {
         }
         // 3. Channel: normally held since admission (the same holder id); taken again if its
         //    lease lapsed. Full pool → backpressure.
-        if self.svc.channels.acquire(&pool, std::slice::from_ref(&holder), now_ms).await.map_err(JobError::retry)? == 0 {
-            dialing::requeue_contact(&mut tx, contact.id, now + Duration::milliseconds(cfg.backpressure_requeue_ms), now).await?;
+        if self
+            .svc
+            .channels
+            .acquire(&pool, std::slice::from_ref(&holder), now_ms)
+            .await
+            .map_err(JobError::retry)?
+            == 0
+        {
+            dialing::requeue_contact(
+                &mut tx,
+                contact.id,
+                now + Duration::milliseconds(cfg.backpressure_requeue_ms),
+                now,
+            )
+            .await?;
             tx.commit().await?;
             return Ok(self.skipped(Skip::ChannelFull, contact.campaign_id).await);
         }
@@ -195,7 +272,8 @@ impl Dialer {
         let to = match select_phone(contact.phone_numbers.len(), attempt_index, per_number) {
             PhoneChoice::Dial { index } => contact.phone_numbers[index].clone(),
             PhoneChoice::Exhausted => {
-                dialing::end_contact(&mut tx, contact.id, "exhausted", "no_numbers_left", now).await?;
+                dialing::end_contact(&mut tx, contact.id, "exhausted", "no_numbers_left", now)
+                    .await?;
                 tx.commit().await?;
                 self.release_named(&release, now_ms).await;
                 return Ok(self.skipped(Skip::Exhausted, contact.campaign_id).await);
@@ -204,10 +282,23 @@ impl Dialer {
         // 5. Caller ID.
         let lifecycle = self.svc.config.health.lifecycle();
         let dids = usable_dids(&mut tx, contact.org_id).await?;
-        let candidates: Vec<_> = dids.iter().map(|d| d.voice_candidate(now, &lifecycle)).collect();
+        let min_calls = self.svc.config.health.min_calls;
+        let candidates: Vec<_> = dids
+            .iter()
+            .map(|d| d.voice_candidate(now, &lifecycle, min_calls))
+            .collect();
         let caller_ids: &[String] = campaign.map_or(&[], |c| c.caller_ids.as_slice());
-        let Some(did) = select_did(&candidates, area_code(&to), caller_ids, cfg.did_score_threshold) else {
-            let retry_at = if campaign.is_some() { now } else { now + Duration::milliseconds(cfg.backpressure_requeue_ms) };
+        let Some(did) = select_did(
+            &candidates,
+            area_code(&to),
+            caller_ids,
+            cfg.did_score_threshold,
+        ) else {
+            let retry_at = if campaign.is_some() {
+                now
+            } else {
+                now + Duration::milliseconds(cfg.backpressure_requeue_ms)
+            };
             dialing::requeue_contact(&mut tx, contact.id, retry_at, now).await?;
             tx.commit().await?;
             self.release_named(&release, now_ms).await;
@@ -244,7 +335,19 @@ impl Dialer {
 
     /// Auto-pause (SPEC §5.5): no usable caller ID. The campaign stays paused until resumed.
     async fn pause_for_no_dids(&self, c: &Campaign, now: DateTime<Utc>) -> Result<(), JobError> {
-        match self.svc.store.transition_campaign(c.id, None, CampaignCommand::Pause, "dialer", Some("no healthy caller ID"), now).await {
+        match self
+            .svc
+            .store
+            .transition_campaign(
+                c.id,
+                None,
+                CampaignCommand::Pause,
+                "dialer",
+                Some("no healthy caller ID"),
+                now,
+            )
+            .await
+        {
             Ok(_) => {
                 tracing::warn!(campaign = %c.id, "no usable caller ID: campaign paused");
                 let event = Event::new(names::PAUSED_NO_DIDS, c.org_id, now).campaign(c.id);
@@ -262,7 +365,18 @@ impl Dialer {
     pub(crate) async fn request_stats(&self, campaign: CampaignId) {
         let now = self.clock().now_ms();
         let due = now + self.svc.config.stats.throttle_ms;
-        if let Err(e) = self.svc.stats_queue.enqueue(&[StatsJob::Aggregate { campaign_id: campaign }.at(due)], now).await {
+        if let Err(e) = self
+            .svc
+            .stats_queue
+            .enqueue(
+                &[StatsJob::Aggregate {
+                    campaign_id: campaign,
+                }
+                .at(due)],
+                now,
+            )
+            .await
+        {
             tracing::warn!(campaign = %campaign, error = %e, "stats request not enqueued");
         }
     }

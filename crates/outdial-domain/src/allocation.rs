@@ -48,7 +48,9 @@ pub fn allocate(free: u32, orgs: &[OrgDemand]) -> Vec<u32> {
     let mut alloc = vec![0u32; orgs.len()];
     // Water-filling on the exact (rational) shares: fix every org whose share reaches its
     // cap at that cap, re-offer the rest to the others, until no share reaches a cap.
-    let mut open: Vec<usize> = (0..orgs.len()).filter(|&i| orgs[i].cap() > 0 && orgs[i].limit > 0).collect();
+    let mut open: Vec<usize> = (0..orgs.len())
+        .filter(|&i| orgs[i].cap() > 0 && orgs[i].limit > 0)
+        .collect();
     let mut remaining = u64::from(free);
     loop {
         let weight: u64 = open.iter().map(|&i| u64::from(orgs[i].limit)).sum();
@@ -56,9 +58,9 @@ pub fn allocate(free: u32, orgs: &[OrgDemand]) -> Vec<u32> {
             return alloc;
         }
         // share_i = remaining · limit_i / weight ≥ cap_i  ⇔  remaining · limit_i ≥ cap_i · weight
-        let (capped, uncapped): (Vec<usize>, Vec<usize>) = open
-            .iter()
-            .partition(|&&i| remaining * u64::from(orgs[i].limit) >= u64::from(orgs[i].cap()) * weight);
+        let (capped, uncapped): (Vec<usize>, Vec<usize>) = open.iter().partition(|&&i| {
+            remaining * u64::from(orgs[i].limit) >= u64::from(orgs[i].cap()) * weight
+        });
         if capped.is_empty() {
             break;
         }
@@ -83,7 +85,10 @@ pub fn allocate(free: u32, orgs: &[OrgDemand]) -> Vec<u32> {
     // Largest remainder first; ties to the lower org id.
     remainders.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
     let leftover = remaining - given;
-    for &(_, _, i) in remainders.iter().take(usize::try_from(leftover).unwrap_or(usize::MAX)) {
+    for &(_, _, i) in remainders
+        .iter()
+        .take(usize::try_from(leftover).unwrap_or(usize::MAX))
+    {
         // share < cap for every open org, so floor + 1 ≤ cap.
         alloc[i] += 1;
     }
@@ -96,7 +101,12 @@ mod tests {
     use proptest::prelude::*;
 
     fn org(id: i64, limit: u32, active: u32, demand: u32) -> OrgDemand {
-        OrgDemand { org_id: OrgId(id), limit, active, demand }
+        OrgDemand {
+            org_id: OrgId(id),
+            limit,
+            active,
+            demand,
+        }
     }
 
     #[test]
@@ -130,7 +140,10 @@ mod tests {
     #[test]
     fn nothing_free_or_no_demand() {
         assert_eq!(allocate(0, &[org(1, 10, 0, 5)]), vec![0]);
-        assert_eq!(allocate(5, &[org(1, 10, 10, 5), org(2, 10, 0, 0)]), vec![0, 0]);
+        assert_eq!(
+            allocate(5, &[org(1, 10, 10, 5), org(2, 10, 0, 0)]),
+            vec![0, 0]
+        );
         assert_eq!(allocate(5, &[]), Vec::<u32>::new());
     }
 
@@ -138,7 +151,9 @@ mod tests {
         prop::collection::vec((1u32..=10_000, 0u32..=10_000, 0u32..=2_000), 0..40).prop_map(|v| {
             v.into_iter()
                 .enumerate()
-                .map(|(i, (limit, active, demand))| org(i as i64 + 1, limit, active.min(limit + 5), demand))
+                .map(|(i, (limit, active, demand))| {
+                    org(i as i64 + 1, limit, active.min(limit + 5), demand)
+                })
                 .collect()
         })
     }

@@ -58,7 +58,13 @@ pub enum CampaignStatus {
 
 impl CampaignStatus {
     /// Every status.
-    pub const ALL: [CampaignStatus; 5] = [Self::Created, Self::Dialing, Self::Paused, Self::Completed, Self::Cancelled];
+    pub const ALL: [CampaignStatus; 5] = [
+        Self::Created,
+        Self::Dialing,
+        Self::Paused,
+        Self::Completed,
+        Self::Cancelled,
+    ];
 
     /// The stored text.
     pub fn as_str(self) -> &'static str {
@@ -80,7 +86,10 @@ impl CampaignStatus {
 impl std::str::FromStr for CampaignStatus {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL.into_iter().find(|v| v.as_str() == s).ok_or_else(|| format!("unknown campaign status {s:?}"))
+        Self::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| format!("unknown campaign status {s:?}"))
     }
 }
 
@@ -133,7 +142,10 @@ pub struct IllegalTransition {
 ///
 /// Errors: [`IllegalTransition`] for anything not in the diagram, e.g. resuming a dialing
 /// campaign or cancelling a completed one.
-pub fn transition(current: CampaignStatus, command: CampaignCommand) -> Result<CampaignStatus, IllegalTransition> {
+pub fn transition(
+    current: CampaignStatus,
+    command: CampaignCommand,
+) -> Result<CampaignStatus, IllegalTransition> {
     use CampaignCommand as C;
     use CampaignStatus as S;
     match (current, command) {
@@ -166,7 +178,10 @@ mod tests {
         let commands = [C::Start, C::Pause, C::Resume, C::Cancel, C::Complete];
         for from in S::ALL {
             for cmd in commands {
-                let expected = legal.iter().find(|(f, c, _)| *f == from && *c == cmd).map(|(_, _, to)| *to);
+                let expected = legal
+                    .iter()
+                    .find(|(f, c, _)| *f == from && *c == cmd)
+                    .map(|(_, _, to)| *to);
                 match (transition(from, cmd), expected) {
                     (Ok(to), Some(want)) => assert_eq!(to, want),
                     (Err(e), None) => assert_eq!((e.current, e.command), (from, cmd)),

@@ -77,13 +77,19 @@ impl OffsetClock {
     /// start instant and were launched together agree to within their launch skew; for
     /// exact agreement use [`OffsetClock::with_offset_ms`].
     pub fn starting_at(start: DateTime<Utc>) -> Self {
-        Self { start_ms: start.timestamp_millis(), started: Instant::now() }
+        Self {
+            start_ms: start.timestamp_millis(),
+            started: Instant::now(),
+        }
     }
 
     /// A clock that reads the wall clock plus `offset_ms` (may be negative). All processes
     /// given the same offset agree exactly.
     pub fn with_offset_ms(offset_ms: i64) -> Self {
-        Self { start_ms: Utc::now().timestamp_millis() + offset_ms, started: Instant::now() }
+        Self {
+            start_ms: Utc::now().timestamp_millis() + offset_ms,
+            started: Instant::now(),
+        }
     }
 }
 

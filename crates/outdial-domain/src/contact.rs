@@ -64,7 +64,10 @@ impl ContactStatus {
 
     /// Whether nothing more will happen to the contact.
     pub fn is_terminal(self) -> bool {
-        matches!(self, Self::Completed | Self::Exhausted | Self::Failed | Self::Cancelled | Self::Delivered)
+        matches!(
+            self,
+            Self::Completed | Self::Exhausted | Self::Failed | Self::Cancelled | Self::Delivered
+        )
     }
 
     /// Whether the contact counts as an active call for the limits (SPEC §4).
@@ -76,7 +79,10 @@ impl ContactStatus {
 impl std::str::FromStr for ContactStatus {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL.into_iter().find(|v| v.as_str() == s).ok_or_else(|| format!("unknown contact status {s:?}"))
+        Self::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| format!("unknown contact status {s:?}"))
     }
 }
 
@@ -138,7 +144,10 @@ impl Disposition {
 
     /// Whether the call was answered (by a human or a machine): the health score's "answered".
     pub fn answered(self) -> bool {
-        matches!(self, Self::HumanConnected | Self::HumanHangup | Self::Voicemail)
+        matches!(
+            self,
+            Self::HumanConnected | Self::HumanHangup | Self::Voicemail
+        )
     }
 
     /// Whether a human answered.
@@ -148,14 +157,20 @@ impl Disposition {
 
     /// Whether the failure was transient, i.e. worth retrying (SPEC §5, runbook step 4).
     pub fn retryable(self) -> bool {
-        matches!(self, Self::Voicemail | Self::NoAnswer | Self::Busy | Self::Failed | Self::Timeout)
+        matches!(
+            self,
+            Self::Voicemail | Self::NoAnswer | Self::Busy | Self::Failed | Self::Timeout
+        )
     }
 }
 
 impl std::str::FromStr for Disposition {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL.into_iter().find(|v| v.as_str() == s).ok_or_else(|| format!("unknown disposition {s:?}"))
+        Self::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| format!("unknown disposition {s:?}"))
     }
 }
 
@@ -183,7 +198,11 @@ pub enum PhoneChoice {
 /// `max_per_number` of 0 is treated as 1.
 pub fn select_phone(phone_count: usize, attempt_index: u32, max_per_number: u32) -> PhoneChoice {
     let index = (attempt_index / max_per_number.max(1)) as usize;
-    if index < phone_count { PhoneChoice::Dial { index } } else { PhoneChoice::Exhausted }
+    if index < phone_count {
+        PhoneChoice::Dial { index }
+    } else {
+        PhoneChoice::Exhausted
+    }
 }
 
 /// A campaign's retry settings (SPEC §5, §12).
@@ -201,7 +220,12 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self { max_attempts_per_phone_number: 2, retry_delay_ms: 60 * 60_000, voicemail_drop: false, retry_busy: false }
+        Self {
+            max_attempts_per_phone_number: 2,
+            retry_delay_ms: 60 * 60_000,
+            voicemail_drop: false,
+            retry_busy: false,
+        }
     }
 }
 
@@ -257,8 +281,12 @@ pub fn resolve(
     now: DateTime<Utc>,
 ) -> Resolution {
     let per_number = policy.max_attempts_per_phone_number.max(1);
-    let retry = |next: u32, after: DateTime<Utc>| match select_phone(phone_count, next, per_number) {
-        PhoneChoice::Dial { .. } => Resolution::Retry { next_attempt_index: next, retry_after: after },
+    let retry = |next: u32, after: DateTime<Utc>| match select_phone(phone_count, next, per_number)
+    {
+        PhoneChoice::Dial { .. } => Resolution::Retry {
+            next_attempt_index: next,
+            retry_after: after,
+        },
         PhoneChoice::Exhausted => Resolution::Exhausted,
     };
     let later = now + Duration::milliseconds(policy.retry_delay_ms);
@@ -266,9 +294,11 @@ pub fn resolve(
         Disposition::HumanConnected | Disposition::HumanHangup => Resolution::Completed,
         Disposition::Voicemail if policy.voicemail_drop => Resolution::Completed,
         Disposition::Busy if !policy.retry_busy => Resolution::Completed,
-        Disposition::Voicemail | Disposition::Busy | Disposition::NoAnswer | Disposition::Failed | Disposition::Timeout => {
-            retry(attempt_index + 1, later)
-        }
+        Disposition::Voicemail
+        | Disposition::Busy
+        | Disposition::NoAnswer
+        | Disposition::Failed
+        | Disposition::Timeout => retry(attempt_index + 1, later),
         Disposition::InvalidNumber => {
             // Jump to the first attempt of the next number; no call connected, so no delay.
             let next = (attempt_index / per_number + 1) * per_number;
@@ -303,7 +333,11 @@ mod tests {
         assert_eq!(pick(2), PhoneChoice::Dial { index: 1 });
         assert_eq!(pick(5), PhoneChoice::Dial { index: 2 });
         assert_eq!(pick(6), PhoneChoice::Exhausted);
-        assert_eq!(select_phone(0, 0, 2), PhoneChoice::Exhausted, "no numbers → exhausted at once");
+        assert_eq!(
+            select_phone(0, 0, 2),
+            PhoneChoice::Exhausted,
+            "no numbers → exhausted at once"
+        );
         assert_eq!(select_phone(2, 1, 1), PhoneChoice::Dial { index: 1 });
     }
 
@@ -315,34 +349,83 @@ mod tests {
         assert_eq!(r(Disposition::HumanConnected), Resolution::Completed);
         assert_eq!(r(Disposition::HumanHangup), Resolution::Completed);
         assert_eq!(r(Disposition::Busy), Resolution::Completed);
-        for d in [Disposition::Voicemail, Disposition::NoAnswer, Disposition::Failed, Disposition::Timeout] {
-            assert_eq!(r(d), Resolution::Retry { next_attempt_index: 1, retry_after: hour_later }, "{d}");
+        for d in [
+            Disposition::Voicemail,
+            Disposition::NoAnswer,
+            Disposition::Failed,
+            Disposition::Timeout,
+        ] {
+            assert_eq!(
+                r(d),
+                Resolution::Retry {
+                    next_attempt_index: 1,
+                    retry_after: hour_later
+                },
+                "{d}"
+            );
         }
-        assert_eq!(r(Disposition::InvalidNumber), Resolution::Retry { next_attempt_index: 2, retry_after: now() });
+        assert_eq!(
+            r(Disposition::InvalidNumber),
+            Resolution::Retry {
+                next_attempt_index: 2,
+                retry_after: now()
+            }
+        );
     }
 
     #[test]
     fn campaign_choices_for_voicemail_and_busy() {
-        let p = RetryPolicy { voicemail_drop: true, retry_busy: true, ..RetryPolicy::default() };
-        assert_eq!(resolve(Disposition::Voicemail, 0, 1, &p, now()), Resolution::Completed);
-        assert!(matches!(resolve(Disposition::Busy, 0, 1, &p, now()), Resolution::Retry { next_attempt_index: 1, .. }));
+        let p = RetryPolicy {
+            voicemail_drop: true,
+            retry_busy: true,
+            ..RetryPolicy::default()
+        };
+        assert_eq!(
+            resolve(Disposition::Voicemail, 0, 1, &p, now()),
+            Resolution::Completed
+        );
+        assert!(matches!(
+            resolve(Disposition::Busy, 0, 1, &p, now()),
+            Resolution::Retry {
+                next_attempt_index: 1,
+                ..
+            }
+        ));
     }
 
     #[test]
     fn retries_end_in_exhausted() {
         let p = RetryPolicy::default();
         // Two numbers × two attempts: the fourth failure (index 3) exhausts.
-        assert!(matches!(resolve(Disposition::NoAnswer, 2, 2, &p, now()), Resolution::Retry { next_attempt_index: 3, .. }));
-        assert_eq!(resolve(Disposition::NoAnswer, 3, 2, &p, now()), Resolution::Exhausted);
+        assert!(matches!(
+            resolve(Disposition::NoAnswer, 2, 2, &p, now()),
+            Resolution::Retry {
+                next_attempt_index: 3,
+                ..
+            }
+        ));
+        assert_eq!(
+            resolve(Disposition::NoAnswer, 3, 2, &p, now()),
+            Resolution::Exhausted
+        );
     }
 
     #[test]
     fn invalid_numbers_are_skipped_then_fail() {
         let p = RetryPolicy::default();
         // Second attempt on number 0 reports invalid → straight to number 1 (index 2).
-        assert_eq!(resolve(Disposition::InvalidNumber, 1, 2, &p, now()), Resolution::Retry { next_attempt_index: 2, retry_after: now() });
+        assert_eq!(
+            resolve(Disposition::InvalidNumber, 1, 2, &p, now()),
+            Resolution::Retry {
+                next_attempt_index: 2,
+                retry_after: now()
+            }
+        );
         // Invalid on the last number → failed, not exhausted.
-        assert_eq!(resolve(Disposition::InvalidNumber, 2, 2, &p, now()), Resolution::Failed);
+        assert_eq!(
+            resolve(Disposition::InvalidNumber, 2, 2, &p, now()),
+            Resolution::Failed
+        );
     }
 
     #[test]

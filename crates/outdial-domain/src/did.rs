@@ -38,7 +38,10 @@ impl DidState {
 impl std::str::FromStr for DidState {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL.into_iter().find(|v| v.as_str() == s).ok_or_else(|| format!("unknown DID state {s:?}"))
+        Self::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| format!("unknown DID state {s:?}"))
     }
 }
 
@@ -62,7 +65,11 @@ pub struct LifecycleConfig {
 
 impl Default for LifecycleConfig {
     fn default() -> Self {
-        Self { cooldown_ms: 2 * 3_600_000, warming_ms: 3_600_000, warming_max_calls: 20 }
+        Self {
+            cooldown_ms: 2 * 3_600_000,
+            warming_ms: 3_600_000,
+            warming_max_calls: 20,
+        }
     }
 }
 
@@ -81,20 +88,32 @@ pub struct DidTransition {
 
 impl DidTransition {
     fn to(to: DidState) -> Self {
-        Self { to, cooldown_until: None, warming_until: None, scored_since: None }
+        Self {
+            to,
+            cooldown_until: None,
+            warming_until: None,
+            scored_since: None,
+        }
     }
 }
 
 /// The state change a health action causes (SPEC §7): cooldown takes an active or warming
 /// DID out for `cooldown_ms`; burn is permanent; others change nothing. Cooling and burned
 /// DIDs are not re-judged.
-pub fn apply_health_action(state: DidState, action: HealthAction, now: DateTime<Utc>, cfg: &LifecycleConfig) -> Option<DidTransition> {
+pub fn apply_health_action(
+    state: DidState,
+    action: HealthAction,
+    now: DateTime<Utc>,
+    cfg: &LifecycleConfig,
+) -> Option<DidTransition> {
     match (state, action) {
         (DidState::Active | DidState::Warming, HealthAction::Cooldown) => Some(DidTransition {
             cooldown_until: Some(now + Duration::milliseconds(cfg.cooldown_ms)),
             ..DidTransition::to(DidState::Cooling)
         }),
-        (DidState::Active | DidState::Warming, HealthAction::Burn) => Some(DidTransition::to(DidState::Burned)),
+        (DidState::Active | DidState::Warming, HealthAction::Burn) => {
+            Some(DidTransition::to(DidState::Burned))
+        }
         _ => None,
     }
 }
@@ -114,7 +133,9 @@ pub fn lifecycle_step(
             scored_since: Some(now),
             ..DidTransition::to(DidState::Warming)
         }),
-        DidState::Warming if warming_until.is_none_or(|t| t <= now) => Some(DidTransition::to(DidState::Active)),
+        DidState::Warming if warming_until.is_none_or(|t| t <= now) => {
+            Some(DidTransition::to(DidState::Active))
+        }
         _ => None,
     }
 }
@@ -122,7 +143,11 @@ pub fn lifecycle_step(
 /// How many calls a warming DID may have taken by `now`: rises linearly from 1 at the start
 /// of warming to `warming_max_calls` at its end (the seed's fix for health-score
 /// oscillation: ramp a DID back in instead of hammering it).
-pub fn warming_allowance(warming_until: DateTime<Utc>, now: DateTime<Utc>, cfg: &LifecycleConfig) -> u32 {
+pub fn warming_allowance(
+    warming_until: DateTime<Utc>,
+    now: DateTime<Utc>,
+    cfg: &LifecycleConfig,
+) -> u32 {
     let total = cfg.warming_ms.max(1);
     let elapsed = (total - (warming_until - now).num_milliseconds()).clamp(0, total);
     let max = i64::from(cfg.warming_max_calls.max(1));
@@ -158,14 +183,25 @@ pub fn select_did<'a>(
     threshold: f64,
 ) -> Option<&'a DidCandidate> {
     let usable = |d: &&DidCandidate| {
-        let state_ok = d.state == DidState::Active || (d.state == DidState::Warming && d.within_ramp);
+        let state_ok =
+            d.state == DidState::Active || (d.state == DidState::Warming && d.within_ramp);
         state_ok && d.score >= threshold && (caller_ids.is_empty() || caller_ids.contains(&d.e164))
     };
-    let local = |d: &&DidCandidate| prospect_area_code.is_some() && crate::phone::area_code(&d.e164) == prospect_area_code;
-    let best = |a: &&'a DidCandidate, b: &&'a DidCandidate| {
-        a.score.total_cmp(&b.score).then_with(|| b.last_used_at.cmp(&a.last_used_at)).then_with(|| b.id.cmp(&a.id))
+    let local = |d: &&DidCandidate| {
+        prospect_area_code.is_some() && crate::phone::area_code(&d.e164) == prospect_area_code
     };
-    candidates.iter().filter(usable).filter(local).max_by(best).or_else(|| candidates.iter().filter(usable).max_by(best))
+    let best = |a: &&'a DidCandidate, b: &&'a DidCandidate| {
+        a.score
+            .total_cmp(&b.score)
+            .then_with(|| b.last_used_at.cmp(&a.last_used_at))
+            .then_with(|| b.id.cmp(&a.id))
+    };
+    candidates
+        .iter()
+        .filter(usable)
+        .filter(local)
+        .max_by(best)
+        .or_else(|| candidates.iter().filter(usable).max_by(best))
 }
 
 #[cfg(test)]
@@ -177,30 +213,76 @@ mod tests {
     }
 
     fn did(id: i64, e164: &str, state: DidState, score: f64, last: Option<&str>) -> DidCandidate {
-        DidCandidate { id: DidId(id), e164: e164.to_owned(), state, score, last_used_at: last.map(t), within_ramp: true }
+        DidCandidate {
+            id: DidId(id),
+            e164: e164.to_owned(),
+            state,
+            score,
+            last_used_at: last.map(t),
+            within_ramp: true,
+        }
     }
 
     #[test]
     fn prefers_local_presence_then_score_then_lru() {
         let dids = [
-            did(1, "+12125550001", DidState::Active, 0.95, Some("2026-07-01T10:00:00Z")),
-            did(2, "+13125550002", DidState::Active, 0.90, Some("2026-07-01T09:00:00Z")),
-            did(3, "+13125550003", DidState::Active, 0.90, Some("2026-07-01T08:00:00Z")),
+            did(
+                1,
+                "+12125550001",
+                DidState::Active,
+                0.95,
+                Some("2026-07-01T10:00:00Z"),
+            ),
+            did(
+                2,
+                "+13125550002",
+                DidState::Active,
+                0.90,
+                Some("2026-07-01T09:00:00Z"),
+            ),
+            did(
+                3,
+                "+13125550003",
+                DidState::Active,
+                0.90,
+                Some("2026-07-01T08:00:00Z"),
+            ),
             did(4, "+14155550004", DidState::Active, 0.99, None),
         ];
         // Chicago prospect: local DIDs 2 and 3 tie on score → least recently used (3).
-        assert_eq!(select_did(&dids, Some("312"), &[], 0.7).map(|d| d.id), Some(DidId(3)));
+        assert_eq!(
+            select_did(&dids, Some("312"), &[], 0.7).map(|d| d.id),
+            Some(DidId(3))
+        );
         // No local DID: highest score.
-        assert_eq!(select_did(&dids, Some("617"), &[], 0.7).map(|d| d.id), Some(DidId(4)));
+        assert_eq!(
+            select_did(&dids, Some("617"), &[], 0.7).map(|d| d.id),
+            Some(DidId(4))
+        );
         // Campaign caller_ids restrict the pool before local presence.
         let ids = vec!["+12125550001".to_owned()];
-        assert_eq!(select_did(&dids, Some("312"), &ids, 0.7).map(|d| d.id), Some(DidId(1)));
+        assert_eq!(
+            select_did(&dids, Some("312"), &ids, 0.7).map(|d| d.id),
+            Some(DidId(1))
+        );
     }
 
     #[test]
     fn never_used_beats_recently_used_on_a_score_tie() {
-        let dids = [did(1, "+12125550001", DidState::Active, 1.0, Some("2026-07-01T10:00:00Z")), did(2, "+12125550002", DidState::Active, 1.0, None)];
-        assert_eq!(select_did(&dids, None, &[], 0.7).map(|d| d.id), Some(DidId(2)));
+        let dids = [
+            did(
+                1,
+                "+12125550001",
+                DidState::Active,
+                1.0,
+                Some("2026-07-01T10:00:00Z"),
+            ),
+            did(2, "+12125550002", DidState::Active, 1.0, None),
+        ];
+        assert_eq!(
+            select_did(&dids, None, &[], 0.7).map(|d| d.id),
+            Some(DidId(2))
+        );
     }
 
     #[test]
@@ -220,17 +302,47 @@ mod tests {
     fn cooldown_warming_active_cycle() {
         let cfg = LifecycleConfig::default();
         let now = t("2026-07-01T10:00:00Z");
-        let cool = apply_health_action(DidState::Active, HealthAction::Cooldown, now, &cfg).expect("cools");
+        let cool = apply_health_action(DidState::Active, HealthAction::Cooldown, now, &cfg)
+            .expect("cools");
         assert_eq!(cool.to, DidState::Cooling);
         assert_eq!(cool.cooldown_until, Some(t("2026-07-01T12:00:00Z")));
-        assert_eq!(lifecycle_step(DidState::Cooling, cool.cooldown_until, None, t("2026-07-01T11:59:00Z"), &cfg), None);
-        let warm = lifecycle_step(DidState::Cooling, cool.cooldown_until, None, t("2026-07-01T12:00:30Z"), &cfg).expect("warms");
+        assert_eq!(
+            lifecycle_step(
+                DidState::Cooling,
+                cool.cooldown_until,
+                None,
+                t("2026-07-01T11:59:00Z"),
+                &cfg
+            ),
+            None
+        );
+        let warm = lifecycle_step(
+            DidState::Cooling,
+            cool.cooldown_until,
+            None,
+            t("2026-07-01T12:00:30Z"),
+            &cfg,
+        )
+        .expect("warms");
         assert_eq!(warm.to, DidState::Warming);
         assert_eq!(warm.scored_since, Some(t("2026-07-01T12:00:30Z")));
-        let active = lifecycle_step(DidState::Warming, None, warm.warming_until, t("2026-07-01T13:00:30Z"), &cfg).expect("active");
+        let active = lifecycle_step(
+            DidState::Warming,
+            None,
+            warm.warming_until,
+            t("2026-07-01T13:00:30Z"),
+            &cfg,
+        )
+        .expect("active");
         assert_eq!(active.to, DidState::Active);
-        assert_eq!(apply_health_action(DidState::Burned, HealthAction::Cooldown, now, &cfg), None);
-        assert_eq!(apply_health_action(DidState::Active, HealthAction::Burn, now, &cfg).map(|x| x.to), Some(DidState::Burned));
+        assert_eq!(
+            apply_health_action(DidState::Burned, HealthAction::Cooldown, now, &cfg),
+            None
+        );
+        assert_eq!(
+            apply_health_action(DidState::Active, HealthAction::Burn, now, &cfg).map(|x| x.to),
+            Some(DidState::Burned)
+        );
     }
 
     #[test]
@@ -238,8 +350,17 @@ mod tests {
         let cfg = LifecycleConfig::default();
         let until = t("2026-07-01T13:00:00Z");
         assert_eq!(warming_allowance(until, t("2026-07-01T12:00:00Z"), &cfg), 1);
-        assert_eq!(warming_allowance(until, t("2026-07-01T12:30:00Z"), &cfg), 10);
-        assert_eq!(warming_allowance(until, t("2026-07-01T13:00:00Z"), &cfg), 20);
-        assert_eq!(warming_allowance(until, t("2026-07-01T14:00:00Z"), &cfg), 20);
+        assert_eq!(
+            warming_allowance(until, t("2026-07-01T12:30:00Z"), &cfg),
+            10
+        );
+        assert_eq!(
+            warming_allowance(until, t("2026-07-01T13:00:00Z"), &cfg),
+            20
+        );
+        assert_eq!(
+            warming_allowance(until, t("2026-07-01T14:00:00Z"), &cfg),
+            20
+        );
     }
 }

@@ -64,22 +64,42 @@ pub const WEIGHTS: [f64; 5] = [0.30, 0.25, 0.20, 0.15, 0.10];
 
 /// Scores `recent` calls, newest first; only the first [`SCORE_WINDOW`] scorable calls count.
 pub fn score(recent: &[CallSample]) -> HealthScore {
-    let calls: Vec<&CallSample> =
-        recent.iter().filter(|c| c.disposition != Disposition::InvalidNumber).take(SCORE_WINDOW).collect();
+    let calls: Vec<&CallSample> = recent
+        .iter()
+        .filter(|c| c.disposition != Disposition::InvalidNumber)
+        .take(SCORE_WINDOW)
+        .collect();
     if calls.is_empty() {
-        let perfect = HealthComponents { answer_rate: 1.0, duration: 1.0, human_engagement: 1.0, no_answer_trend: 1.0, spam_clean: 1.0 };
-        return HealthScore { score: 1.0, components: perfect, calls: 0 };
+        let perfect = HealthComponents {
+            answer_rate: 1.0,
+            duration: 1.0,
+            human_engagement: 1.0,
+            no_answer_trend: 1.0,
+            spam_clean: 1.0,
+        };
+        return HealthScore {
+            score: 1.0,
+            components: perfect,
+            calls: 0,
+        };
     }
     let n = calls.len() as f64;
     let answered: Vec<&&CallSample> = calls.iter().filter(|c| c.disposition.answered()).collect();
     let humans = answered.iter().filter(|c| c.disposition.human()).count() as f64;
-    let no_answer = calls.iter().filter(|c| c.disposition == Disposition::NoAnswer).count() as f64;
+    let no_answer = calls
+        .iter()
+        .filter(|c| c.disposition == Disposition::NoAnswer)
+        .count() as f64;
     let spam = calls.iter().filter(|c| c.spam_flagged).count() as f64;
     let (answer_rate, duration, human_engagement) = if answered.is_empty() {
         (0.0, 0.0, 0.0)
     } else {
         let a = answered.len() as f64;
-        let mean_s = answered.iter().map(|c| f64::from(c.duration_s)).sum::<f64>() / a;
+        let mean_s = answered
+            .iter()
+            .map(|c| f64::from(c.duration_s))
+            .sum::<f64>()
+            / a;
         (a / n, (mean_s / 60.0).min(1.0), humans / a)
     };
     let components = HealthComponents {
@@ -89,9 +109,19 @@ pub fn score(recent: &[CallSample]) -> HealthScore {
         no_answer_trend: 1.0 - no_answer / n,
         spam_clean: 1.0 - spam / n,
     };
-    let parts = [components.answer_rate, components.duration, components.human_engagement, components.no_answer_trend, components.spam_clean];
+    let parts = [
+        components.answer_rate,
+        components.duration,
+        components.human_engagement,
+        components.no_answer_trend,
+        components.spam_clean,
+    ];
     let score = parts.iter().zip(WEIGHTS).map(|(v, w)| v * w).sum::<f64>();
-    HealthScore { score: score.clamp(0.0, 1.0), components, calls: calls.len() }
+    HealthScore {
+        score: score.clamp(0.0, 1.0),
+        components,
+        calls: calls.len(),
+    }
 }
 
 /// Thresholds for [`action`] (SPEC §7, §12).
@@ -109,7 +139,12 @@ pub struct HealthThresholds {
 
 impl Default for HealthThresholds {
     fn default() -> Self {
-        Self { ok: 0.8, usable: 0.7, burn: 0.5, min_calls: 10 }
+        Self {
+            ok: 0.8,
+            usable: 0.7,
+            burn: 0.5,
+            min_calls: 10,
+        }
     }
 }
 
@@ -151,7 +186,14 @@ mod tests {
     fn calls(spec: &[(Disposition, u32, bool, usize)]) -> Vec<CallSample> {
         spec.iter()
             .flat_map(|&(disposition, duration_s, spam_flagged, n)| {
-                std::iter::repeat_n(CallSample { disposition, duration_s, spam_flagged }, n)
+                std::iter::repeat_n(
+                    CallSample {
+                        disposition,
+                        duration_s,
+                        spam_flagged,
+                    },
+                    n,
+                )
             })
             .collect()
     }
@@ -187,35 +229,57 @@ mod tests {
         assert!(close(s.components.human_engagement, 10.0 / 12.0));
         assert!(close(s.components.no_answer_trend, 0.7));
         assert!(close(s.components.spam_clean, 0.95));
-        assert!(close(s.score, 0.18 + 0.25 + 0.2 * 10.0 / 12.0 + 0.105 + 0.095), "{}", s.score);
-        assert_eq!(action(&s, &HealthThresholds::default()), HealthAction::Warning);
+        assert!(
+            close(s.score, 0.18 + 0.25 + 0.2 * 10.0 / 12.0 + 0.105 + 0.095),
+            "{}",
+            s.score
+        );
+        assert_eq!(
+            action(&s, &HealthThresholds::default()),
+            HealthAction::Warning
+        );
     }
 
     #[test]
     fn hand_computed_cooldown_and_burn() {
         // 10 calls: 5 voicemail of 30 s, 5 no-answer.
         // 0.3·0.5 + 0.25·0.5 + 0.2·0 + 0.15·0.5 + 0.1·1 = 0.45 → burn.
-        let s = score(&calls(&[(Disposition::Voicemail, 30, false, 5), (Disposition::NoAnswer, 0, false, 5)]));
+        let s = score(&calls(&[
+            (Disposition::Voicemail, 30, false, 5),
+            (Disposition::NoAnswer, 0, false, 5),
+        ]));
         assert!(close(s.score, 0.45), "{}", s.score);
         assert_eq!(action(&s, &HealthThresholds::default()), HealthAction::Burn);
         // 10 calls: 5 human of 30 s, 5 no-answer.
         // 0.3·0.5 + 0.25·0.5 + 0.2·1 + 0.15·0.5 + 0.1·1 = 0.65 → cooldown.
-        let s = score(&calls(&[(Disposition::HumanConnected, 30, false, 5), (Disposition::NoAnswer, 0, false, 5)]));
+        let s = score(&calls(&[
+            (Disposition::HumanConnected, 30, false, 5),
+            (Disposition::NoAnswer, 0, false, 5),
+        ]));
         assert!(close(s.score, 0.65), "{}", s.score);
-        assert_eq!(action(&s, &HealthThresholds::default()), HealthAction::Cooldown);
+        assert_eq!(
+            action(&s, &HealthThresholds::default()),
+            HealthAction::Cooldown
+        );
     }
 
     #[test]
     fn one_bad_call_does_not_burn_a_fresh_did() {
         let s = score(&calls(&[(Disposition::Failed, 0, true, 1)]));
         assert!(s.score < 0.5);
-        assert_eq!(action(&s, &HealthThresholds::default()), HealthAction::NotEnoughCalls);
+        assert_eq!(
+            action(&s, &HealthThresholds::default()),
+            HealthAction::NotEnoughCalls
+        );
     }
 
     #[test]
     fn only_the_last_fifty_count_and_invalid_numbers_are_ignored() {
         // Newest first: 50 perfect calls, then 50 awful ones that fall outside the window.
-        let mut h = calls(&[(Disposition::InvalidNumber, 0, false, 5), (Disposition::HumanConnected, 60, false, 50)]);
+        let mut h = calls(&[
+            (Disposition::InvalidNumber, 0, false, 5),
+            (Disposition::HumanConnected, 60, false, 50),
+        ]);
         h.extend(calls(&[(Disposition::NoAnswer, 0, true, 50)]));
         let s = score(&h);
         assert_eq!(s.calls, 50);

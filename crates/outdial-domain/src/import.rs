@@ -83,7 +83,10 @@ pub fn parse_contacts_csv(bytes: &[u8], default_timezone: &str) -> Result<Parsed
     if default_timezone.parse::<chrono_tz::Tz>().is_err() {
         return Err(ImportError::BadDefaultZone(default_timezone.to_owned()));
     }
-    let mut reader = csv::ReaderBuilder::new().flexible(true).trim(csv::Trim::All).from_reader(bytes);
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(bytes);
     let header: Vec<String> = reader
         .headers()
         .map_err(|e| ImportError::BadHeader(e.to_string()))?
@@ -92,7 +95,9 @@ pub fn parse_contacts_csv(bytes: &[u8], default_timezone: &str) -> Result<Parsed
         .collect();
     let col = |name: &str| header.iter().position(|h| h == name);
     let phone_col = col("phone").ok_or_else(|| ImportError::NoPhoneColumn(header.join(", ")))?;
-    let extra_cols: Vec<usize> = (2..=9).filter_map(|i| col(&format!("phone_{i}")).or_else(|| col(&format!("phone{i}")))).collect();
+    let extra_cols: Vec<usize> = (2..=9)
+        .filter_map(|i| col(&format!("phone_{i}")).or_else(|| col(&format!("phone{i}"))))
+        .collect();
     let (name_col, ext_col, tz_col) = (col("name"), col("external_id"), col("timezone"));
 
     let mut out = ParsedFile::default();
@@ -104,20 +109,39 @@ pub fn parse_contacts_csv(bytes: &[u8], default_timezone: &str) -> Result<Parsed
             Ok(r) => r,
             Err(e) => {
                 out.malformed += 1;
-                out.rejections.push(Rejection { row, error: format!("malformed: unreadable row: {e}") });
+                out.rejections.push(Rejection {
+                    row,
+                    error: format!("malformed: unreadable row: {e}"),
+                });
                 continue;
             }
         };
-        let field = |c: Option<usize>| c.and_then(|c| record.get(c)).map(str::trim).filter(|s| !s.is_empty());
-        match validate_row(&field, phone_col, &extra_cols, field(tz_col), default_timezone) {
+        let field = |c: Option<usize>| {
+            c.and_then(|c| record.get(c))
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+        };
+        match validate_row(
+            &field,
+            phone_col,
+            &extra_cols,
+            field(tz_col),
+            default_timezone,
+        ) {
             Err(error) => {
                 out.malformed += 1;
-                out.rejections.push(Rejection { row, error: format!("malformed: {error}") });
+                out.rejections.push(Rejection {
+                    row,
+                    error: format!("malformed: {error}"),
+                });
             }
             Ok((phone_numbers, timezone)) => {
                 if let Some(first) = seen.get(&phone_numbers[0]) {
                     out.duplicates += 1;
-                    out.rejections.push(Rejection { row, error: format!("duplicate: {} is also on row {first}", phone_numbers[0]) });
+                    out.rejections.push(Rejection {
+                        row,
+                        error: format!("duplicate: {} is also on row {first}", phone_numbers[0]),
+                    });
                     continue;
                 }
                 seen.insert(phone_numbers[0].clone(), row);
@@ -142,10 +166,16 @@ fn validate_row<'a>(
     default_timezone: &str,
 ) -> Result<(Vec<String>, String), String> {
     let primary = field(Some(phone_col)).ok_or("phone is empty")?;
-    let mut numbers = vec![E164::parse(primary).map_err(|e| format!("phone: {e}"))?.to_string()];
+    let mut numbers = vec![
+        E164::parse(primary)
+            .map_err(|e| format!("phone: {e}"))?
+            .to_string(),
+    ];
     for c in extra_cols {
         if let Some(raw) = field(Some(*c)) {
-            let n = E164::parse(raw).map_err(|e| format!("phone_{}: {e}", numbers.len() + 1))?.to_string();
+            let n = E164::parse(raw)
+                .map_err(|e| format!("phone_{}: {e}", numbers.len() + 1))?
+                .to_string();
             if !numbers.contains(&n) {
                 numbers.push(n);
             }
@@ -153,10 +183,13 @@ fn validate_row<'a>(
     }
     let timezone = match tz {
         Some(z) => {
-            z.parse::<chrono_tz::Tz>().map_err(|_| format!("timezone {z:?} is not an IANA time zone"))?;
+            z.parse::<chrono_tz::Tz>()
+                .map_err(|_| format!("timezone {z:?} is not an IANA time zone"))?;
             z.to_owned()
         }
-        None => nanp_timezone_key(&numbers[0]).unwrap_or(default_timezone).to_owned(),
+        None => nanp_timezone_key(&numbers[0])
+            .unwrap_or(default_timezone)
+            .to_owned(),
     };
     Ok((numbers, timezone))
 }
@@ -175,11 +208,28 @@ mod tests {
                    A5,Eve,2065550100,,Mars/Olympus\n\
                    A6,Fay,,,\n";
         let f = parse_contacts_csv(csv.as_bytes(), "America/Los_Angeles").expect("parse");
-        assert_eq!((f.rows_read, f.contacts.len(), f.malformed, f.duplicates), (6, 2, 3, 1));
-        assert_eq!(f.contacts[0].phone_numbers, vec!["+12125550143", "+13125550100"]);
-        assert_eq!(f.contacts[0].timezone, "America/New_York", "derived from the area code");
-        assert_eq!((f.contacts[1].row, f.contacts[1].timezone.as_str()), (4, "America/Denver"), "explicit zone wins");
-        let rows: Vec<(usize, &str)> = f.rejections.iter().map(|r| (r.row, r.error.as_str())).collect();
+        assert_eq!(
+            (f.rows_read, f.contacts.len(), f.malformed, f.duplicates),
+            (6, 2, 3, 1)
+        );
+        assert_eq!(
+            f.contacts[0].phone_numbers,
+            vec!["+12125550143", "+13125550100"]
+        );
+        assert_eq!(
+            f.contacts[0].timezone, "America/New_York",
+            "derived from the area code"
+        );
+        assert_eq!(
+            (f.contacts[1].row, f.contacts[1].timezone.as_str()),
+            (4, "America/Denver"),
+            "explicit zone wins"
+        );
+        let rows: Vec<(usize, &str)> = f
+            .rejections
+            .iter()
+            .map(|r| (r.row, r.error.as_str()))
+            .collect();
         assert_eq!(rows[0].0, 2);
         assert!(rows[0].1.starts_with("malformed: phone"), "{}", rows[0].1);
         assert_eq!(rows[1], (3, "duplicate: +12125550143 is also on row 1"));
@@ -189,21 +239,39 @@ mod tests {
 
     #[test]
     fn header_problems_are_errors() {
-        assert!(matches!(parse_contacts_csv(b"name,number\nA,1\n", "America/Los_Angeles"), Err(ImportError::NoPhoneColumn(_))));
-        assert!(matches!(parse_contacts_csv(b"phone\n", "Nowhere/Land"), Err(ImportError::BadDefaultZone(_))));
+        assert!(matches!(
+            parse_contacts_csv(b"name,number\nA,1\n", "America/Los_Angeles"),
+            Err(ImportError::NoPhoneColumn(_))
+        ));
+        assert!(matches!(
+            parse_contacts_csv(b"phone\n", "Nowhere/Land"),
+            Err(ImportError::BadDefaultZone(_))
+        ));
     }
 
     #[test]
     fn the_shipped_demo_file_gives_the_documented_counts() {
         let bytes = include_bytes!("../../../deploy/demo/contacts.csv");
         let f = parse_contacts_csv(bytes, "America/Los_Angeles").expect("parse");
-        assert_eq!((f.rows_read, f.contacts.len(), f.malformed, f.duplicates), (2400, 2355, 20, 25));
-        let malformed: Vec<usize> = f.rejections.iter().filter(|r| r.error.starts_with("malformed")).map(|r| r.row).collect();
+        assert_eq!(
+            (f.rows_read, f.contacts.len(), f.malformed, f.duplicates),
+            (2400, 2355, 20, 25)
+        );
+        let malformed: Vec<usize> = f
+            .rejections
+            .iter()
+            .filter(|r| r.error.starts_with("malformed"))
+            .map(|r| r.row)
+            .collect();
         assert_eq!(
             malformed,
-            vec![82, 154, 284, 410, 585, 678, 728, 879, 962, 1070, 1211, 1325, 1468, 1583, 1678, 1795, 1967, 2055, 2176, 2287]
+            vec![
+                82, 154, 284, 410, 585, 678, 728, 879, 962, 1070, 1211, 1325, 1468, 1583, 1678,
+                1795, 1967, 2055, 2176, 2287
+            ]
         );
-        let zones: std::collections::BTreeSet<&str> = f.contacts.iter().map(|c| c.timezone.as_str()).collect();
+        let zones: std::collections::BTreeSet<&str> =
+            f.contacts.iter().map(|c| c.timezone.as_str()).collect();
         assert!(zones.len() >= 4, "{zones:?}");
     }
 }

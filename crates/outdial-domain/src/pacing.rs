@@ -30,7 +30,11 @@ pub fn tick_interval_us(calls_per_second: f64) -> i64 {
 /// rate over a minute stays exact.
 pub fn next_tick_us(planned_us: i64, interval_us: i64, now_us: i64, max_lag_us: i64) -> i64 {
     let next = planned_us + interval_us;
-    if next < now_us - max_lag_us { now_us } else { next }
+    if next < now_us - max_lag_us {
+        now_us
+    } else {
+        next
+    }
 }
 
 /// The SMS drip interval in ms: `gap_minutes × 60 000 / active_dids` (SPEC §6: 10 DIDs and a

@@ -43,7 +43,9 @@ impl E164 {
         if !phonenumber::is_valid(&number) {
             return Err(PhoneError::Invalid(trimmed.to_owned()));
         }
-        Ok(Self(number.format().mode(phonenumber::Mode::E164).to_string()))
+        Ok(Self(
+            number.format().mode(phonenumber::Mode::E164).to_string(),
+        ))
     }
 
     /// Wraps a string already known to be E.164 (read back from our own database) without
@@ -105,14 +107,18 @@ pub fn nanp_timezone_key(e164: &str) -> Option<&'static str> {
         return None;
     }
     let table = nanp_table();
-    (4..=digits.len().min(7)).rev().find_map(|len| table.get(&digits[..len]).copied())
+    (4..=digits.len().min(7))
+        .rev()
+        .find_map(|len| table.get(&digits[..len]).copied())
 }
 
 /// Parses a time-zone key (one IANA zone name, or several joined by `&`) into zones.
 ///
 /// Errors: the first component that is not a known IANA zone name.
 pub fn parse_timezone_key(key: &str) -> Result<Vec<Tz>, String> {
-    key.split('&').map(|name| name.parse::<Tz>().map_err(|_| name.to_owned())).collect()
+    key.split('&')
+        .map(|name| name.parse::<Tz>().map_err(|_| name.to_owned()))
+        .collect()
 }
 
 #[cfg(test)]
@@ -121,18 +127,36 @@ mod tests {
 
     #[test]
     fn parses_common_notations_to_e164() {
-        for raw in ["(212) 555-0100", "+1 212 555 0100", "212.555.0100", "12125550100"] {
-            assert_eq!(E164::parse(raw).map(|n| n.to_string()), Ok("+12125550100".to_owned()), "{raw}");
+        for raw in [
+            "(212) 555-0100",
+            "+1 212 555 0100",
+            "212.555.0100",
+            "12125550100",
+        ] {
+            assert_eq!(
+                E164::parse(raw).map(|n| n.to_string()),
+                Ok("+12125550100".to_owned()),
+                "{raw}"
+            );
         }
     }
 
     #[test]
     fn rejects_garbage_and_impossible_numbers() {
-        assert!(matches!(E164::parse("call me"), Err(PhoneError::Unparseable(_))));
-        assert!(matches!(E164::parse("212 555 O143"), Err(PhoneError::Unparseable(_))), "letter O is not a zero");
+        assert!(matches!(
+            E164::parse("call me"),
+            Err(PhoneError::Unparseable(_))
+        ));
+        assert!(
+            matches!(E164::parse("212 555 O143"), Err(PhoneError::Unparseable(_))),
+            "letter O is not a zero"
+        );
         assert!(E164::parse("1-800-FLOWERS").is_err(), "no vanity numbers");
         assert!(E164::parse("555-0100").is_err());
-        assert!(matches!(E164::parse("+1 012 555 0100"), Err(PhoneError::Invalid(_))));
+        assert!(matches!(
+            E164::parse("+1 012 555 0100"),
+            Err(PhoneError::Invalid(_))
+        ));
     }
 
     #[test]
@@ -148,7 +172,10 @@ mod tests {
         assert_eq!(nanp_timezone_key("+13125550100"), Some("America/Chicago"));
         assert_eq!(nanp_timezone_key("+16025550100"), Some("America/Phoenix"));
         assert_eq!(nanp_timezone_key("+13065550100"), Some("America/Regina"));
-        assert_eq!(nanp_timezone_key("+19075550100"), Some("America/Adak&America/Anchorage"));
+        assert_eq!(
+            nanp_timezone_key("+19075550100"),
+            Some("America/Adak&America/Anchorage")
+        );
         assert_eq!(nanp_timezone_key("+442071838750"), None);
     }
 

@@ -61,13 +61,21 @@ fn hm(h: u32, m: u32) -> NaiveTime {
 impl CallingWindow {
     /// The legal voice window: 08:00–21:00 local, every day (TCPA; SPEC §5.2).
     pub fn voice_legal() -> Self {
-        Self { start: hm(8, 0), end: hm(21, 0), days: Weekdays::ALL }
+        Self {
+            start: hm(8, 0),
+            end: hm(21, 0),
+            days: Weekdays::ALL,
+        }
     }
 
     /// The default SMS window: the seed's 07:00–19:00 clipped to the federal 08:00–21:00
     /// quiet hours that also bind marketing texts, i.e. 08:00–19:00 local (SPEC §6).
     pub fn sms_default() -> Self {
-        Self { start: hm(8, 0), end: hm(19, 0), days: Weekdays::ALL }
+        Self {
+            start: hm(8, 0),
+            end: hm(19, 0),
+            days: Weekdays::ALL,
+        }
     }
 
     /// A campaign's own window, clipped to `legal`: campaigns may narrow the legal window
@@ -75,13 +83,27 @@ impl CallingWindow {
     ///
     /// Errors: [`WindowError::Empty`] when nothing is left after clipping,
     /// [`WindowError::NoDays`] when `days` is empty.
-    pub fn narrowed(legal: Self, start: NaiveTime, end: NaiveTime, days: Weekdays) -> Result<Self, WindowError> {
-        let clipped = Self { start: start.max(legal.start), end: end.min(legal.end), days: Weekdays(days.0 & legal.days.0) };
+    pub fn narrowed(
+        legal: Self,
+        start: NaiveTime,
+        end: NaiveTime,
+        days: Weekdays,
+    ) -> Result<Self, WindowError> {
+        let clipped = Self {
+            start: start.max(legal.start),
+            end: end.min(legal.end),
+            days: Weekdays(days.0 & legal.days.0),
+        };
         if clipped.days.0 == 0 {
             return Err(WindowError::NoDays);
         }
         if clipped.start >= clipped.end {
-            return Err(WindowError::Empty { start, end, legal_start: legal.start, legal_end: legal.end });
+            return Err(WindowError::Empty {
+                start,
+                end,
+                legal_start: legal.start,
+                legal_end: legal.end,
+            });
         }
         Ok(clipped)
     }
@@ -106,13 +128,15 @@ impl CallingWindow {
             return Some(now);
         }
         let today = now.with_timezone(&tz).date_naive();
-        (0..=7u64).filter_map(|d| today.checked_add_days(Days::new(d))).find_map(|date| {
-            if !self.days.contains(date.weekday()) {
-                return None;
-            }
-            let opening = local_to_utc(tz, date, self.start)?;
-            (opening > now).then_some(opening)
-        })
+        (0..=7u64)
+            .filter_map(|d| today.checked_add_days(Days::new(d)))
+            .find_map(|date| {
+                if !self.days.contains(date.weekday()) {
+                    return None;
+                }
+                let opening = local_to_utc(tz, date, self.start)?;
+                (opening > now).then_some(opening)
+            })
     }
 
     /// The first instant ≥ `now` at which the window is open in all of `zones`, searching up
@@ -126,8 +150,15 @@ impl CallingWindow {
             }
             // Jump to the latest of the zones' next openings; being open in every zone can
             // only start at one of them.
-            let next = zones.iter().filter_map(|tz| self.next_opening(*tz, at)).max()?;
-            at = if next > at { next } else { at + chrono::Duration::minutes(1) };
+            let next = zones
+                .iter()
+                .filter_map(|tz| self.next_opening(*tz, at))
+                .max()?;
+            at = if next > at {
+                next
+            } else {
+                at + chrono::Duration::minutes(1)
+            };
         }
         None
     }
@@ -161,10 +192,22 @@ mod tests {
     fn open_and_closed_around_the_edges() {
         let w = CallingWindow::voice_legal();
         // 2026-07-01 is a Wednesday; New York is UTC-4 in summer.
-        assert!(!w.is_open(New_York, utc("2026-07-01T11:59:59Z")), "07:59:59 local");
-        assert!(w.is_open(New_York, utc("2026-07-01T12:00:00Z")), "08:00 local");
-        assert!(w.is_open(New_York, utc("2026-07-02T00:59:59Z")), "20:59:59 local");
-        assert!(!w.is_open(New_York, utc("2026-07-02T01:00:00Z")), "21:00 local");
+        assert!(
+            !w.is_open(New_York, utc("2026-07-01T11:59:59Z")),
+            "07:59:59 local"
+        );
+        assert!(
+            w.is_open(New_York, utc("2026-07-01T12:00:00Z")),
+            "08:00 local"
+        );
+        assert!(
+            w.is_open(New_York, utc("2026-07-02T00:59:59Z")),
+            "20:59:59 local"
+        );
+        assert!(
+            !w.is_open(New_York, utc("2026-07-02T01:00:00Z")),
+            "21:00 local"
+        );
     }
 
     #[test]
@@ -175,35 +218,75 @@ mod tests {
         assert!(!w.is_open(New_York, utc("2026-03-07T12:30:00Z")));
         assert!(w.is_open(New_York, utc("2026-03-09T12:30:00Z")));
         // Next opening from Saturday night is Sunday 08:00 EDT = 12:00 UTC, not 13:00.
-        assert_eq!(w.next_opening(New_York, utc("2026-03-08T02:00:00Z")), Some(utc("2026-03-08T12:00:00Z")));
+        assert_eq!(
+            w.next_opening(New_York, utc("2026-03-08T02:00:00Z")),
+            Some(utc("2026-03-08T12:00:00Z"))
+        );
         // DST ends Sunday November 1: 08:00 EST = 13:00 UTC.
-        assert_eq!(w.next_opening(New_York, utc("2026-11-01T02:00:00Z")), Some(utc("2026-11-01T13:00:00Z")));
+        assert_eq!(
+            w.next_opening(New_York, utc("2026-11-01T02:00:00Z")),
+            Some(utc("2026-11-01T13:00:00Z"))
+        );
     }
 
     #[test]
     fn phoenix_has_no_dst() {
         let w = CallingWindow::voice_legal();
         // 08:00 MST = 15:00 UTC all year.
-        assert_eq!(w.next_opening(Phoenix, utc("2026-01-10T10:00:00Z")), Some(utc("2026-01-10T15:00:00Z")));
-        assert_eq!(w.next_opening(Phoenix, utc("2026-07-10T10:00:00Z")), Some(utc("2026-07-10T15:00:00Z")));
+        assert_eq!(
+            w.next_opening(Phoenix, utc("2026-01-10T10:00:00Z")),
+            Some(utc("2026-01-10T15:00:00Z"))
+        );
+        assert_eq!(
+            w.next_opening(Phoenix, utc("2026-07-10T10:00:00Z")),
+            Some(utc("2026-07-10T15:00:00Z"))
+        );
     }
 
     #[test]
     fn next_opening_skips_excluded_weekdays() {
-        let w = CallingWindow::narrowed(CallingWindow::voice_legal(), hm(9, 0), hm(17, 0), Weekdays::MON_FRI).expect("window");
+        let w = CallingWindow::narrowed(
+            CallingWindow::voice_legal(),
+            hm(9, 0),
+            hm(17, 0),
+            Weekdays::MON_FRI,
+        )
+        .expect("window");
         // Friday 2026-07-03 18:00 PDT → Monday 2026-07-06 09:00 PDT = 16:00 UTC.
-        assert_eq!(w.next_opening(Los_Angeles, utc("2026-07-04T01:00:00Z")), Some(utc("2026-07-06T16:00:00Z")));
+        assert_eq!(
+            w.next_opening(Los_Angeles, utc("2026-07-04T01:00:00Z")),
+            Some(utc("2026-07-06T16:00:00Z"))
+        );
     }
 
     #[test]
     fn campaigns_cannot_widen_the_legal_window() {
-        let w = CallingWindow::narrowed(CallingWindow::voice_legal(), hm(6, 0), hm(23, 0), Weekdays::ALL).expect("window");
+        let w = CallingWindow::narrowed(
+            CallingWindow::voice_legal(),
+            hm(6, 0),
+            hm(23, 0),
+            Weekdays::ALL,
+        )
+        .expect("window");
         assert_eq!((w.start, w.end), (hm(8, 0), hm(21, 0)));
         assert!(matches!(
-            CallingWindow::narrowed(CallingWindow::voice_legal(), hm(21, 0), hm(23, 0), Weekdays::ALL),
+            CallingWindow::narrowed(
+                CallingWindow::voice_legal(),
+                hm(21, 0),
+                hm(23, 0),
+                Weekdays::ALL
+            ),
             Err(WindowError::Empty { .. })
         ));
-        assert_eq!(CallingWindow::narrowed(CallingWindow::voice_legal(), hm(9, 0), hm(10, 0), Weekdays(0)), Err(WindowError::NoDays));
+        assert_eq!(
+            CallingWindow::narrowed(
+                CallingWindow::voice_legal(),
+                hm(9, 0),
+                hm(10, 0),
+                Weekdays(0)
+            ),
+            Err(WindowError::NoDays)
+        );
     }
 
     #[test]
@@ -213,6 +296,9 @@ mod tests {
         // 12:30 UTC: 08:30 in New York, 05:30 in Los Angeles.
         assert!(!w.is_open_in_all(&zones, utc("2026-07-01T12:30:00Z")));
         // Opens when Los Angeles reaches 08:00 (15:00 UTC).
-        assert_eq!(w.next_opening_in_all(&zones, utc("2026-07-01T12:30:00Z")), Some(utc("2026-07-01T15:00:00Z")));
+        assert_eq!(
+            w.next_opening_in_all(&zones, utc("2026-07-01T12:30:00Z")),
+            Some(utc("2026-07-01T15:00:00Z"))
+        );
     }
 }

@@ -50,15 +50,25 @@ impl HealthScorer {
 
     /// A worker on `campaign-health` with the configured concurrency.
     pub fn worker(self: Arc<Self>) -> Worker<HealthJob, Self> {
-        let cfg = self.svc.worker_config(self.svc.config.queues.health_concurrency);
-        Worker::new(self.svc.health_queue.clone(), Arc::clone(&self), Arc::clone(&self.svc.clock), cfg)
+        let cfg = self
+            .svc
+            .worker_config(self.svc.config.queues.health_concurrency);
+        Worker::new(
+            self.svc.health_queue.clone(),
+            Arc::clone(&self),
+            Arc::clone(&self.svc.clock),
+            cfg,
+        )
     }
 
     /// Records attempt `attempt`'s health event (if it has a DID and is completed) and
     /// re-scores the DID. Returns what changed, or `None` for an attempt without a DID.
     ///
     /// Errors: Postgres failures (the job retries; the event row is written once).
-    pub async fn record(&self, attempt: outdial_domain::AttemptId) -> Result<Option<Scored>, JobError> {
+    pub async fn record(
+        &self,
+        attempt: outdial_domain::AttemptId,
+    ) -> Result<Option<Scored>, JobError> {
         let mut tx = self.svc.store.pool().begin().await?;
         let Some(did) = record_health_event(&mut tx, attempt).await? else {
             tx.commit().await?;
@@ -81,7 +91,11 @@ impl HealthScorer {
         Ok(scored)
     }
 
-    async fn rescore_in(&self, tx: &mut sqlx::PgConnection, did_id: DidId) -> Result<Scored, JobError> {
+    async fn rescore_in(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        did_id: DidId,
+    ) -> Result<Scored, JobError> {
         let now = self.svc.clock.now();
         let cfg = &self.svc.config.health;
         let did = lock_did(tx, did_id).await?;
@@ -96,17 +110,28 @@ impl HealthScorer {
         if did.state != state {
             tracing::info!(did = %did_id, e164 = %did.e164, score = s.score, from = %did.state, to = %state, "DID state changed");
         }
-        Ok(Scored { did_id, score: s.score, action: act, state })
+        Ok(Scored {
+            did_id,
+            score: s.score,
+            action: act,
+            state,
+        })
     }
 
     async fn publish(&self, s: &Scored) {
         let event_type = match s.action {
-            HealthAction::Cooldown if s.state == outdial_domain::did::DidState::Cooling => names::DID_COOLDOWN,
-            HealthAction::Burn if s.state == outdial_domain::did::DidState::Burned => names::DID_BURNED,
+            HealthAction::Cooldown if s.state == outdial_domain::did::DidState::Cooling => {
+                names::DID_COOLDOWN
+            }
+            HealthAction::Burn if s.state == outdial_domain::did::DidState::Burned => {
+                names::DID_BURNED
+            }
             HealthAction::Warning => names::DID_WARNING,
             _ => return,
         };
-        let Ok(did) = self.svc.store.did(s.did_id, None).await else { return };
+        let Ok(did) = self.svc.store.did(s.did_id, None).await else {
+            return;
+        };
         let event = Event::new(event_type, did.org_id, self.svc.clock.now())
             .did(s.did_id)
             .data(serde_json::json!({ "e164": did.e164, "score": s.score, "state": s.state, "cooldown_until": did.cooldown_until }));
@@ -132,7 +157,10 @@ impl Handler<HealthJob> for HealthScorer {
 /// The `outdial-health` process.
 ///
 /// Errors: Postgres or Redis unreachable at start, the metrics address taken.
-pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn run(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let svc = outdial_worker::process::connect(config).await?;
     let worker = Arc::new(HealthScorer::new(svc.clone())).worker();
     outdial_worker::process::run_worker("outdial-health", &svc, worker, shutdown).await

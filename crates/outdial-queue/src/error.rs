@@ -26,6 +26,8 @@ pub enum QueueError {
         detail: String,
     },
     /// Redis may evict keys under memory pressure, which would silently lose jobs (SPEC §3).
-    #[error("redis maxmemory-policy is {0:?}; queues need noeviction (or a volatile-* policy, which never evicts keys without a TTL)")]
+    #[error(
+        "redis maxmemory-policy is {0:?}; queues need noeviction (or a volatile-* policy, which never evicts keys without a TTL)"
+    )]
     EvictionPolicy(String),
 }

@@ -42,7 +42,15 @@ impl QueueKeys {
 
     /// The seven state keys in the order the reserve and settle scripts expect them.
     pub(crate) fn state_keys(&self) -> [&str; 7] {
-        [&self.scheduled, &self.active, &self.jobs, &self.stalls, &self.dead, &self.dead_jobs, &self.dead_errors]
+        [
+            &self.scheduled,
+            &self.active,
+            &self.jobs,
+            &self.stalls,
+            &self.dead,
+            &self.dead_jobs,
+            &self.dead_errors,
+        ]
     }
 }
 

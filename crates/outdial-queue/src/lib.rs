@@ -30,6 +30,6 @@ mod queue;
 pub use error::QueueError;
 pub use keys::QueueKeys;
 pub use queue::{
-    Dedup, DeadLetter, EnqueueOutcome, Envelope, Job, NewJob, Queue, QueueConfig, QueueCounts, Reservation, Reserved,
-    Settle, WakeSubscription, check_eviction_policy,
+    DeadLetter, Dedup, EnqueueOutcome, Envelope, Job, NewJob, Queue, QueueConfig, QueueCounts,
+    Reservation, Reserved, Settle, WakeSubscription, check_eviction_policy,
 };

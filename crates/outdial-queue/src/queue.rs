@@ -64,7 +64,12 @@ pub struct NewJob<J> {
 impl<J> NewJob<J> {
     /// A job with a random id, due at `due_ms`.
     pub fn new(payload: J, due_ms: i64) -> Self {
-        Self { id: None, payload, due_ms, dedup: Dedup::Skip }
+        Self {
+            id: None,
+            payload,
+            due_ms,
+            dedup: Dedup::Skip,
+        }
     }
 
     /// Sets an explicit id: no second job with this id is enqueued while one is waiting,
@@ -201,7 +206,12 @@ pub struct QueueConfig {
 impl QueueConfig {
     /// Defaults for queue `name`: no prefix, 30 s lease, dead after 3 stalls.
     pub fn new(name: impl Into<String>) -> Self {
-        Self { name: name.into(), prefix: String::new(), lease_ms: 30_000, max_stalls: 3 }
+        Self {
+            name: name.into(),
+            prefix: String::new(),
+            lease_ms: 30_000,
+            max_stalls: 3,
+        }
     }
 }
 
@@ -241,13 +251,19 @@ pub struct Queue<J> {
 
 impl<J> Clone for Queue<J> {
     fn clone(&self) -> Self {
-        Self { inner: Arc::clone(&self.inner), _job: PhantomData }
+        Self {
+            inner: Arc::clone(&self.inner),
+            _job: PhantomData,
+        }
     }
 }
 
 impl<J> std::fmt::Debug for Queue<J> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Queue").field("name", &self.inner.cfg.name).field("prefix", &self.inner.cfg.prefix).finish()
+        f.debug_struct("Queue")
+            .field("name", &self.inner.cfg.name)
+            .field("prefix", &self.inner.cfg.prefix)
+            .finish()
     }
 }
 
@@ -257,8 +273,15 @@ impl<J> std::fmt::Debug for Queue<J> {
 /// Errors: [`QueueError::EvictionPolicy`] for an evicting policy; Redis errors otherwise.
 pub async fn check_eviction_policy(pool: &Pool) -> Result<(), QueueError> {
     let mut conn = pool.get().await?;
-    let info: String = redis::cmd("INFO").arg("memory").query_async(&mut conn).await?;
-    let policy = info.lines().find_map(|l| l.strip_prefix("maxmemory_policy:")).map(str::trim).unwrap_or("noeviction");
+    let info: String = redis::cmd("INFO")
+        .arg("memory")
+        .query_async(&mut conn)
+        .await?;
+    let policy = info
+        .lines()
+        .find_map(|l| l.strip_prefix("maxmemory_policy:"))
+        .map(str::trim)
+        .unwrap_or("noeviction");
     if policy.starts_with("allkeys") {
         return Err(QueueError::EvictionPolicy(policy.to_owned()));
     }
@@ -266,11 +289,17 @@ pub async fn check_eviction_policy(pool: &Pool) -> Result<(), QueueError> {
 }
 
 fn encode<J: Job>(envelope: &Envelope<J>) -> Result<Vec<u8>, QueueError> {
-    rmp_serde::to_vec_named(envelope).map_err(|source| QueueError::Encode { id: envelope.id.clone(), source })
+    rmp_serde::to_vec_named(envelope).map_err(|source| QueueError::Encode {
+        id: envelope.id.clone(),
+        source,
+    })
 }
 
 fn protocol(script: &'static str, detail: impl Into<String>) -> QueueError {
-    QueueError::Protocol { script, detail: detail.into() }
+    QueueError::Protocol {
+        script,
+        detail: detail.into(),
+    }
 }
 
 fn as_i64(script: &'static str, v: &Value) -> Result<i64, QueueError> {
@@ -287,7 +316,9 @@ fn as_i64(script: &'static str, v: &Value) -> Result<i64, QueueError> {
 
 fn as_string(script: &'static str, v: &Value) -> Result<String, QueueError> {
     match v {
-        Value::BulkString(b) => String::from_utf8(b.clone()).map_err(|_| protocol(script, "job id is not UTF-8")),
+        Value::BulkString(b) => {
+            String::from_utf8(b.clone()).map_err(|_| protocol(script, "job id is not UTF-8"))
+        }
         other => Err(protocol(script, format!("string expected, got {other:?}"))),
     }
 }
@@ -304,7 +335,15 @@ impl<J: Job> Queue<J> {
     /// [`check_eviction_policy`] once at start-up.
     pub fn new(pool: Pool, cfg: QueueConfig) -> Self {
         let keys = QueueKeys::new(&cfg.prefix, &cfg.name);
-        Self { inner: Arc::new(Inner { pool, keys, cfg, scripts: Scripts::load() }), _job: PhantomData }
+        Self {
+            inner: Arc::new(Inner {
+                pool,
+                keys,
+                cfg,
+                scripts: Scripts::load(),
+            }),
+            _job: PhantomData,
+        }
     }
 
     /// The queue name.
@@ -324,7 +363,10 @@ impl<J: Job> Queue<J> {
 
     fn new_envelope(job: &NewJob<J>, now_ms: i64) -> Envelope<&J> {
         Envelope {
-            id: job.id.clone().unwrap_or_else(|| format!("{:032x}", rand::random::<u128>())),
+            id: job
+                .id
+                .clone()
+                .unwrap_or_else(|| format!("{:032x}", rand::random::<u128>())),
             kind: job.payload.kind().to_owned(),
             payload: &job.payload,
             attempt: 0,
@@ -334,9 +376,16 @@ impl<J: Job> Queue<J> {
     }
 
     /// Pushes the 4 arguments (id, due, bytes, mode) of one new job onto `args`.
-    fn push_job_args(args: &mut Vec<Vec<u8>>, job: &NewJob<J>, now_ms: i64) -> Result<(), QueueError> {
+    fn push_job_args(
+        args: &mut Vec<Vec<u8>>,
+        job: &NewJob<J>,
+        now_ms: i64,
+    ) -> Result<(), QueueError> {
         let env = Self::new_envelope(job, now_ms);
-        let bytes = rmp_serde::to_vec_named(&env).map_err(|source| QueueError::Encode { id: env.id.clone(), source })?;
+        let bytes = rmp_serde::to_vec_named(&env).map_err(|source| QueueError::Encode {
+            id: env.id.clone(),
+            source,
+        })?;
         args.push(env.id.into_bytes());
         args.push(job.due_ms.to_string().into_bytes());
         args.push(bytes);
@@ -351,7 +400,11 @@ impl<J: Job> Queue<J> {
     /// time. Returns one outcome per job, in order.
     ///
     /// Errors: encoding or Redis failures; on error nothing is enqueued.
-    pub async fn enqueue(&self, jobs: &[NewJob<J>], now_ms: i64) -> Result<Vec<EnqueueOutcome>, QueueError> {
+    pub async fn enqueue(
+        &self,
+        jobs: &[NewJob<J>],
+        now_ms: i64,
+    ) -> Result<Vec<EnqueueOutcome>, QueueError> {
         if jobs.is_empty() {
             return Ok(Vec::new());
         }
@@ -362,7 +415,16 @@ impl<J: Job> Queue<J> {
             Self::push_job_args(&mut args, job, now_ms)?;
         }
         let mut conn = self.inner.pool.get().await?;
-        let reply: Value = self.inner.scripts.enqueue.key(&k.scheduled).key(&k.active).key(&k.jobs).arg(args).invoke_async(&mut conn).await?;
+        let reply: Value = self
+            .inner
+            .scripts
+            .enqueue
+            .key(&k.scheduled)
+            .key(&k.active)
+            .key(&k.jobs)
+            .arg(args)
+            .invoke_async(&mut conn)
+            .await?;
         int_array("enqueue", reply)?
             .into_iter()
             .map(|r| match r {
@@ -387,10 +449,15 @@ impl<J: Job> Queue<J> {
         for key in k.state_keys() {
             inv.key(key);
         }
-        inv.arg(now_ms).arg(cfg.lease_ms).arg(max.max(1)).arg(cfg.max_stalls);
+        inv.arg(now_ms)
+            .arg(cfg.lease_ms)
+            .arg(max.max(1))
+            .arg(cfg.max_stalls);
         let reply: Value = inv.invoke_async(&mut conn).await?;
         drop(conn);
-        let Value::Array(items) = reply else { return Err(protocol("reserve", "array expected")) };
+        let Value::Array(items) = reply else {
+            return Err(protocol("reserve", "array expected"));
+        };
         if items.len() < 4 || (items.len() - 4) % 3 != 0 {
             return Err(protocol("reserve", format!("{} items", items.len())));
         }
@@ -404,19 +471,34 @@ impl<J: Job> Queue<J> {
             let id = as_string("reserve", &chunk[0])?;
             let scheduled_ms = as_i64("reserve", &chunk[1])?;
             let decoded = match &chunk[2] {
-                Value::BulkString(bytes) => rmp_serde::from_slice::<Envelope<J>>(bytes).map_err(|e| format!("corrupt payload: {e}")),
+                Value::BulkString(bytes) => rmp_serde::from_slice::<Envelope<J>>(bytes)
+                    .map_err(|e| format!("corrupt payload: {e}")),
                 _ => Err("corrupt payload: envelope missing".to_owned()),
             };
             match decoded {
-                Ok(envelope) => jobs.push(Reserved { envelope, lease, scheduled_ms }),
+                Ok(envelope) => jobs.push(Reserved {
+                    envelope,
+                    lease,
+                    scheduled_ms,
+                }),
                 Err(error) => corrupt.push(Settle::DeadLetter { id, lease, error }),
             }
         }
         if !corrupt.is_empty() {
             tracing::warn!(queue = %cfg.name, count = corrupt.len(), "dead-lettering undecodable jobs");
-            dead_lettered += self.settle(corrupt, now_ms).await?.into_iter().filter(|ok| *ok).count() as u64;
+            dead_lettered += self
+                .settle(corrupt, now_ms)
+                .await?
+                .into_iter()
+                .filter(|ok| *ok)
+                .count() as u64;
         }
-        Ok(Reservation { jobs, next_due_ms: (next >= 0).then_some(next), recovered, dead_lettered })
+        Ok(Reservation {
+            jobs,
+            next_due_ms: (next >= 0).then_some(next),
+            recovered,
+            dead_lettered,
+        })
     }
 
     /// Settles a batch of leased jobs in one round trip. Returns, per item, whether its lease
@@ -424,31 +506,60 @@ impl<J: Job> Queue<J> {
     /// nothing, and its successors are not enqueued.
     ///
     /// Errors: encoding or Redis failures; on error nothing is settled.
-    pub async fn settle(&self, items: Vec<Settle<J>>, now_ms: i64) -> Result<Vec<bool>, QueueError> {
+    pub async fn settle(
+        &self,
+        items: Vec<Settle<J>>,
+        now_ms: i64,
+    ) -> Result<Vec<bool>, QueueError> {
         if items.is_empty() {
             return Ok(Vec::new());
         }
         let k = &self.inner.keys;
-        let mut args: Vec<Vec<u8>> = vec![now_ms.to_string().into_bytes(), k.wake.clone().into_bytes()];
+        let mut args: Vec<Vec<u8>> =
+            vec![now_ms.to_string().into_bytes(), k.wake.clone().into_bytes()];
         for item in &items {
             match item {
-                Settle::Ack { id, lease, successors } => {
-                    args.extend([b"A".to_vec(), id.clone().into_bytes(), lease.to_string().into_bytes()]);
+                Settle::Ack {
+                    id,
+                    lease,
+                    successors,
+                } => {
+                    args.extend([
+                        b"A".to_vec(),
+                        id.clone().into_bytes(),
+                        lease.to_string().into_bytes(),
+                    ]);
                     args.push(successors.len().to_string().into_bytes());
                     for job in successors {
                         Self::push_job_args(&mut args, job, now_ms)?;
                     }
                 }
-                Settle::Retry { lease, envelope, due_ms } => {
-                    args.extend([b"R".to_vec(), envelope.id.clone().into_bytes(), lease.to_string().into_bytes()]);
+                Settle::Retry {
+                    lease,
+                    envelope,
+                    due_ms,
+                } => {
+                    args.extend([
+                        b"R".to_vec(),
+                        envelope.id.clone().into_bytes(),
+                        lease.to_string().into_bytes(),
+                    ]);
                     args.extend([due_ms.to_string().into_bytes(), encode(envelope)?]);
                 }
                 Settle::DeadLetter { id, lease, error } => {
-                    args.extend([b"D".to_vec(), id.clone().into_bytes(), lease.to_string().into_bytes()]);
+                    args.extend([
+                        b"D".to_vec(),
+                        id.clone().into_bytes(),
+                        lease.to_string().into_bytes(),
+                    ]);
                     args.extend([error.clone().into_bytes(), Vec::new()]);
                 }
                 Settle::HandBack { id, lease } => {
-                    args.extend([b"B".to_vec(), id.clone().into_bytes(), lease.to_string().into_bytes()]);
+                    args.extend([
+                        b"B".to_vec(),
+                        id.clone().into_bytes(),
+                        lease.to_string().into_bytes(),
+                    ]);
                 }
             }
         }
@@ -461,7 +572,10 @@ impl<J: Job> Queue<J> {
         let reply: Value = inv.invoke_async(&mut conn).await?;
         let results = int_array("settle", reply)?;
         if results.len() != items.len() {
-            return Err(protocol("settle", format!("{} results for {} items", results.len(), items.len())));
+            return Err(protocol(
+                "settle",
+                format!("{} results for {} items", results.len(), items.len()),
+            ));
         }
         Ok(results.into_iter().map(|r| r == 1).collect())
     }
@@ -470,7 +584,11 @@ impl<J: Job> Queue<J> {
     /// token and, per job, whether it was still held.
     ///
     /// Errors: Redis failures.
-    pub async fn extend(&self, leases: &[(String, i64)], now_ms: i64) -> Result<(i64, Vec<bool>), QueueError> {
+    pub async fn extend(
+        &self,
+        leases: &[(String, i64)],
+        now_ms: i64,
+    ) -> Result<(i64, Vec<bool>), QueueError> {
         let deadline = now_ms + self.inner.cfg.lease_ms;
         if leases.is_empty() {
             return Ok((deadline, Vec::new()));
@@ -481,8 +599,21 @@ impl<J: Job> Queue<J> {
             args.push(lease.to_string().into_bytes());
         }
         let mut conn = self.inner.pool.get().await?;
-        let reply: Value = self.inner.scripts.extend.key(&self.inner.keys.active).arg(args).invoke_async(&mut conn).await?;
-        Ok((deadline, int_array("extend", reply)?.into_iter().map(|r| r == 1).collect()))
+        let reply: Value = self
+            .inner
+            .scripts
+            .extend
+            .key(&self.inner.keys.active)
+            .arg(args)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok((
+            deadline,
+            int_array("extend", reply)?
+                .into_iter()
+                .map(|r| r == 1)
+                .collect(),
+        ))
     }
 
     /// Depths of the queue at `now_ms`.
@@ -491,15 +622,22 @@ impl<J: Job> Queue<J> {
     pub async fn counts(&self, now_ms: i64) -> Result<QueueCounts, QueueError> {
         let k = &self.inner.keys;
         let mut conn = self.inner.pool.get().await?;
-        let (waiting, delayed, active, dead, head): (u64, u64, u64, u64, Vec<(String, f64)>) = redis::pipe()
-            .zcount(&k.scheduled, "-inf", now_ms)
-            .zcount(&k.scheduled, format!("({now_ms}"), "+inf")
-            .zcard(&k.active)
-            .zcard(&k.dead)
-            .zrange_withscores(&k.scheduled, 0, 0)
-            .query_async(&mut conn)
-            .await?;
-        Ok(QueueCounts { waiting, delayed, active, dead, oldest_due_ms: head.first().map(|(_, s)| s.round() as i64) })
+        let (waiting, delayed, active, dead, head): (u64, u64, u64, u64, Vec<(String, f64)>) =
+            redis::pipe()
+                .zcount(&k.scheduled, "-inf", now_ms)
+                .zcount(&k.scheduled, format!("({now_ms}"), "+inf")
+                .zcard(&k.active)
+                .zcard(&k.dead)
+                .zrange_withscores(&k.scheduled, 0, 0)
+                .query_async(&mut conn)
+                .await?;
+        Ok(QueueCounts {
+            waiting,
+            delayed,
+            active,
+            dead,
+            oldest_due_ms: head.first().map(|(_, s)| s.round() as i64),
+        })
     }
 
     /// The newest `limit` dead letters, newest first.
@@ -509,19 +647,35 @@ impl<J: Job> Queue<J> {
         let k = &self.inner.keys;
         let mut conn = self.inner.pool.get().await?;
         let stop = isize::try_from(limit).unwrap_or(isize::MAX).max(1) - 1;
-        let entries: Vec<(String, f64)> = redis::cmd("ZRANGE").arg(&k.dead).arg(0).arg(stop).arg("REV").arg("WITHSCORES").query_async(&mut conn).await?;
+        let entries: Vec<(String, f64)> = redis::cmd("ZRANGE")
+            .arg(&k.dead)
+            .arg(0)
+            .arg(stop)
+            .arg("REV")
+            .arg("WITHSCORES")
+            .query_async(&mut conn)
+            .await?;
         if entries.is_empty() {
             return Ok(Vec::new());
         }
         let ids: Vec<&String> = entries.iter().map(|(id, _)| id).collect();
-        let (errors, bytes): (Vec<Option<String>>, Vec<Option<Vec<u8>>>) =
-            redis::pipe().cmd("HMGET").arg(&k.dead_errors).arg(&ids).cmd("HMGET").arg(&k.dead_jobs).arg(&ids).query_async(&mut conn).await?;
+        let (errors, bytes): (Vec<Option<String>>, Vec<Option<Vec<u8>>>) = redis::pipe()
+            .cmd("HMGET")
+            .arg(&k.dead_errors)
+            .arg(&ids)
+            .cmd("HMGET")
+            .arg(&k.dead_jobs)
+            .arg(&ids)
+            .query_async(&mut conn)
+            .await?;
         Ok(entries
             .iter()
             .zip(errors)
             .zip(bytes)
             .map(|(((id, failed), error), raw)| {
-                let env = raw.and_then(|b| rmp_serde::from_slice::<Envelope<serde::de::IgnoredAny>>(&b).ok());
+                let env = raw.and_then(|b| {
+                    rmp_serde::from_slice::<Envelope<serde::de::IgnoredAny>>(&b).ok()
+                });
                 DeadLetter {
                     id: id.clone(),
                     failed_ms: failed.round() as i64,
@@ -540,7 +694,11 @@ impl<J: Job> Queue<J> {
     pub async fn requeue_dead(&self, id: &str, now_ms: i64) -> Result<bool, QueueError> {
         let k = &self.inner.keys;
         let mut conn = self.inner.pool.get().await?;
-        let raw: Option<Vec<u8>> = redis::cmd("HGET").arg(&k.dead_jobs).arg(id).query_async(&mut conn).await?;
+        let raw: Option<Vec<u8>> = redis::cmd("HGET")
+            .arg(&k.dead_jobs)
+            .arg(id)
+            .query_async(&mut conn)
+            .await?;
         // Reset the attempt count when the envelope decodes; keep the bytes as they are if not.
         let bytes = match raw.as_deref().map(rmp_serde::from_slice::<Envelope<J>>) {
             Some(Ok(mut env)) => {
@@ -570,11 +728,18 @@ impl<J: Job> Queue<J> {
     /// Subscribes to this queue's wake-ups through `client` (a dedicated connection).
     ///
     /// Errors: Redis failures while connecting or subscribing.
-    pub async fn subscribe_wakeups(&self, client: &redis::Client) -> Result<WakeSubscription, QueueError> {
+    pub async fn subscribe_wakeups(
+        &self,
+        client: &redis::Client,
+    ) -> Result<WakeSubscription, QueueError> {
         let mut pubsub = client.get_async_pubsub().await?;
         pubsub.subscribe(&self.inner.keys.wake).await?;
-        let stream = pubsub.into_on_message().map(|msg| msg.get_payload::<i64>().ok());
-        Ok(WakeSubscription { stream: Box::pin(stream) })
+        let stream = pubsub
+            .into_on_message()
+            .map(|msg| msg.get_payload::<i64>().ok());
+        Ok(WakeSubscription {
+            stream: Box::pin(stream),
+        })
     }
 }
 

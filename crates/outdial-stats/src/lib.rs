@@ -69,8 +69,15 @@ impl StatsAggregator {
 
     /// A worker on `campaign-stats` with the configured concurrency.
     pub fn worker(self: Arc<Self>) -> Worker<StatsJob, Self> {
-        let cfg = self.svc.worker_config(self.svc.config.queues.stats_concurrency);
-        Worker::new(self.svc.stats_queue.clone(), Arc::clone(&self), Arc::clone(&self.svc.clock), cfg)
+        let cfg = self
+            .svc
+            .worker_config(self.svc.config.queues.stats_concurrency);
+        Worker::new(
+            self.svc.stats_queue.clone(),
+            Arc::clone(&self),
+            Arc::clone(&self.svc.clock),
+            cfg,
+        )
     }
 
     /// Aggregates `campaign` now, stores the snapshot and publishes `campaign.stats.updated`.
@@ -86,18 +93,28 @@ impl StatsAggregator {
         let mut by_disposition = BTreeMap::new();
         for row in &counts {
             *by_status.entry(row.status.clone()).or_insert(0) += row.count;
-            let key = row.disposition.clone().unwrap_or_else(|| "none".into());
+            let key = row
+                .disposition
+                .clone()
+                .or_else(|| row.reason.clone())
+                .unwrap_or_else(|| "none".into());
             *by_disposition.entry(key).or_insert(0) += row.count;
         }
         let contacts: i64 = by_status.values().sum();
-        let open: i64 = ["queued", "locked", "dialing", "sending", "sent"].iter().filter_map(|s| by_status.get(*s)).sum();
+        let open: i64 = ["queued", "locked", "dialing", "sending", "sent"]
+            .iter()
+            .filter_map(|s| by_status.get(*s))
+            .sum();
         let completed = figures.attempts - figures.in_flight;
         let achieved_cps = figures.last_minute as f64 / 60.0;
         let average_cps = match (figures.first_at, figures.last_at) {
-            (Some(a), Some(b)) if b > a => (figures.attempts - 1) as f64 / ((b - a).num_milliseconds() as f64 / 1_000.0),
+            (Some(a), Some(b)) if b > a => {
+                (figures.attempts - 1) as f64 / ((b - a).num_milliseconds() as f64 / 1_000.0)
+            }
             _ => 0.0,
         };
-        let waiting = by_status.get("queued").copied().unwrap_or(0) + by_status.get("locked").copied().unwrap_or(0);
+        let waiting = by_status.get("queued").copied().unwrap_or(0)
+            + by_status.get("locked").copied().unwrap_or(0);
         let stats = CampaignStats {
             campaign_id: campaign,
             status: c.status.to_string(),
@@ -107,7 +124,11 @@ impl StatsAggregator {
             terminal: contacts - open,
             attempts: figures.attempts,
             in_flight: figures.in_flight,
-            answer_rate: if completed > 0 { figures.answered as f64 / completed as f64 } else { 0.0 },
+            answer_rate: if completed > 0 {
+                figures.answered as f64 / completed as f64
+            } else {
+                0.0
+            },
             achieved_cps,
             average_cps,
             eta_s: (achieved_cps > 0.0).then(|| waiting as f64 / achieved_cps),
@@ -115,7 +136,9 @@ impl StatsAggregator {
         };
         let json = serde_json::to_value(&stats).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         store.save_campaign_stats(campaign, &json, now).await?;
-        let event = Event::new(names::STATS_UPDATED, c.org_id, now).campaign(campaign).data(json);
+        let event = Event::new(names::STATS_UPDATED, c.org_id, now)
+            .campaign(campaign)
+            .data(json);
         self.svc.events.publish(&event).await;
         metrics::counter!("outdial_stats_published_total").increment(1);
         Ok(stats)
@@ -128,7 +151,9 @@ impl Handler<StatsJob> for StatsAggregator {
         let StatsJob::Aggregate { campaign_id } = job;
         match self.aggregate(campaign_id).await {
             Ok(_) => Ok(Done::nothing()),
-            Err(StoreError::NotFound { .. }) => Err(JobError::abort(format!("campaign {campaign_id} does not exist"))),
+            Err(StoreError::NotFound { .. }) => Err(JobError::abort(format!(
+                "campaign {campaign_id} does not exist"
+            ))),
             Err(e) => Err(e.into()),
         }
     }
@@ -137,7 +162,10 @@ impl Handler<StatsJob> for StatsAggregator {
 /// The `outdial-stats` process.
 ///
 /// Errors: Postgres or Redis unreachable at start, the metrics address taken.
-pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn run(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let svc = outdial_worker::process::connect(config).await?;
     let worker = Arc::new(StatsAggregator::new(svc.clone())).worker();
     outdial_worker::process::run_worker("outdial-stats", &svc, worker, shutdown).await

@@ -97,7 +97,10 @@ impl NewCampaign {
         Self {
             channel: Channel::Sms,
             window: CallingWindow::sms_default(),
-            retry: RetryPolicy { max_attempts_per_phone_number: 1, ..RetryPolicy::default() },
+            retry: RetryPolicy {
+                max_attempts_per_phone_number: 1,
+                ..RetryPolicy::default()
+            },
             message_body: Some(body.into()),
             ..Self::voice(org_id, name)
         }
@@ -145,7 +148,8 @@ impl TryFrom<CampaignRow> for Campaign {
             priority: r.priority,
             calls_per_second: r.calls_per_second,
             retry: RetryPolicy {
-                max_attempts_per_phone_number: u32::try_from(r.max_attempts_per_phone_number).map_err(corrupt)?,
+                max_attempts_per_phone_number: u32::try_from(r.max_attempts_per_phone_number)
+                    .map_err(corrupt)?,
                 retry_delay_ms: r.retry_delay_ms,
                 voicemail_drop: r.voicemail_drop,
                 retry_busy: r.retry_busy,
@@ -203,7 +207,10 @@ impl Store {
     /// [`StoreError::NotFound`] for an unknown organization.
     pub async fn create_campaign(&self, c: &NewCampaign, now: DateTime<Utc>) -> Result<Campaign> {
         if c.timezone.parse::<chrono_tz::Tz>().is_err() {
-            return Err(StoreError::Invalid(format!("unknown time zone {:?}", c.timezone)));
+            return Err(StoreError::Invalid(format!(
+                "unknown time zone {:?}",
+                c.timezone
+            )));
         }
         self.org(c.org_id).await?;
         let row: CampaignRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -246,18 +253,20 @@ impl Store {
         .bind(org.map(|o| o.0))
         .fetch_optional(&self.pool)
         .await?;
-        row.ok_or_else(|| StoreError::not_found("campaign", id))?.try_into()
+        row.ok_or_else(|| StoreError::not_found("campaign", id))?
+            .try_into()
     }
 
     /// Campaigns in `status` (all channels), by id.
     ///
     /// Errors: database failures.
     pub async fn campaigns_in_status(&self, status: CampaignStatus) -> Result<Vec<Campaign>> {
-        let rows: Vec<CampaignRow> =
-            sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE status = $1 ORDER BY id")))
-                .bind(status.as_str())
-                .fetch_all(&self.pool)
-                .await?;
+        let rows: Vec<CampaignRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE status = $1 ORDER BY id"
+        )))
+        .bind(status.as_str())
+        .fetch_all(&self.pool)
+        .await?;
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
@@ -297,7 +306,10 @@ impl Store {
                 .bind(org.map(|o| o.0))
                 .fetch_optional(&mut *tx)
                 .await?;
-        let from: CampaignStatus = current.ok_or_else(|| StoreError::not_found("campaign", id))?.parse().map_err(corrupt)?;
+        let from: CampaignStatus = current
+            .ok_or_else(|| StoreError::not_found("campaign", id))?
+            .parse()
+            .map_err(corrupt)?;
         let to = transition(from, command)?;
         let row: CampaignRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "UPDATE campaigns SET status = $2, updated_at = $3,
@@ -336,12 +348,20 @@ impl Store {
             .bind(now)
             .fetch_all(&mut *tx)
             .await?;
-            rows.into_iter().map(|(id, attempts, pool, status)| (ContactId(id), attempts, pool, status == "locked")).collect()
+            rows.into_iter()
+                .map(|(id, attempts, pool, status)| {
+                    (ContactId(id), attempts, pool, status == "locked")
+                })
+                .collect()
         } else {
             Vec::new()
         };
         tx.commit().await?;
-        Ok(Transitioned { campaign: row.try_into()?, from, cancelled_contacts })
+        Ok(Transitioned {
+            campaign: row.try_into()?,
+            from,
+            cancelled_contacts,
+        })
     }
 
     /// The recorded status changes of a campaign, oldest first.
@@ -360,17 +380,22 @@ impl Store {
     ///
     /// Errors: database failures.
     pub async fn campaign_timezones(&self, id: CampaignId) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar("SELECT timezone FROM campaign_timezones WHERE campaign_id = $1 ORDER BY timezone")
-            .bind(id.0)
-            .fetch_all(&self.pool)
-            .await?)
+        Ok(sqlx::query_scalar(
+            "SELECT timezone FROM campaign_timezones WHERE campaign_id = $1 ORDER BY timezone",
+        )
+        .bind(id.0)
+        .fetch_all(&self.pool)
+        .await?)
     }
 }
 
 /// Campaigns in status `dialing` on `channel`, by id, read inside the caller's transaction.
 ///
 /// Errors: database failures, or a stored value that does not parse.
-pub async fn dialing_campaigns(conn: &mut sqlx::PgConnection, channel: Channel) -> Result<Vec<Campaign>> {
+pub async fn dialing_campaigns(
+    conn: &mut sqlx::PgConnection,
+    channel: Channel,
+) -> Result<Vec<Campaign>> {
     let rows: Vec<CampaignRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE status = 'dialing' AND channel = $1 ORDER BY id"
     )))

@@ -114,6 +114,8 @@ pub struct StatusCount {
     pub status: String,
     /// disposition (None when no attempt ended yet)
     pub disposition: Option<String>,
+    /// status reason of contacts ended without a call (`dnc`, `campaign_cancelled`, …)
+    pub reason: Option<String>,
     /// how many
     pub count: i64,
 }
@@ -141,11 +143,13 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let sip_pool = match campaign {
             Some(id) => {
-                let pool: Option<String> = sqlx::query_scalar("SELECT sip_pool FROM campaigns WHERE id = $1 AND org_id = $2")
-                    .bind(id.0)
-                    .bind(org.0)
-                    .fetch_optional(&mut *tx)
-                    .await?;
+                let pool: Option<String> = sqlx::query_scalar(
+                    "SELECT sip_pool FROM campaigns WHERE id = $1 AND org_id = $2",
+                )
+                .bind(id.0)
+                .bind(org.0)
+                .fetch_optional(&mut *tx)
+                .await?;
                 pool.ok_or_else(|| StoreError::not_found("campaign", id))?
             }
             None => "api".to_owned(),
@@ -166,7 +170,10 @@ impl Store {
         let names: Vec<Option<String>> = contacts.iter().map(|c| c.name.clone()).collect();
         let phones: Vec<String> = contacts.iter().map(|c| c.phone_numbers.join(",")).collect();
         let zones: Vec<String> = contacts.iter().map(|c| c.timezone.clone()).collect();
-        let rows: Vec<i64> = contacts.iter().map(|c| i64::try_from(c.row).unwrap_or(i64::MAX)).collect();
+        let rows: Vec<i64> = contacts
+            .iter()
+            .map(|c| i64::try_from(c.row).unwrap_or(i64::MAX))
+            .collect();
         let inserted: Vec<(i64, String)> = sqlx::query_as(
             "INSERT INTO contacts (org_id, campaign_id, upload_id, external_id, name, phone_numbers, timezone, sip_pool,
                                    retry_after, created_at, updated_at)
@@ -189,12 +196,19 @@ impl Store {
         .fetch_all(&mut *tx)
         .await?;
 
-        let inserted_primaries: std::collections::HashSet<&str> = inserted.iter().map(|(_, p)| p.as_str()).collect();
+        let inserted_primaries: std::collections::HashSet<&str> =
+            inserted.iter().map(|(_, p)| p.as_str()).collect();
         let mut duplicates = rejections.len().saturating_sub(malformed);
         for c in contacts {
             if !inserted_primaries.contains(c.phone_numbers[0].as_str()) {
                 duplicates += 1;
-                rejections.push(Rejection { row: c.row, error: format!("duplicate: {} is already in the campaign", c.phone_numbers[0]) });
+                rejections.push(Rejection {
+                    row: c.row,
+                    error: format!(
+                        "duplicate: {} is already in the campaign",
+                        c.phone_numbers[0]
+                    ),
+                });
             }
         }
         rejections.sort_by_key(|r| r.row);
@@ -244,9 +258,18 @@ impl Store {
     /// due now, on the `api` pool; it bypasses calling windows and sorts first.
     ///
     /// Errors: [`StoreError::Invalid`] without numbers; database failures.
-    pub async fn create_direct_contact(&self, org: OrgId, phone_numbers: &[String], timezone: &str, name: Option<&str>, now: DateTime<Utc>) -> Result<Contact> {
+    pub async fn create_direct_contact(
+        &self,
+        org: OrgId,
+        phone_numbers: &[String],
+        timezone: &str,
+        name: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Contact> {
         if phone_numbers.is_empty() {
-            return Err(StoreError::Invalid("a call needs at least one phone number".into()));
+            return Err(StoreError::Invalid(
+                "a call needs at least one phone number".into(),
+            ));
         }
         let row: ContactRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "INSERT INTO contacts (org_id, name, phone_numbers, timezone, sip_pool, retry_after, created_at, updated_at)
@@ -266,22 +289,26 @@ impl Store {
     ///
     /// Errors: [`StoreError::NotFound`].
     pub async fn contact(&self, id: ContactId) -> Result<Contact> {
-        let row: Option<ContactRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE id = $1")))
-            .bind(id.0)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.ok_or_else(|| StoreError::not_found("contact", id))?.try_into()
+        let row: Option<ContactRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {CONTACT_COLUMNS} FROM contacts WHERE id = $1"
+        )))
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.ok_or_else(|| StoreError::not_found("contact", id))?
+            .try_into()
     }
 
     /// All contacts of a campaign, by id (for tests and reports on small campaigns).
     ///
     /// Errors: database failures.
     pub async fn campaign_contacts(&self, campaign: CampaignId) -> Result<Vec<Contact>> {
-        let rows: Vec<ContactRow> =
-            sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE campaign_id = $1 ORDER BY id")))
-                .bind(campaign.0)
-                .fetch_all(&self.pool)
-                .await?;
+        let rows: Vec<ContactRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {CONTACT_COLUMNS} FROM contacts WHERE campaign_id = $1 ORDER BY id"
+        )))
+        .bind(campaign.0)
+        .fetch_all(&self.pool)
+        .await?;
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
@@ -290,8 +317,8 @@ impl Store {
     /// Errors: database failures.
     pub async fn contact_counts(&self, campaign: CampaignId) -> Result<Vec<StatusCount>> {
         Ok(sqlx::query_as(
-            "SELECT status, disposition, count(*) AS count FROM contacts WHERE campaign_id = $1
-             GROUP BY status, disposition ORDER BY status, disposition NULLS FIRST",
+            "SELECT status, disposition, status_reason AS reason, count(*) AS count FROM contacts WHERE campaign_id = $1
+             GROUP BY status, disposition, status_reason ORDER BY status, disposition NULLS FIRST, status_reason NULLS FIRST",
         )
         .bind(campaign.0)
         .fetch_all(&self.pool)

@@ -23,7 +23,10 @@ pub const DISPATCH_LOCK_KEY: i64 = 0x6f75_7464_6961_6c01; // "outdial" + 1
 ///
 /// Errors: database failures.
 pub async fn try_dispatch_lock(conn: &mut PgConnection) -> Result<bool> {
-    Ok(sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)").bind(DISPATCH_LOCK_KEY).fetch_one(conn).await?)
+    Ok(sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+        .bind(DISPATCH_LOCK_KEY)
+        .fetch_one(conn)
+        .await?)
 }
 
 /// A contact that was holding (or about to hold) a channel: `(id, attempt_count, sip_pool)`
@@ -34,7 +37,11 @@ pub type HolderRef = (ContactId, i32, String);
 /// Returns them so their channels can be released.
 ///
 /// Errors: database failures.
-pub async fn sweep_stale_locks(conn: &mut PgConnection, stale_before: DateTime<Utc>, now: DateTime<Utc>) -> Result<Vec<HolderRef>> {
+pub async fn sweep_stale_locks(
+    conn: &mut PgConnection,
+    stale_before: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Vec<HolderRef>> {
     let rows: Vec<(i64, i32, String)> = sqlx::query_as(
         "UPDATE contacts SET status = 'queued', locked_at = NULL, updated_at = $2
          WHERE status = 'locked' AND locked_at < $1
@@ -44,7 +51,10 @@ pub async fn sweep_stale_locks(conn: &mut PgConnection, stale_before: DateTime<U
     .bind(now)
     .fetch_all(conn)
     .await?;
-    Ok(rows.into_iter().map(|(id, a, p)| (ContactId(id), a, p)).collect())
+    Ok(rows
+        .into_iter()
+        .map(|(id, a, p)| (ContactId(id), a, p))
+        .collect())
 }
 
 /// An organization's limit and active calls (contacts locked or dialing; SPEC §4).
@@ -71,7 +81,14 @@ pub async fn org_loads(conn: &mut PgConnection) -> Result<Vec<OrgLoad>> {
     )
     .fetch_all(conn)
     .await?;
-    Ok(rows.into_iter().map(|(id, limit, active)| OrgLoad { org_id: OrgId(id), limit, active }).collect())
+    Ok(rows
+        .into_iter()
+        .map(|(id, limit, active)| OrgLoad {
+            org_id: OrgId(id),
+            limit,
+            active,
+        })
+        .collect())
 }
 
 /// Per-campaign counts of admitted (`locked`) and in-call (`dialing`) contacts.
@@ -84,7 +101,10 @@ pub async fn campaign_loads(conn: &mut PgConnection) -> Result<Vec<(CampaignId, 
     )
     .fetch_all(conn)
     .await?;
-    Ok(rows.into_iter().map(|(c, l, d)| (CampaignId(c), l, d)).collect())
+    Ok(rows
+        .into_iter()
+        .map(|(c, l, d)| (CampaignId(c), l, d))
+        .collect())
 }
 
 /// Active calls per SIP pool (contacts locked or dialing).
@@ -99,13 +119,21 @@ pub async fn pool_loads(conn: &mut PgConnection) -> Result<Vec<(String, i64)>> {
 /// Time-zone keys of every campaign in `campaigns`: `(campaign, zone key)`.
 ///
 /// Errors: database failures.
-pub async fn campaigns_timezones(conn: &mut PgConnection, campaigns: &[CampaignId]) -> Result<Vec<(CampaignId, String)>> {
+pub async fn campaigns_timezones(
+    conn: &mut PgConnection,
+    campaigns: &[CampaignId],
+) -> Result<Vec<(CampaignId, String)>> {
     let ids: Vec<i64> = campaigns.iter().map(|c| c.0).collect();
-    let rows: Vec<(i64, String)> = sqlx::query_as("SELECT campaign_id, timezone FROM campaign_timezones WHERE campaign_id = ANY($1)")
-        .bind(&ids)
-        .fetch_all(conn)
-        .await?;
-    Ok(rows.into_iter().map(|(c, tz)| (CampaignId(c), tz)).collect())
+    let rows: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT campaign_id, timezone FROM campaign_timezones WHERE campaign_id = ANY($1)",
+    )
+    .bind(&ids)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(c, tz)| (CampaignId(c), tz))
+        .collect())
 }
 
 /// A due contact a dispatch cycle may admit.
@@ -198,7 +226,11 @@ pub async fn fetch_candidates(
 /// that were locked.
 ///
 /// Errors: database failures.
-pub async fn lock_contacts(conn: &mut PgConnection, ids: &[ContactId], now: DateTime<Utc>) -> Result<Vec<ContactId>> {
+pub async fn lock_contacts(
+    conn: &mut PgConnection,
+    ids: &[ContactId],
+    now: DateTime<Utc>,
+) -> Result<Vec<ContactId>> {
     let ids: Vec<i64> = ids.iter().map(|c| c.0).collect();
     let locked: Vec<i64> = sqlx::query_scalar(
         "UPDATE contacts SET status = 'locked', locked_at = $2, updated_at = $2 WHERE id = ANY($1) AND status = 'queued' RETURNING id",
@@ -214,7 +246,11 @@ pub async fn lock_contacts(conn: &mut PgConnection, ids: &[ContactId], now: Date
 /// first, skipping rows another transaction holds. `None` when none is admitted.
 ///
 /// Errors: database failures.
-pub async fn claim_locked(conn: &mut PgConnection, campaign: CampaignId, now: DateTime<Utc>) -> Result<Option<Contact>> {
+pub async fn claim_locked(
+    conn: &mut PgConnection,
+    campaign: CampaignId,
+    now: DateTime<Utc>,
+) -> Result<Option<Contact>> {
     let row: Option<ContactRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE contacts SET status = 'dialing', updated_at = $2
          WHERE id = (SELECT id FROM contacts WHERE campaign_id = $1 AND status = 'locked'
@@ -231,7 +267,11 @@ pub async fn claim_locked(conn: &mut PgConnection, campaign: CampaignId, now: Da
 /// Moves contact `id` from `locked` to `dialing` (a direct call). `None` if it is not locked.
 ///
 /// Errors: database failures.
-pub async fn claim_contact(conn: &mut PgConnection, id: ContactId, now: DateTime<Utc>) -> Result<Option<Contact>> {
+pub async fn claim_contact(
+    conn: &mut PgConnection,
+    id: ContactId,
+    now: DateTime<Utc>,
+) -> Result<Option<Contact>> {
     let row: Option<ContactRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE contacts SET status = 'dialing', updated_at = $2 WHERE id = $1 AND status = 'locked' RETURNING {CONTACT_COLUMNS}"
     )))
@@ -246,18 +286,26 @@ pub async fn claim_contact(conn: &mut PgConnection, id: ContactId, now: DateTime
 ///
 /// Errors: database failures.
 pub async fn is_suppressed(conn: &mut PgConnection, org: OrgId, phones: &[String]) -> Result<bool> {
-    Ok(sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM suppressions WHERE org_id = $1 AND phone = ANY($2))")
-        .bind(org.0)
-        .bind(phones)
-        .fetch_one(conn)
-        .await?)
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM suppressions WHERE org_id = $1 AND phone = ANY($2))",
+    )
+    .bind(org.0)
+    .bind(phones)
+    .fetch_one(conn)
+    .await?)
 }
 
 /// Ends a contact without a call: `status` (`cancelled`, `exhausted`, `failed`) with
 /// `reason`.
 ///
 /// Errors: database failures.
-pub async fn end_contact(conn: &mut PgConnection, id: ContactId, status: &str, reason: &str, now: DateTime<Utc>) -> Result<()> {
+pub async fn end_contact(
+    conn: &mut PgConnection,
+    id: ContactId,
+    status: &str,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
     sqlx::query("UPDATE contacts SET status = $2, status_reason = $3, locked_at = NULL, updated_at = $4 WHERE id = $1")
         .bind(id.0)
         .bind(status)
@@ -272,7 +320,12 @@ pub async fn end_contact(conn: &mut PgConnection, id: ContactId, status: &str, r
 /// (outside its window, no channel, no caller ID).
 ///
 /// Errors: database failures.
-pub async fn requeue_contact(conn: &mut PgConnection, id: ContactId, retry_after: DateTime<Utc>, now: DateTime<Utc>) -> Result<()> {
+pub async fn requeue_contact(
+    conn: &mut PgConnection,
+    id: ContactId,
+    retry_after: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<()> {
     sqlx::query("UPDATE contacts SET status = 'queued', retry_after = $2, locked_at = NULL, updated_at = $3 WHERE id = $1")
         .bind(id.0)
         .bind(retry_after)
@@ -371,7 +424,11 @@ pub struct NewAttempt {
 /// for the same attempt. The bool is `true` when this call created it.
 ///
 /// Errors: database failures.
-pub async fn insert_attempt(conn: &mut PgConnection, a: &NewAttempt, now: DateTime<Utc>) -> Result<(CallAttempt, bool)> {
+pub async fn insert_attempt(
+    conn: &mut PgConnection,
+    a: &NewAttempt,
+    now: DateTime<Utc>,
+) -> Result<(CallAttempt, bool)> {
     let created: Option<CallAttempt> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "INSERT INTO call_attempts (contact_id, attempt_index, org_id, campaign_id, did_id, from_number, to_number, channel_pool, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
@@ -436,11 +493,13 @@ impl Store {
     ///
     /// Errors: [`StoreError::NotFound`].
     pub async fn attempt(&self, id: AttemptId) -> Result<CallAttempt> {
-        sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {ATTEMPT_COLUMNS} FROM call_attempts WHERE id = $1")))
-            .bind(id.0)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(|| StoreError::not_found("call attempt", id))
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {ATTEMPT_COLUMNS} FROM call_attempts WHERE id = $1"
+        )))
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| StoreError::not_found("call attempt", id))
     }
 
     /// Attempts of a contact, in order.
@@ -472,7 +531,11 @@ impl Store {
     /// the caller must not call the carrier then.
     ///
     /// Errors: database failures.
-    pub async fn begin_originate(&self, id: AttemptId, now: DateTime<Utc>) -> Result<Option<CallAttempt>> {
+    pub async fn begin_originate(
+        &self,
+        id: AttemptId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<CallAttempt>> {
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "UPDATE call_attempts SET status = 'originating', originated_at = $2 WHERE id = $1 AND status = 'pending'
              RETURNING {ATTEMPT_COLUMNS}"
@@ -506,7 +569,12 @@ impl Store {
     /// If the campaign was cancelled meanwhile, a retry becomes `cancelled`.
     ///
     /// Errors: database failures.
-    pub async fn complete_attempt(&self, id: AttemptId, outcome: &AttemptOutcome, now: DateTime<Utc>) -> Result<Option<Completion>> {
+    pub async fn complete_attempt(
+        &self,
+        id: AttemptId,
+        outcome: &AttemptOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Completion>> {
         let mut tx = self.pool.begin().await?;
         let attempt: Option<CallAttempt> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "UPDATE call_attempts SET status = 'completed', disposition = $2, carrier_status = COALESCE($3, carrier_status),
@@ -528,11 +596,12 @@ impl Store {
         let Some(attempt) = attempt else {
             return Ok(None);
         };
-        let (phone_count, contact_status): (i32, String) =
-            sqlx::query_as("SELECT cardinality(phone_numbers), status FROM contacts WHERE id = $1 FOR UPDATE")
-                .bind(attempt.contact_id)
-                .fetch_one(&mut *tx)
-                .await?;
+        let (phone_count, contact_status): (i32, String) = sqlx::query_as(
+            "SELECT cardinality(phone_numbers), status FROM contacts WHERE id = $1 FOR UPDATE",
+        )
+        .bind(attempt.contact_id)
+        .fetch_one(&mut *tx)
+        .await?;
         let (policy, campaign_status) = match attempt.campaign_id {
             Some(c) => {
                 let (per, delay, vm, busy, status): (i32, i64, bool, bool, String) = sqlx::query_as(
@@ -547,7 +616,10 @@ impl Store {
                     voicemail_drop: vm,
                     retry_busy: busy,
                 };
-                (policy, Some(status.parse::<CampaignStatus>().map_err(corrupt)?))
+                (
+                    policy,
+                    Some(status.parse::<CampaignStatus>().map_err(corrupt)?),
+                )
             }
             None => (RetryPolicy::default(), None),
         };
@@ -555,17 +627,35 @@ impl Store {
         let phones = usize::try_from(phone_count).unwrap_or(0);
         let resolution = resolve(outcome.disposition, index, phones, &policy, now);
         let (status, reason, next_index, retry_after) = match resolution {
-            Resolution::Retry { .. } if campaign_status == Some(CampaignStatus::Cancelled) => {
-                ("cancelled", Some("campaign_cancelled"), attempt.attempt_index + 1, None)
-            }
-            Resolution::Retry { next_attempt_index, retry_after } => {
-                ("queued", None, i32::try_from(next_attempt_index).unwrap_or(i32::MAX), Some(retry_after))
-            }
-            other => (other.status().as_str(), None, attempt.attempt_index + 1, None),
+            Resolution::Retry { .. } if campaign_status == Some(CampaignStatus::Cancelled) => (
+                "cancelled",
+                Some("campaign_cancelled"),
+                attempt.attempt_index + 1,
+                None,
+            ),
+            Resolution::Retry {
+                next_attempt_index,
+                retry_after,
+            } => (
+                "queued",
+                None,
+                i32::try_from(next_attempt_index).unwrap_or(i32::MAX),
+                Some(retry_after),
+            ),
+            other => (
+                other.status().as_str(),
+                None,
+                attempt.attempt_index + 1,
+                None,
+            ),
         };
         // A contact that is no longer dialing (cancelled meanwhile) keeps its status; the
         // attempt's outcome is still recorded on it.
-        let contact_status = if contact_status == "dialing" { status.to_owned() } else { contact_status };
+        let contact_status = if contact_status == "dialing" {
+            status.to_owned()
+        } else {
+            contact_status
+        };
         sqlx::query(
             "UPDATE contacts SET status = $2, disposition = $3, status_reason = COALESCE($4, status_reason),
                  attempt_count = GREATEST(attempt_count, $5), retry_after = COALESCE($6, retry_after), locked_at = NULL, updated_at = $7
@@ -581,7 +671,11 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(Some(Completion { attempt, resolution, contact_status }))
+        Ok(Some(Completion {
+            attempt,
+            resolution,
+            contact_status,
+        }))
     }
 
     /// Channel holders that must stay live: every contact `locked` or `dialing`, as
@@ -595,7 +689,12 @@ impl Store {
                 .await?;
         Ok(rows
             .into_iter()
-            .map(|(id, a, pool)| (pool, outdial_domain::contact::channel_holder(ContactId(id), a)))
+            .map(|(id, a, pool)| {
+                (
+                    pool,
+                    outdial_domain::contact::channel_holder(ContactId(id), a),
+                )
+            })
             .collect())
     }
 
@@ -603,20 +702,30 @@ impl Store {
     /// reconciler restores their timeout (and, for `pending` ones, originate) jobs.
     ///
     /// Errors: database failures.
-    pub async fn open_attempts(&self, limit: i64) -> Result<Vec<(AttemptId, String, DateTime<Utc>)>> {
+    pub async fn open_attempts(
+        &self,
+        limit: i64,
+    ) -> Result<Vec<(AttemptId, String, DateTime<Utc>)>> {
         let rows: Vec<(i64, String, DateTime<Utc>)> =
             sqlx::query_as("SELECT id, status, created_at FROM call_attempts WHERE status <> 'completed' ORDER BY created_at LIMIT $1")
                 .bind(limit)
                 .fetch_all(&self.pool)
                 .await?;
-        Ok(rows.into_iter().map(|(id, s, t)| (AttemptId(id), s, t)).collect())
+        Ok(rows
+            .into_iter()
+            .map(|(id, s, t)| (AttemptId(id), s, t))
+            .collect())
     }
 
     /// Completed attempts whose health event was not yet written and that ended before
     /// `ended_before` (the reconciler re-enqueues their health jobs).
     ///
     /// Errors: database failures.
-    pub async fn attempts_missing_health(&self, ended_before: DateTime<Utc>, limit: i64) -> Result<Vec<AttemptId>> {
+    pub async fn attempts_missing_health(
+        &self,
+        ended_before: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<AttemptId>> {
         let ids: Vec<i64> = sqlx::query_scalar(
             "SELECT id FROM call_attempts WHERE status = 'completed' AND health_recorded = false AND ended_at < $1
              ORDER BY ended_at LIMIT $2",

@@ -2,7 +2,9 @@
 
 use chrono::{DateTime, Utc};
 use outdial_domain::contact::Disposition;
-use outdial_domain::did::{DidCandidate, DidState, DidTransition, LifecycleConfig, warming_allowance};
+use outdial_domain::did::{
+    DidCandidate, DidState, DidTransition, LifecycleConfig, warming_allowance,
+};
 use outdial_domain::health::{CallSample, HealthScore};
 use outdial_domain::{AttemptId, DidId, OrgId};
 use serde::Serialize;
@@ -88,13 +90,32 @@ impl TryFrom<DidRow> for Did {
 
 impl Did {
     /// This DID as voice selection sees it (`last_used_at` = last call), with its warming
-    /// ramp evaluated at `now`.
-    pub fn voice_candidate(&self, now: DateTime<Utc>, cfg: &LifecycleConfig) -> DidCandidate {
+    /// ramp evaluated at `now`. A DID with fewer than `min_calls` scored calls is not judged
+    /// yet (SPEC §7's minimum sample): it competes with score 1.0, so one unlucky call cannot
+    /// take a fresh DID out of rotation before it has a fair sample.
+    pub fn voice_candidate(
+        &self,
+        now: DateTime<Utc>,
+        cfg: &LifecycleConfig,
+        min_calls: usize,
+    ) -> DidCandidate {
         let within_ramp = match (self.state, self.warming_until) {
-            (DidState::Warming, Some(until)) => u32::try_from(self.warming_calls).unwrap_or(u32::MAX) < warming_allowance(until, now, cfg),
+            (DidState::Warming, Some(until)) => {
+                u32::try_from(self.warming_calls).unwrap_or(u32::MAX)
+                    < warming_allowance(until, now, cfg)
+            }
             _ => true,
         };
-        DidCandidate { id: self.id, e164: self.e164.clone(), state: self.state, score: self.health_score, last_used_at: self.last_call_at, within_ramp }
+        let judged = usize::try_from(self.scored_calls).unwrap_or(0) >= min_calls;
+        let score = if judged { self.health_score } else { 1.0 };
+        DidCandidate {
+            id: self.id,
+            e164: self.e164.clone(),
+            state: self.state,
+            score,
+            last_used_at: self.last_call_at,
+            within_ramp,
+        }
     }
 }
 
@@ -141,7 +162,8 @@ impl Store {
         .bind(org.map(|o| o.0))
         .fetch_optional(&self.pool)
         .await?;
-        row.ok_or_else(|| StoreError::not_found("DID", id))?.try_into()
+        row.ok_or_else(|| StoreError::not_found("DID", id))?
+            .try_into()
     }
 
     /// DIDs of `org` that are due for a lifecycle step at `now` (cooling past its cooldown,
@@ -165,7 +187,13 @@ impl Store {
     /// applied it first). Returns whether it changed.
     ///
     /// Errors: database failures.
-    pub async fn apply_did_transition(&self, id: DidId, from: DidState, t: &DidTransition, now: DateTime<Utc>) -> Result<bool> {
+    pub async fn apply_did_transition(
+        &self,
+        id: DidId,
+        from: DidState,
+        t: &DidTransition,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
         let mut conn = self.pool.acquire().await?;
         apply_transition(&mut conn, id, from, t, now).await
     }
@@ -203,14 +231,19 @@ pub async fn mark_did_called(conn: &mut PgConnection, id: DidId, now: DateTime<U
 /// `None` when the attempt has no DID or is not completed.
 ///
 /// Errors: database failures.
-pub async fn record_health_event(conn: &mut PgConnection, attempt: AttemptId) -> Result<Option<DidId>> {
+pub async fn record_health_event(
+    conn: &mut PgConnection,
+    attempt: AttemptId,
+) -> Result<Option<DidId>> {
     let did: Option<Option<i64>> = sqlx::query_scalar(
         "UPDATE call_attempts SET health_recorded = true WHERE id = $1 AND status = 'completed' RETURNING did_id",
     )
     .bind(attempt.0)
     .fetch_optional(&mut *conn)
     .await?;
-    let Some(Some(did)) = did else { return Ok(None) };
+    let Some(Some(did)) = did else {
+        return Ok(None);
+    };
     sqlx::query(
         "INSERT INTO did_health_events (did_id, call_attempt_id, disposition, duration_s, spam_flagged, at)
          SELECT did_id, id, disposition, COALESCE(duration_s, 0), spam_flagged, COALESCE(ended_at, created_at)
@@ -227,17 +260,25 @@ pub async fn record_health_event(conn: &mut PgConnection, attempt: AttemptId) ->
 ///
 /// Errors: [`StoreError::NotFound`].
 pub async fn lock_did(conn: &mut PgConnection, id: DidId) -> Result<Did> {
-    let row: Option<DidRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {DID_COLUMNS} FROM dids WHERE id = $1 FOR UPDATE")))
-        .bind(id.0)
-        .fetch_optional(conn)
-        .await?;
-    row.ok_or_else(|| StoreError::not_found("DID", id))?.try_into()
+    let row: Option<DidRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {DID_COLUMNS} FROM dids WHERE id = $1 FOR UPDATE"
+    )))
+    .bind(id.0)
+    .fetch_optional(conn)
+    .await?;
+    row.ok_or_else(|| StoreError::not_found("DID", id))?
+        .try_into()
 }
 
 /// The DID's most recent calls (newest first) since `since`, at most `limit`.
 ///
 /// Errors: database failures, or a stored disposition that does not parse.
-pub async fn recent_calls(conn: &mut PgConnection, id: DidId, since: Option<DateTime<Utc>>, limit: i64) -> Result<Vec<CallSample>> {
+pub async fn recent_calls(
+    conn: &mut PgConnection,
+    id: DidId,
+    since: Option<DateTime<Utc>>,
+    limit: i64,
+) -> Result<Vec<CallSample>> {
     let rows: Vec<(String, i32, bool)> = sqlx::query_as(
         "SELECT disposition, duration_s, spam_flagged FROM did_health_events
          WHERE did_id = $1 AND ($2::timestamptz IS NULL OR at >= $2) ORDER BY at DESC, id DESC LIMIT $3",
@@ -261,7 +302,13 @@ pub async fn recent_calls(conn: &mut PgConnection, id: DidId, since: Option<Date
 /// Stores a new score (and the state change it caused, if any).
 ///
 /// Errors: database failures.
-pub async fn store_score(conn: &mut PgConnection, id: DidId, score: &HealthScore, change: Option<&DidTransition>, now: DateTime<Utc>) -> Result<()> {
+pub async fn store_score(
+    conn: &mut PgConnection,
+    id: DidId,
+    score: &HealthScore,
+    change: Option<&DidTransition>,
+    now: DateTime<Utc>,
+) -> Result<()> {
     let components = serde_json::to_value(score.components).map_err(corrupt)?;
     sqlx::query("UPDATE dids SET health_score = $2, health_components = $3, scored_calls = $4 WHERE id = $1")
         .bind(id.0)
@@ -276,7 +323,12 @@ pub async fn store_score(conn: &mut PgConnection, id: DidId, score: &HealthScore
     Ok(())
 }
 
-async fn set_state(conn: &mut PgConnection, id: DidId, t: &DidTransition, now: DateTime<Utc>) -> Result<()> {
+async fn set_state(
+    conn: &mut PgConnection,
+    id: DidId,
+    t: &DidTransition,
+    now: DateTime<Utc>,
+) -> Result<()> {
     sqlx::query(
         "UPDATE dids SET state = $2, state_changed_at = $3,
              cooldown_until = CASE WHEN $2 = 'cooling' THEN $4 ELSE NULL END,
@@ -298,8 +350,18 @@ async fn set_state(conn: &mut PgConnection, id: DidId, t: &DidTransition, now: D
     Ok(())
 }
 
-async fn apply_transition(conn: &mut PgConnection, id: DidId, from: DidState, t: &DidTransition, now: DateTime<Utc>) -> Result<bool> {
-    let held: Option<String> = sqlx::query_scalar("SELECT state FROM dids WHERE id = $1 FOR UPDATE").bind(id.0).fetch_optional(&mut *conn).await?;
+async fn apply_transition(
+    conn: &mut PgConnection,
+    id: DidId,
+    from: DidState,
+    t: &DidTransition,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let held: Option<String> =
+        sqlx::query_scalar("SELECT state FROM dids WHERE id = $1 FOR UPDATE")
+            .bind(id.0)
+            .fetch_optional(&mut *conn)
+            .await?;
     if held.as_deref() != Some(from.as_str()) {
         return Ok(false);
     }

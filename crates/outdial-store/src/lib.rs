@@ -62,7 +62,9 @@ impl From<sqlx::Error> for StoreError {
         if let sqlx::Error::Database(db) = &e {
             match db.code().as_deref() {
                 Some("23505") => return Self::AlreadyExists(db.message().to_owned()),
-                Some("23514" | "22P02" | "23502" | "22003") => return Self::Invalid(db.message().to_owned()),
+                Some("23514" | "22P02" | "23502" | "22003") => {
+                    return Self::Invalid(db.message().to_owned());
+                }
                 _ => {}
             }
         }
@@ -72,7 +74,10 @@ impl From<sqlx::Error> for StoreError {
 
 impl StoreError {
     pub(crate) fn not_found(what: &'static str, id: impl ToString) -> Self {
-        Self::NotFound { what, id: id.to_string() }
+        Self::NotFound {
+            what,
+            id: id.to_string(),
+        }
     }
 }
 
@@ -126,12 +131,23 @@ impl Store {
 /// Errors: the admin connection failed, or `name` is not a plain identifier.
 pub async fn ensure_database(admin_url: &str, name: &str) -> Result<String> {
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return Err(StoreError::Invalid(format!("database name {name:?} must be [A-Za-z0-9_]+")));
+        return Err(StoreError::Invalid(format!(
+            "database name {name:?} must be [A-Za-z0-9_]+"
+        )));
     }
-    let admin = PgPoolOptions::new().max_connections(1).connect(admin_url).await?;
-    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)").bind(name).fetch_one(&admin).await?;
+    let admin = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(admin_url)
+        .await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(name)
+            .fetch_one(&admin)
+            .await?;
     if !exists {
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&admin).await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&admin)
+            .await?;
     }
     admin.close().await;
     Ok(replace_database(admin_url, name))
@@ -142,17 +158,28 @@ pub async fn ensure_database(admin_url: &str, name: &str) -> Result<String> {
 /// Errors: the admin connection failed, or `name` is not a plain identifier.
 pub async fn drop_database(admin_url: &str, name: &str) -> Result<()> {
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return Err(StoreError::Invalid(format!("database name {name:?} must be [A-Za-z0-9_]+")));
+        return Err(StoreError::Invalid(format!(
+            "database name {name:?} must be [A-Za-z0-9_]+"
+        )));
     }
-    let admin = PgPoolOptions::new().max_connections(1).connect(admin_url).await?;
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&admin).await?;
+    let admin = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(admin_url)
+        .await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&admin)
+    .await?;
     admin.close().await;
     Ok(())
 }
 
 /// `url` with its database name replaced by `name` (query string kept).
 pub fn replace_database(url: &str, name: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
     let prefix = base.rsplit_once('/').map_or(base, |(p, _)| p);
     match query {
         Some(q) => format!("{prefix}/{name}?{q}"),
@@ -164,7 +191,13 @@ pub fn replace_database(url: &str, name: &str) -> String {
 mod tests {
     #[test]
     fn replace_database_keeps_host_and_query() {
-        assert_eq!(super::replace_database("postgres://u@h:5432/postgres", "x"), "postgres://u@h:5432/x");
-        assert_eq!(super::replace_database("postgres://u@h/db?sslmode=disable", "x"), "postgres://u@h/x?sslmode=disable");
+        assert_eq!(
+            super::replace_database("postgres://u@h:5432/postgres", "x"),
+            "postgres://u@h:5432/x"
+        );
+        assert_eq!(
+            super::replace_database("postgres://u@h/db?sslmode=disable", "x"),
+            "postgres://u@h/x?sslmode=disable"
+        );
     }
 }

@@ -57,7 +57,12 @@ impl Store {
     ///
     /// Errors: [`StoreError::AlreadyExists`] for a taken name, [`StoreError::Invalid`] for a
     /// limit outside 1..=10000.
-    pub async fn create_org(&self, name: &str, concurrency_limit: Option<i32>, now: DateTime<Utc>) -> Result<Organization> {
+    pub async fn create_org(
+        &self,
+        name: &str,
+        concurrency_limit: Option<i32>,
+        now: DateTime<Utc>,
+    ) -> Result<Organization> {
         let row = sqlx::query_as::<_, (i64, String, i32, DateTime<Utc>)>(
             "INSERT INTO organizations (name, concurrency_limit, created_at) VALUES ($1, $2, $3)
              RETURNING id, name, concurrency_limit, created_at",
@@ -74,12 +79,14 @@ impl Store {
     ///
     /// Errors: [`StoreError::NotFound`].
     pub async fn org(&self, id: OrgId) -> Result<Organization> {
-        sqlx::query_as::<_, (i64, String, i32, DateTime<Utc>)>("SELECT id, name, concurrency_limit, created_at FROM organizations WHERE id = $1")
-            .bind(id.0)
-            .fetch_optional(&self.pool)
-            .await?
-            .map(org_from_row)
-            .ok_or_else(|| StoreError::not_found("organization", id))
+        sqlx::query_as::<_, (i64, String, i32, DateTime<Utc>)>(
+            "SELECT id, name, concurrency_limit, created_at FROM organizations WHERE id = $1",
+        )
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(org_from_row)
+        .ok_or_else(|| StoreError::not_found("organization", id))
     }
 
     /// The organization named `name`, if any.
@@ -99,12 +106,14 @@ impl Store {
     ///
     /// Errors: database failures.
     pub async fn orgs(&self) -> Result<Vec<Organization>> {
-        Ok(sqlx::query_as::<_, (i64, String, i32, DateTime<Utc>)>("SELECT id, name, concurrency_limit, created_at FROM organizations ORDER BY id")
-            .fetch_all(&self.pool)
-            .await?
-            .into_iter()
-            .map(org_from_row)
-            .collect())
+        Ok(sqlx::query_as::<_, (i64, String, i32, DateTime<Utc>)>(
+            "SELECT id, name, concurrency_limit, created_at FROM organizations ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(org_from_row)
+        .collect())
     }
 
     /// Sets an organization's `concurrency_limit` (SPEC §4: 1..=10000).
@@ -112,7 +121,9 @@ impl Store {
     /// Errors: [`StoreError::Invalid`] outside the range, [`StoreError::NotFound`].
     pub async fn set_concurrency_limit(&self, id: OrgId, limit: i32) -> Result<Organization> {
         if !(1..=10_000).contains(&limit) {
-            return Err(StoreError::Invalid(format!("concurrency_limit {limit} is outside 1..=10000")));
+            return Err(StoreError::Invalid(format!(
+                "concurrency_limit {limit} is outside 1..=10000"
+            )));
         }
         sqlx::query_as::<_, (i64, String, i32, DateTime<Utc>)>(
             "UPDATE organizations SET concurrency_limit = $2 WHERE id = $1 RETURNING id, name, concurrency_limit, created_at",
@@ -130,12 +141,23 @@ impl Store {
     ///
     /// Errors: [`StoreError::Invalid`] for an unknown scope or no scope,
     /// [`StoreError::NotFound`] for an unknown organization.
-    pub async fn create_token(&self, org: OrgId, name: &str, scopes: &[String], now: DateTime<Utc>) -> Result<(i64, String)> {
+    pub async fn create_token(
+        &self,
+        org: OrgId,
+        name: &str,
+        scopes: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<(i64, String)> {
         if scopes.is_empty() {
-            return Err(StoreError::Invalid("a token needs at least one scope".into()));
+            return Err(StoreError::Invalid(
+                "a token needs at least one scope".into(),
+            ));
         }
         if let Some(bad) = scopes.iter().find(|s| !KNOWN_SCOPES.contains(&s.as_str())) {
-            return Err(StoreError::Invalid(format!("unknown scope {bad:?}; known: {}", KNOWN_SCOPES.join(", "))));
+            return Err(StoreError::Invalid(format!(
+                "unknown scope {bad:?}; known: {}",
+                KNOWN_SCOPES.join(", ")
+            )));
         }
         self.org(org).await?;
         let secret = format!("odt_{}", hex::encode(rand::random::<[u8; 24]>()));
@@ -162,13 +184,23 @@ impl Store {
                 .bind(sha256(secret))
                 .fetch_optional(&self.pool)
                 .await?;
-        Ok(row.map(|(token_id, org, scopes)| TokenGrant { org_id: OrgId(org), token_id, scopes }))
+        Ok(row.map(|(token_id, org, scopes)| TokenGrant {
+            org_id: OrgId(org),
+            token_id,
+            scopes,
+        }))
     }
 
     /// Adds `phones` (E.164) to `org`'s suppression list. Returns how many were new.
     ///
     /// Errors: database failures.
-    pub async fn add_suppressions(&self, org: OrgId, phones: &[String], reason: &str, now: DateTime<Utc>) -> Result<u64> {
+    pub async fn add_suppressions(
+        &self,
+        org: OrgId,
+        phones: &[String],
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
         let done = sqlx::query(
             "INSERT INTO suppressions (org_id, phone, reason, created_at)
              SELECT $1, p, $3, $4 FROM unnest($2::text[]) AS p
@@ -187,14 +219,23 @@ impl Store {
     ///
     /// Errors: database failures.
     pub async fn suppressed_among(&self, org: OrgId, phones: &[String]) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar("SELECT phone FROM suppressions WHERE org_id = $1 AND phone = ANY($2)")
-            .bind(org.0)
-            .bind(phones)
-            .fetch_all(&self.pool)
-            .await?)
+        Ok(sqlx::query_scalar(
+            "SELECT phone FROM suppressions WHERE org_id = $1 AND phone = ANY($2)",
+        )
+        .bind(org.0)
+        .bind(phones)
+        .fetch_all(&self.pool)
+        .await?)
     }
 }
 
-fn org_from_row((id, name, concurrency_limit, created_at): (i64, String, i32, DateTime<Utc>)) -> Organization {
-    Organization { id: OrgId(id), name, concurrency_limit, created_at }
+fn org_from_row(
+    (id, name, concurrency_limit, created_at): (i64, String, i32, DateTime<Utc>),
+) -> Organization {
+    Organization {
+        id: OrgId(id),
+        name,
+        concurrency_limit,
+        created_at,
+    }
 }

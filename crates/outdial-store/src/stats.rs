@@ -28,7 +28,11 @@ impl Store {
     /// Attempt figures of `campaign` at `now`.
     ///
     /// Errors: database failures.
-    pub async fn attempt_figures(&self, campaign: CampaignId, now: DateTime<Utc>) -> Result<AttemptFigures> {
+    pub async fn attempt_figures(
+        &self,
+        campaign: CampaignId,
+        now: DateTime<Utc>,
+    ) -> Result<AttemptFigures> {
         Ok(sqlx::query_as(
             "SELECT count(*) AS attempts,
                     count(*) FILTER (WHERE status <> 'completed') AS in_flight,
@@ -46,7 +50,12 @@ impl Store {
     /// Stores the latest stats snapshot (JSON) of a campaign.
     ///
     /// Errors: database failures.
-    pub async fn save_campaign_stats(&self, campaign: CampaignId, snapshot: &serde_json::Value, now: DateTime<Utc>) -> Result<()> {
+    pub async fn save_campaign_stats(
+        &self,
+        campaign: CampaignId,
+        snapshot: &serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
         sqlx::query(
             "INSERT INTO campaign_stats (campaign_id, snapshot, updated_at) VALUES ($1, $2, $3)
              ON CONFLICT (campaign_id) DO UPDATE SET snapshot = EXCLUDED.snapshot, updated_at = EXCLUDED.updated_at",
@@ -62,11 +71,18 @@ impl Store {
     /// The latest stored stats snapshot of a campaign, with its time.
     ///
     /// Errors: database failures.
-    pub async fn campaign_stats(&self, campaign: CampaignId) -> Result<Option<(serde_json::Value, DateTime<Utc>)>> {
-        Ok(sqlx::query_as("SELECT snapshot, updated_at FROM campaign_stats WHERE campaign_id = $1")
+    pub async fn campaign_stats(
+        &self,
+        campaign: CampaignId,
+    ) -> Result<Option<(serde_json::Value, DateTime<Utc>)>> {
+        Ok(
+            sqlx::query_as(
+                "SELECT snapshot, updated_at FROM campaign_stats WHERE campaign_id = $1",
+            )
             .bind(campaign.0)
             .fetch_optional(&self.pool)
-            .await?)
+            .await?,
+        )
     }
 
     /// Whether `campaign` still has contacts that are not finished (queued, locked, dialing,

@@ -27,26 +27,81 @@ fn contact(row: usize, phones: &[&str]) -> NewContact {
 async fn setup(pool: PgPool, contacts: usize) -> (Store, OrgId, CampaignId) {
     let store = Store::new(pool);
     let org = store.create_org("acme", None, t0()).await.expect("org");
-    let campaign = store.create_campaign(&NewCampaign::voice(org.id, "spring"), t0()).await.expect("campaign");
-    let rows: Vec<NewContact> = (0..contacts).map(|i| contact(i + 1, &[&format!("+1212555{:04}", 1000 + i)])).collect();
-    store.import_contacts(org.id, Some(campaign.id), "c.csv", contacts, &rows, vec![], 0, t0()).await.expect("import");
+    let campaign = store
+        .create_campaign(&NewCampaign::voice(org.id, "spring"), t0())
+        .await
+        .expect("campaign");
+    let rows: Vec<NewContact> = (0..contacts)
+        .map(|i| contact(i + 1, &[&format!("+1212555{:04}", 1000 + i)]))
+        .collect();
+    store
+        .import_contacts(
+            org.id,
+            Some(campaign.id),
+            "c.csv",
+            contacts,
+            &rows,
+            vec![],
+            0,
+            t0(),
+        )
+        .await
+        .expect("import");
     (store, org.id, campaign.id)
 }
 
 #[sqlx::test(migrator = "outdial_store::MIGRATOR")]
 async fn import_reports_duplicates_against_the_campaign_and_records_the_upload(pool: PgPool) {
     let (store, org, campaign) = setup(pool, 3).await;
-    store.add_suppressions(org, &["+12125551001".to_owned()], "dnc", t0()).await.expect("dnc");
-    let again = vec![contact(1, &["+12125551000"]), contact(2, &["+12125559999", "+12125559998"]), contact(4, &["+12125551001"])];
-    let rejected = vec![Rejection { row: 3, error: "malformed phone".into() }];
-    let report = store.import_contacts(org, Some(campaign), "again.csv", 4, &again, rejected, 1, t0()).await.expect("import");
-    assert_eq!((report.rows_read, report.imported, report.malformed, report.duplicates, report.suppressed), (4, 1, 1, 2, 0));
+    store
+        .add_suppressions(org, &["+12125551001".to_owned()], "dnc", t0())
+        .await
+        .expect("dnc");
+    let again = vec![
+        contact(1, &["+12125551000"]),
+        contact(2, &["+12125559999", "+12125559998"]),
+        contact(4, &["+12125551001"]),
+    ];
+    let rejected = vec![Rejection {
+        row: 3,
+        error: "malformed phone".into(),
+    }];
+    let report = store
+        .import_contacts(
+            org,
+            Some(campaign),
+            "again.csv",
+            4,
+            &again,
+            rejected,
+            1,
+            t0(),
+        )
+        .await
+        .expect("import");
+    assert_eq!(
+        (
+            report.rows_read,
+            report.imported,
+            report.malformed,
+            report.duplicates,
+            report.suppressed
+        ),
+        (4, 1, 1, 2, 0)
+    );
     let rows: Vec<usize> = report.rejections.iter().map(|r| r.row).collect();
     assert_eq!(rows, vec![1, 3, 4], "rejections sorted by row");
     let contacts = store.campaign_contacts(campaign).await.expect("contacts");
     assert_eq!(contacts.len(), 4);
-    assert_eq!(contacts[3].phone_numbers, vec!["+12125559999", "+12125559998"], "number order kept");
-    assert_eq!(store.campaign_timezones(campaign).await.expect("zones"), vec!["America/New_York"]);
+    assert_eq!(
+        contacts[3].phone_numbers,
+        vec!["+12125559999", "+12125559998"],
+        "number order kept"
+    );
+    assert_eq!(
+        store.campaign_timezones(campaign).await.expect("zones"),
+        vec!["America/New_York"]
+    );
 }
 
 #[sqlx::test(migrator = "outdial_store::MIGRATOR")]
@@ -57,21 +112,43 @@ async fn two_concurrent_fetches_never_return_the_same_contact(pool: PgPool) {
     let mut a = store.pool().begin().await.expect("tx a");
     let mut b = store.pool().begin().await.expect("tx b");
     let later = t0() + Duration::seconds(1);
-    let got_a = dialing::fetch_candidates(&mut a, later, &needs, &eligible, 0).await.expect("fetch a");
-    let got_b = dialing::fetch_candidates(&mut b, later, &needs, &eligible, 0).await.expect("fetch b");
-    assert_eq!((got_a.len(), got_b.len()), (150, 50), "b skips the rows a holds");
+    let got_a = dialing::fetch_candidates(&mut a, later, &needs, &eligible, 0)
+        .await
+        .expect("fetch a");
+    let got_b = dialing::fetch_candidates(&mut b, later, &needs, &eligible, 0)
+        .await
+        .expect("fetch b");
+    assert_eq!(
+        (got_a.len(), got_b.len()),
+        (150, 50),
+        "b skips the rows a holds"
+    );
     let ids_a: std::collections::HashSet<ContactId> = got_a.iter().map(|c| c.contact_id).collect();
-    assert!(got_b.iter().all(|c| !ids_a.contains(&c.contact_id)), "no contact in both");
+    assert!(
+        got_b.iter().all(|c| !ids_a.contains(&c.contact_id)),
+        "no contact in both"
+    );
     // Earliest due first: a got the first 150 by (retry_after, id).
     let mut sorted: Vec<i64> = got_a.iter().map(|c| c.contact_id.0).collect();
     sorted.sort_unstable();
-    assert_eq!(sorted, got_a.iter().map(|c| c.contact_id.0).collect::<Vec<_>>());
-    let locked_a = dialing::lock_contacts(&mut a, &got_a.iter().map(|c| c.contact_id).collect::<Vec<_>>(), later).await.expect("lock");
+    assert_eq!(
+        sorted,
+        got_a.iter().map(|c| c.contact_id.0).collect::<Vec<_>>()
+    );
+    let locked_a = dialing::lock_contacts(
+        &mut a,
+        &got_a.iter().map(|c| c.contact_id).collect::<Vec<_>>(),
+        later,
+    )
+    .await
+    .expect("lock");
     assert_eq!(locked_a.len(), 150);
     a.commit().await.expect("commit a");
     b.rollback().await.expect("rollback b");
     let mut c = store.pool().begin().await.expect("tx c");
-    let got_c = dialing::fetch_candidates(&mut c, later, &needs, &eligible, 0).await.expect("fetch c");
+    let got_c = dialing::fetch_candidates(&mut c, later, &needs, &eligible, 0)
+        .await
+        .expect("fetch c");
     assert_eq!(got_c.len(), 50, "locked contacts are no longer candidates");
 }
 
@@ -80,18 +157,54 @@ async fn candidates_respect_due_time_and_eligible_zones(pool: PgPool) {
     let (store, _org, campaign) = setup(pool, 5).await;
     let mut tx = store.pool().begin().await.expect("tx");
     let before = t0() - Duration::seconds(1);
-    let none = dialing::fetch_candidates(&mut tx, before, &[(campaign, 10)], &[(campaign, "America/New_York".into())], 0).await.expect("fetch");
+    let none = dialing::fetch_candidates(
+        &mut tx,
+        before,
+        &[(campaign, 10)],
+        &[(campaign, "America/New_York".into())],
+        0,
+    )
+    .await
+    .expect("fetch");
     assert!(none.is_empty(), "not due before import time");
-    let closed = dialing::fetch_candidates(&mut tx, t0(), &[(campaign, 10)], &[(campaign, "America/Chicago".into())], 0).await.expect("fetch");
+    let closed = dialing::fetch_candidates(
+        &mut tx,
+        t0(),
+        &[(campaign, 10)],
+        &[(campaign, "America/Chicago".into())],
+        0,
+    )
+    .await
+    .expect("fetch");
     assert!(closed.is_empty(), "zone not eligible");
 }
 
-async fn dialing_attempt(store: &Store, org: OrgId, campaign: CampaignId) -> (ContactId, AttemptId) {
-    let did = store.create_did(org, "+12125550001", t0()).await.expect("did");
+async fn dialing_attempt(
+    store: &Store,
+    org: OrgId,
+    campaign: CampaignId,
+) -> (ContactId, AttemptId) {
+    let did = store
+        .create_did(org, "+12125550001", t0())
+        .await
+        .expect("did");
     let mut tx = store.pool().begin().await.expect("tx");
-    let cands = dialing::fetch_candidates(&mut tx, t0(), &[(campaign, 1)], &[(campaign, "America/New_York".into())], 0).await.expect("fetch");
-    dialing::lock_contacts(&mut tx, &[cands[0].contact_id], t0()).await.expect("lock");
-    let c = dialing::claim_locked(&mut tx, campaign, t0()).await.expect("claim").expect("a locked contact");
+    let cands = dialing::fetch_candidates(
+        &mut tx,
+        t0(),
+        &[(campaign, 1)],
+        &[(campaign, "America/New_York".into())],
+        0,
+    )
+    .await
+    .expect("fetch");
+    dialing::lock_contacts(&mut tx, &[cands[0].contact_id], t0())
+        .await
+        .expect("lock");
+    let c = dialing::claim_locked(&mut tx, campaign, t0())
+        .await
+        .expect("claim")
+        .expect("a locked contact");
     let new = NewAttempt {
         contact_id: c.id,
         attempt_index: c.attempt_count,
@@ -102,9 +215,13 @@ async fn dialing_attempt(store: &Store, org: OrgId, campaign: CampaignId) -> (Co
         to_number: c.phone_numbers[0].clone(),
         channel_pool: "campaign".into(),
     };
-    let (a, created) = dialing::insert_attempt(&mut tx, &new, t0()).await.expect("attempt");
+    let (a, created) = dialing::insert_attempt(&mut tx, &new, t0())
+        .await
+        .expect("attempt");
     assert!(created);
-    let (again, created_again) = dialing::insert_attempt(&mut tx, &new, t0()).await.expect("attempt again");
+    let (again, created_again) = dialing::insert_attempt(&mut tx, &new, t0())
+        .await
+        .expect("attempt again");
     assert!(!created_again, "idempotency key (contact, attempt index)");
     assert_eq!(again.id, a.id);
     tx.commit().await.expect("commit");
@@ -112,36 +229,91 @@ async fn dialing_attempt(store: &Store, org: OrgId, campaign: CampaignId) -> (Co
 }
 
 fn outcome(d: Disposition, by: &'static str) -> AttemptOutcome {
-    AttemptOutcome { disposition: d, carrier_status: None, answered_by: None, duration_s: Some(0), call_sid: None, completed_by: by, error: None }
+    AttemptOutcome {
+        disposition: d,
+        carrier_status: None,
+        answered_by: None,
+        duration_s: Some(0),
+        call_sid: None,
+        completed_by: by,
+        error: None,
+    }
 }
 
 #[sqlx::test(migrator = "outdial_store::MIGRATOR")]
 async fn completion_happens_exactly_once_and_resolves_the_contact(pool: PgPool) {
     let (store, org, campaign) = setup(pool, 1).await;
     let (contact, attempt) = dialing_attempt(&store, org, campaign).await;
-    assert!(store.begin_originate(attempt, t0()).await.expect("originate").is_some());
-    assert!(store.begin_originate(attempt, t0()).await.expect("originate").is_none(), "never originate twice");
+    assert!(
+        store
+            .begin_originate(attempt, t0())
+            .await
+            .expect("originate")
+            .is_some()
+    );
+    assert!(
+        store
+            .begin_originate(attempt, t0())
+            .await
+            .expect("originate")
+            .is_none(),
+        "never originate twice"
+    );
     let now = t0() + Duration::seconds(30);
-    let done = store.complete_attempt(attempt, &outcome(Disposition::NoAnswer, "webhook"), now).await.expect("complete");
+    let done = store
+        .complete_attempt(attempt, &outcome(Disposition::NoAnswer, "webhook"), now)
+        .await
+        .expect("complete");
     let done = done.expect("first completion wins");
     assert_eq!(done.contact_status, "queued");
-    assert!(store.complete_attempt(attempt, &outcome(Disposition::Timeout, "timeout"), now).await.expect("complete").is_none(), "timeout after webhook is a no-op");
+    assert!(
+        store
+            .complete_attempt(attempt, &outcome(Disposition::Timeout, "timeout"), now)
+            .await
+            .expect("complete")
+            .is_none(),
+        "timeout after webhook is a no-op"
+    );
     let c = store.contact(contact).await.expect("contact");
-    assert_eq!((c.status.as_str(), c.attempt_count, c.disposition.as_deref()), ("queued", 1, Some("no_answer")));
+    assert_eq!(
+        (c.status.as_str(), c.attempt_count, c.disposition.as_deref()),
+        ("queued", 1, Some("no_answer"))
+    );
     assert_eq!(c.retry_after, now + Duration::minutes(60));
     let a = store.attempt(attempt).await.expect("attempt");
-    assert_eq!((a.status.as_str(), a.completed_by.as_deref()), ("completed", Some("webhook")));
+    assert_eq!(
+        (a.status.as_str(), a.completed_by.as_deref()),
+        ("completed", Some("webhook"))
+    );
 }
 
 #[sqlx::test(migrator = "outdial_store::MIGRATOR")]
 async fn stale_locks_are_swept(pool: PgPool) {
     let (store, _org, campaign) = setup(pool, 2).await;
     let mut tx = store.pool().begin().await.expect("tx");
-    let cands = dialing::fetch_candidates(&mut tx, t0(), &[(campaign, 2)], &[(campaign, "America/New_York".into())], 0).await.expect("fetch");
+    let cands = dialing::fetch_candidates(
+        &mut tx,
+        t0(),
+        &[(campaign, 2)],
+        &[(campaign, "America/New_York".into())],
+        0,
+    )
+    .await
+    .expect("fetch");
     let ids: Vec<ContactId> = cands.iter().map(|c| c.contact_id).collect();
-    dialing::lock_contacts(&mut tx, &ids[..1], t0()).await.expect("lock");
-    dialing::lock_contacts(&mut tx, &ids[1..], t0() + Duration::seconds(100)).await.expect("lock");
-    let swept = dialing::sweep_stale_locks(&mut tx, t0() + Duration::seconds(1), t0() + Duration::seconds(121)).await.expect("sweep");
+    dialing::lock_contacts(&mut tx, &ids[..1], t0())
+        .await
+        .expect("lock");
+    dialing::lock_contacts(&mut tx, &ids[1..], t0() + Duration::seconds(100))
+        .await
+        .expect("lock");
+    let swept = dialing::sweep_stale_locks(
+        &mut tx,
+        t0() + Duration::seconds(1),
+        t0() + Duration::seconds(121),
+    )
+    .await
+    .expect("sweep");
     assert_eq!(swept.iter().map(|h| h.0).collect::<Vec<_>>(), vec![ids[0]]);
     tx.commit().await.expect("commit");
 }
@@ -149,19 +321,70 @@ async fn stale_locks_are_swept(pool: PgPool) {
 #[sqlx::test(migrator = "outdial_store::MIGRATOR")]
 async fn transitions_follow_the_state_machine_and_are_recorded(pool: PgPool) {
     let (store, org, campaign) = setup(pool, 3).await;
-    let start = store.transition_campaign(campaign, Some(org), CampaignCommand::Start, "test", None, t0()).await.expect("start");
-    assert_eq!((start.from, start.campaign.status), (CampaignStatus::Created, CampaignStatus::Dialing));
-    let err = store.transition_campaign(campaign, Some(org), CampaignCommand::Resume, "test", None, t0()).await.expect_err("illegal");
-    assert!(matches!(err, StoreError::IllegalTransition(e) if e.current == CampaignStatus::Dialing));
+    let start = store
+        .transition_campaign(
+            campaign,
+            Some(org),
+            CampaignCommand::Start,
+            "test",
+            None,
+            t0(),
+        )
+        .await
+        .expect("start");
+    assert_eq!(
+        (start.from, start.campaign.status),
+        (CampaignStatus::Created, CampaignStatus::Dialing)
+    );
+    let err = store
+        .transition_campaign(
+            campaign,
+            Some(org),
+            CampaignCommand::Resume,
+            "test",
+            None,
+            t0(),
+        )
+        .await
+        .expect_err("illegal");
+    assert!(
+        matches!(err, StoreError::IllegalTransition(e) if e.current == CampaignStatus::Dialing)
+    );
     let other_org = store.create_org("other", None, t0()).await.expect("org");
     assert!(matches!(
-        store.transition_campaign(campaign, Some(other_org.id), CampaignCommand::Pause, "x", None, t0()).await,
+        store
+            .transition_campaign(
+                campaign,
+                Some(other_org.id),
+                CampaignCommand::Pause,
+                "x",
+                None,
+                t0()
+            )
+            .await,
         Err(StoreError::NotFound { .. })
     ));
-    let cancel = store.transition_campaign(campaign, None, CampaignCommand::Cancel, "cli", Some("operator"), t0()).await.expect("cancel");
-    assert_eq!(cancel.cancelled_contacts.len(), 3, "queued contacts cancelled");
+    let cancel = store
+        .transition_campaign(
+            campaign,
+            None,
+            CampaignCommand::Cancel,
+            "cli",
+            Some("operator"),
+            t0(),
+        )
+        .await
+        .expect("cancel");
+    assert_eq!(
+        cancel.cancelled_contacts.len(),
+        3,
+        "queued contacts cancelled"
+    );
     let log = store.campaign_transitions(campaign).await.expect("log");
-    assert_eq!(log.iter().map(|t| t.to_status.as_str()).collect::<Vec<_>>(), vec!["dialing", "cancelled"]);
+    assert_eq!(
+        log.iter().map(|t| t.to_status.as_str()).collect::<Vec<_>>(),
+        vec!["dialing", "cancelled"]
+    );
     assert_eq!(log[1].reason.as_deref(), Some("operator"));
 }
 
@@ -170,8 +393,24 @@ async fn concurrency_limit_bounds(pool: PgPool) {
     let store = Store::new(pool);
     let org = store.create_org("acme", None, t0()).await.expect("org");
     assert_eq!(org.concurrency_limit, 10);
-    assert!(matches!(store.set_concurrency_limit(org.id, 0).await, Err(StoreError::Invalid(_))));
-    assert!(matches!(store.set_concurrency_limit(org.id, 10_001).await, Err(StoreError::Invalid(_))));
-    assert_eq!(store.set_concurrency_limit(org.id, 10_000).await.expect("max").concurrency_limit, 10_000);
-    assert!(matches!(store.create_org("acme", None, t0()).await, Err(StoreError::AlreadyExists(_))));
+    assert!(matches!(
+        store.set_concurrency_limit(org.id, 0).await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(matches!(
+        store.set_concurrency_limit(org.id, 10_001).await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert_eq!(
+        store
+            .set_concurrency_limit(org.id, 10_000)
+            .await
+            .expect("max")
+            .concurrency_limit,
+        10_000
+    );
+    assert!(matches!(
+        store.create_org("acme", None, t0()).await,
+        Err(StoreError::AlreadyExists(_))
+    ));
 }

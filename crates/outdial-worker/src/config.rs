@@ -81,7 +81,11 @@ pub struct RedisConfig {
 
 impl Default for RedisConfig {
     fn default() -> Self {
-        Self { url: "redis://127.0.0.1:6379".into(), prefix: String::new(), pool_size: 32 }
+        Self {
+            url: "redis://127.0.0.1:6379".into(),
+            prefix: String::new(),
+            pool_size: 32,
+        }
     }
 }
 
@@ -97,7 +101,10 @@ pub struct PostgresConfig {
 
 impl Default for PostgresConfig {
     fn default() -> Self {
-        Self { url: "postgres://postgres@127.0.0.1:5432/outdial".into(), max_connections: 20 }
+        Self {
+            url: "postgres://postgres@127.0.0.1:5432/outdial".into(),
+            max_connections: 20,
+        }
     }
 }
 
@@ -112,7 +119,9 @@ pub struct MetricsConfig {
 
 impl Default for MetricsConfig {
     fn default() -> Self {
-        Self { listen: "127.0.0.1:0".into() }
+        Self {
+            listen: "127.0.0.1:0".into(),
+        }
     }
 }
 
@@ -135,7 +144,9 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self { filter: "info".into() }
+        Self {
+            filter: "info".into(),
+        }
     }
 }
 
@@ -299,12 +310,21 @@ impl Default for HealthSettings {
 impl HealthSettings {
     /// The score thresholds.
     pub fn thresholds(&self) -> outdial_domain::health::HealthThresholds {
-        outdial_domain::health::HealthThresholds { ok: self.ok, usable: self.usable, burn: self.burn, min_calls: self.min_calls }
+        outdial_domain::health::HealthThresholds {
+            ok: self.ok,
+            usable: self.usable,
+            burn: self.burn,
+            min_calls: self.min_calls,
+        }
     }
 
     /// The lifecycle timing.
     pub fn lifecycle(&self) -> outdial_domain::did::LifecycleConfig {
-        outdial_domain::did::LifecycleConfig { cooldown_ms: self.cooldown_ms, warming_ms: self.warming_ms, warming_max_calls: self.warming_max_calls }
+        outdial_domain::did::LifecycleConfig {
+            cooldown_ms: self.cooldown_ms,
+            warming_ms: self.warming_ms,
+            warming_max_calls: self.warming_max_calls,
+        }
     }
 }
 
@@ -337,7 +357,11 @@ pub struct ApiSettings {
 
 impl Default for ApiSettings {
     fn default() -> Self {
-        Self { listen: "127.0.0.1:8080".into(), public_url: "http://127.0.0.1:8080".into(), sse_keepalive_ms: 15_000 }
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            public_url: "http://127.0.0.1:8080".into(),
+            sse_keepalive_ms: 15_000,
+        }
     }
 }
 
@@ -353,7 +377,9 @@ pub struct ConfigError(String);
 pub fn load(env: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
     let mut figment = Figment::from(Serialized::defaults(Config::default()));
     for (name, value) in env {
-        let Some(rest) = name.strip_prefix(ENV_PREFIX) else { continue };
+        let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
         if rest.starts_with("SIM_") || rest.is_empty() {
             continue;
         }
@@ -362,13 +388,16 @@ pub fn load(env: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
         // is expected and as text where text is (an auth token of digits stays a string).
         // Decimals become f64 here, because figment's own text→number parsing reads short
         // decimals as f32 ("0.65" would become 0.6499999761…).
-        let is_decimal = value.contains(['.', 'e', 'E']) && value.parse::<f64>().is_ok_and(f64::is_finite);
+        let is_decimal =
+            value.contains(['.', 'e', 'E']) && value.parse::<f64>().is_ok_and(f64::is_finite);
         figment = match value.parse::<f64>() {
             Ok(x) if is_decimal => figment.merge(Serialized::default(&key, x)),
             _ => figment.merge(Serialized::default(&key, value.clone())),
         };
     }
-    figment.extract_lossy().map_err(|e| ConfigError(e.to_string()))
+    figment
+        .extract_lossy()
+        .map_err(|e| ConfigError(e.to_string()))
 }
 
 /// [`load`] from the process environment.
@@ -383,7 +412,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     #[test]
@@ -398,7 +430,14 @@ mod tests {
         assert_eq!(c.channels.pools["ivr"], 15);
         assert_eq!(c.channels.pools["api"], 8);
         assert_eq!(c.channels.ttl_s, 3_600);
-        assert_eq!((c.queues.dialer_concurrency, c.queues.health_concurrency, c.queues.stats_concurrency), (5, 10, 5));
+        assert_eq!(
+            (
+                c.queues.dialer_concurrency,
+                c.queues.health_concurrency,
+                c.queues.stats_concurrency
+            ),
+            (5, 10, 5)
+        );
         assert_eq!(c.health.cooldown_ms, 7_200_000);
         assert_eq!(c.dialer.sms_gap_minutes, 15);
     }
@@ -419,16 +458,23 @@ mod tests {
         assert_eq!(c.dialer.poll_interval_ms, 250);
         assert!((c.dialer.did_score_threshold - 0.65).abs() < 1e-12);
         assert_eq!(c.channels.pools["campaign"], 120);
-        assert_eq!(c.channels.pools["api"], 8, "other pools keep their defaults");
+        assert_eq!(
+            c.channels.pools["api"], 8,
+            "other pools keep their defaults"
+        );
         assert_eq!(c.carrier.auth_token.expose(), "12345");
-        assert!(!format!("{c:?}").contains("12345"), "secrets are not printed");
+        assert!(
+            !format!("{c:?}").contains("12345"),
+            "secrets are not printed"
+        );
     }
 
     #[test]
     fn unknown_keys_and_bad_values_are_refused() {
         let err = load(&env(&[("OUTDIAL_DIALER__POLL_INTERVAL", "5")])).expect_err("typo");
         assert!(err.to_string().contains("poll_interval"), "{err}");
-        let err = load(&env(&[("OUTDIAL_DIALER__POLL_INTERVAL_MS", "soon")])).expect_err("bad type");
+        let err =
+            load(&env(&[("OUTDIAL_DIALER__POLL_INTERVAL_MS", "soon")])).expect_err("bad type");
         assert!(err.to_string().contains("poll_interval_ms"), "{err}");
     }
 }

@@ -137,14 +137,19 @@ pub struct Events {
 
 impl std::fmt::Debug for Events {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Events").field("prefix", &self.prefix).finish()
+        f.debug_struct("Events")
+            .field("prefix", &self.prefix)
+            .finish()
     }
 }
 
 impl Events {
     /// Publisher on `pool` with channel prefix `prefix`.
     pub fn new(pool: Pool, prefix: impl Into<String>) -> Self {
-        Self { pool, prefix: prefix.into() }
+        Self {
+            pool,
+            prefix: prefix.into(),
+        }
     }
 
     /// The channel prefix.
@@ -169,7 +174,8 @@ impl Events {
         for event in events {
             let json = serde_json::to_string(event)?;
             if let Some(c) = event.campaign_id {
-                pipe.publish(campaign_channel(&self.prefix, c), &json).ignore();
+                pipe.publish(campaign_channel(&self.prefix, c), &json)
+                    .ignore();
                 any = true;
             }
             if let Some(d) = event.did_id {

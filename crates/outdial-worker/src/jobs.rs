@@ -118,8 +118,16 @@ impl DialerJob {
             Self::SmsTick { campaign_id } => format!("sms-tick:{campaign_id}"),
             Self::StartContact { contact_id } => format!("start:{contact_id}"),
             Self::Originate { attempt_id } => format!("originate:{attempt_id}"),
-            Self::CallStatus { attempt_id, call_status, .. } => format!("status:{attempt_id}:{call_status}"),
-            Self::SmsStatus { contact_id, message_status, .. } => format!("sms-status:{contact_id}:{message_status}"),
+            Self::CallStatus {
+                attempt_id,
+                call_status,
+                ..
+            } => format!("status:{attempt_id}:{call_status}"),
+            Self::SmsStatus {
+                contact_id,
+                message_status,
+                ..
+            } => format!("sms-status:{contact_id}:{message_status}"),
             Self::CallTimeout { attempt_id } => format!("timeout:{attempt_id}"),
             Self::Maintenance => "maintenance".into(),
             Self::DidLifecycle => "did-lifecycle".into(),
@@ -206,7 +214,10 @@ mod tests {
     fn payloads_round_trip_through_messagepack() {
         let jobs = vec![
             DialerJob::Dispatch,
-            DialerJob::VoiceTick { campaign_id: CampaignId(7), planned_us: Some(1_000_333) },
+            DialerJob::VoiceTick {
+                campaign_id: CampaignId(7),
+                planned_us: Some(1_000_333),
+            },
             DialerJob::CallStatus {
                 attempt_id: AttemptId(9),
                 call_sid: "CA1".into(),
@@ -217,7 +228,14 @@ mod tests {
             },
         ];
         for job in jobs {
-            let env = Envelope { id: job.id(), kind: job.kind().into(), payload: job.clone(), attempt: 0, enqueued_ms: 1, due_ms: 2 };
+            let env = Envelope {
+                id: job.id(),
+                kind: job.kind().into(),
+                payload: job.clone(),
+                attempt: 0,
+                enqueued_ms: 1,
+                due_ms: 2,
+            };
             let bytes = rmp_serde_roundtrip(&env);
             assert_eq!(bytes.payload, job);
         }
@@ -230,8 +248,31 @@ mod tests {
 
     #[test]
     fn canonical_ids() {
-        assert_eq!(DialerJob::VoiceTick { campaign_id: CampaignId(3), planned_us: None }.id(), "tick:3");
-        assert_eq!(DialerJob::CallTimeout { attempt_id: AttemptId(5) }.at(10).id.as_deref(), Some("timeout:5"));
-        assert_eq!(StatsJob::Aggregate { campaign_id: CampaignId(3) }.at(0).id.as_deref(), Some("stats:3"));
+        assert_eq!(
+            DialerJob::VoiceTick {
+                campaign_id: CampaignId(3),
+                planned_us: None
+            }
+            .id(),
+            "tick:3"
+        );
+        assert_eq!(
+            DialerJob::CallTimeout {
+                attempt_id: AttemptId(5)
+            }
+            .at(10)
+            .id
+            .as_deref(),
+            Some("timeout:5")
+        );
+        assert_eq!(
+            StatsJob::Aggregate {
+                campaign_id: CampaignId(3)
+            }
+            .at(0)
+            .id
+            .as_deref(),
+            Some("stats:3")
+        );
     }
 }

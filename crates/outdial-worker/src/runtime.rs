@@ -67,7 +67,9 @@ impl WorkerConfig {
     /// Retry delay after failed run `attempt` (0-based): `base × 2^attempt`, capped.
     pub fn backoff_ms(&self, attempt: u32) -> i64 {
         let factor = 1_i64.checked_shl(attempt.min(30)).unwrap_or(i64::MAX);
-        self.backoff_base_ms.saturating_mul(factor).min(self.backoff_max_ms)
+        self.backoff_base_ms
+            .saturating_mul(factor)
+            .min(self.backoff_max_ms)
     }
 }
 
@@ -94,7 +96,9 @@ pub struct Done<J> {
 impl<J> Done<J> {
     /// Nothing follows.
     pub fn nothing() -> Self {
-        Self { successors: Vec::new() }
+        Self {
+            successors: Vec::new(),
+        }
     }
 
     /// Followed by `jobs`.
@@ -121,7 +125,10 @@ pub enum JobError {
 impl JobError {
     /// A retryable failure.
     pub fn retry(error: impl fmt::Display) -> Self {
-        Self::Retry { error: error.to_string(), after_ms: None }
+        Self::Retry {
+            error: error.to_string(),
+            after_ms: None,
+        }
     }
 
     /// A permanent failure.
@@ -149,7 +156,10 @@ impl<E: std::error::Error + Send + Sync + 'static> From<E> for JobError {
             text.push_str(&s.to_string());
             source = s.source();
         }
-        Self::Retry { error: text, after_ms: None }
+        Self::Retry {
+            error: text,
+            after_ms: None,
+        }
     }
 }
 
@@ -189,7 +199,10 @@ pub struct Worker<J: Job, H: Handler<J>> {
 
 impl<J: Job, H: Handler<J>> fmt::Debug for Worker<J, H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Worker").field("queue", &self.queue.name()).field("cfg", &self.cfg).finish()
+        f.debug_struct("Worker")
+            .field("queue", &self.queue.name())
+            .field("cfg", &self.cfg)
+            .finish()
     }
 }
 
@@ -202,7 +215,10 @@ fn settle_id<J>(s: &Settle<J>) -> &str {
 
 fn set_lease<J>(s: &mut Settle<J>, new: i64) {
     match s {
-        Settle::Ack { lease, .. } | Settle::DeadLetter { lease, .. } | Settle::HandBack { lease, .. } | Settle::Retry { lease, .. } => {
+        Settle::Ack { lease, .. }
+        | Settle::DeadLetter { lease, .. }
+        | Settle::HandBack { lease, .. }
+        | Settle::Retry { lease, .. } => {
             *lease = new;
         }
     }
@@ -210,19 +226,41 @@ fn set_lease<J>(s: &mut Settle<J>, new: i64) {
 
 /// Turns a handler result into the queue action (ack with successors, retry with backoff, or
 /// dead letter).
-fn settlement<J: Job>(cfg: &WorkerConfig, envelope: Envelope<J>, lease: i64, result: Result<Done<J>, JobError>, now_ms: i64) -> Settle<J> {
+fn settlement<J: Job>(
+    cfg: &WorkerConfig,
+    envelope: Envelope<J>,
+    lease: i64,
+    result: Result<Done<J>, JobError>,
+    now_ms: i64,
+) -> Settle<J> {
     match result {
-        Ok(done) => Settle::Ack { id: envelope.id, lease, successors: done.successors },
-        Err(JobError::Abort(error)) => Settle::DeadLetter { id: envelope.id, lease, error },
+        Ok(done) => Settle::Ack {
+            id: envelope.id,
+            lease,
+            successors: done.successors,
+        },
+        Err(JobError::Abort(error)) => Settle::DeadLetter {
+            id: envelope.id,
+            lease,
+            error,
+        },
         Err(JobError::Retry { error, after_ms }) => {
             if envelope.attempt + 1 >= cfg.max_attempts {
                 let error = format!("gave up after {} attempts: {error}", envelope.attempt + 1);
-                Settle::DeadLetter { id: envelope.id, lease, error }
+                Settle::DeadLetter {
+                    id: envelope.id,
+                    lease,
+                    error,
+                }
             } else {
                 let delay = after_ms.unwrap_or_else(|| cfg.backoff_ms(envelope.attempt));
                 let mut next = envelope;
                 next.attempt += 1;
-                Settle::Retry { lease, envelope: next, due_ms: now_ms + delay }
+                Settle::Retry {
+                    lease,
+                    envelope: next,
+                    due_ms: now_ms + delay,
+                }
             }
         }
     }
@@ -240,7 +278,12 @@ fn result_label<J>(s: &Settle<J>) -> &'static str {
 impl<J: Job, H: Handler<J>> Worker<J, H> {
     /// A worker for `queue` running `handler`.
     pub fn new(queue: Queue<J>, handler: Arc<H>, clock: Arc<dyn Clock>, cfg: WorkerConfig) -> Self {
-        Self { queue, handler, clock, cfg }
+        Self {
+            queue,
+            handler,
+            clock,
+            cfg,
+        }
     }
 
     /// The queue.
@@ -256,10 +299,20 @@ impl<J: Job, H: Handler<J>> Worker<J, H> {
         let now = self.clock.now_ms();
         let reservation = self.queue.reserve(1, now).await?;
         let Some(job) = reservation.jobs.into_iter().next() else {
-            return Ok(Outcome::Empty { next_due_ms: reservation.next_due_ms });
+            return Ok(Outcome::Empty {
+                next_due_ms: reservation.next_due_ms,
+            });
         };
         let (id, kind) = (job.envelope.id.clone(), job.envelope.kind.clone());
-        let settle = run_one(&self.handler, &self.cfg, &*self.clock, self.queue.name(), job, now).await;
+        let settle = run_one(
+            &self.handler,
+            &self.cfg,
+            &*self.clock,
+            self.queue.name(),
+            job,
+            now,
+        )
+        .await;
         let ok = matches!(settle, Settle::Ack { .. });
         self.queue.settle(vec![settle], self.clock.now_ms()).await?;
         Ok(Outcome::Processed { id, kind, ok })
@@ -286,7 +339,11 @@ impl<J: Job, H: Handler<J>> Worker<J, H> {
     /// the worker polls at most every `idle_max_ms`.
     ///
     /// Errors: none once started; Redis failures are logged and retried.
-    pub async fn run(self, wake_client: Option<redis::Client>, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+    pub async fn run(
+        self,
+        wake_client: Option<redis::Client>,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> anyhow::Result<()> {
         let queue_name = self.queue.name().to_owned();
         let sem = Arc::new(Semaphore::new(self.cfg.concurrency));
         let inflight: Arc<Mutex<HashMap<String, i64>>> = Arc::new(Mutex::new(HashMap::new()));
@@ -294,10 +351,34 @@ impl<J: Job, H: Handler<J>> Worker<J, H> {
         let stop = Arc::new(Notify::new());
         let wake = Arc::new(Notify::new());
 
-        let flusher = tokio::spawn(flush_loop(self.queue.clone(), Arc::clone(&self.clock), rx, Arc::clone(&inflight), self.cfg.batch_max));
-        let renewer = tokio::spawn(renew_loop(self.queue.clone(), Arc::clone(&self.clock), Arc::clone(&inflight), self.cfg.renew_every_ms, Arc::clone(&stop)));
-        let depth = tokio::spawn(depth_loop(self.queue.clone(), Arc::clone(&self.clock), self.cfg.depth_every_ms, Arc::clone(&stop)));
-        let waker = wake_client.map(|c| tokio::spawn(wake_loop(self.queue.clone(), c, Arc::clone(&wake), Arc::clone(&stop))));
+        let flusher = tokio::spawn(flush_loop(
+            self.queue.clone(),
+            Arc::clone(&self.clock),
+            rx,
+            Arc::clone(&inflight),
+            self.cfg.batch_max,
+        ));
+        let renewer = tokio::spawn(renew_loop(
+            self.queue.clone(),
+            Arc::clone(&self.clock),
+            Arc::clone(&inflight),
+            self.cfg.renew_every_ms,
+            Arc::clone(&stop),
+        ));
+        let depth = tokio::spawn(depth_loop(
+            self.queue.clone(),
+            Arc::clone(&self.clock),
+            self.cfg.depth_every_ms,
+            Arc::clone(&stop),
+        ));
+        let waker = wake_client.map(|c| {
+            tokio::spawn(wake_loop(
+                self.queue.clone(),
+                c,
+                Arc::clone(&wake),
+                Arc::clone(&stop),
+            ))
+        });
 
         let mut handlers = JoinSet::new();
         tokio::pin!(shutdown);
@@ -322,15 +403,19 @@ impl<J: Job, H: Handler<J>> Worker<J, H> {
                 }
             };
             if reservation.recovered > 0 {
-                metrics::counter!("outdial_queue_recovered_total", "queue" => queue_name.clone()).increment(reservation.recovered);
+                metrics::counter!("outdial_queue_recovered_total", "queue" => queue_name.clone())
+                    .increment(reservation.recovered);
             }
             if reservation.dead_lettered > 0 {
                 metrics::counter!("outdial_queue_dead_lettered_total", "queue" => queue_name.clone()).increment(reservation.dead_lettered);
             }
             if reservation.jobs.is_empty() {
                 drop(permit);
-                let wait_ms = reservation.next_due_ms.map_or(self.cfg.idle_max_ms, |due| (due - self.clock.now_ms()).clamp(0, self.cfg.idle_max_ms));
-                let deadline = Instant::now() + Duration::from_millis(u64::try_from(wait_ms).unwrap_or(0));
+                let wait_ms = reservation.next_due_ms.map_or(self.cfg.idle_max_ms, |due| {
+                    (due - self.clock.now_ms()).clamp(0, self.cfg.idle_max_ms)
+                });
+                let deadline =
+                    Instant::now() + Duration::from_millis(u64::try_from(wait_ms).unwrap_or(0));
                 tokio::select! {
                     () = tokio::time::sleep_until(deadline.into()) => {}
                     () = wake.notified() => {}
@@ -346,7 +431,9 @@ impl<J: Job, H: Handler<J>> Worker<J, H> {
                 }
             }
             {
-                let mut map = inflight.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let mut map = inflight
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 for job in &reservation.jobs {
                     map.insert(job.envelope.id.clone(), job.lease);
                 }
@@ -354,7 +441,13 @@ impl<J: Job, H: Handler<J>> Worker<J, H> {
             for (job, permit) in reservation.jobs.into_iter().zip(permits) {
                 let lateness = (now - job.scheduled_ms).max(0) as f64 / 1_000.0;
                 metrics::histogram!("outdial_queue_lateness_seconds", "queue" => queue_name.clone()).record(lateness);
-                let (handler, cfg, clock, tx, name) = (Arc::clone(&self.handler), self.cfg.clone(), Arc::clone(&self.clock), tx.clone(), queue_name.clone());
+                let (handler, cfg, clock, tx, name) = (
+                    Arc::clone(&self.handler),
+                    self.cfg.clone(),
+                    Arc::clone(&self.clock),
+                    tx.clone(),
+                    queue_name.clone(),
+                );
                 handlers.spawn(async move {
                     let settle = run_one(&handler, &cfg, &*clock, &name, job, now).await;
                     let _ = tx.send(settle);
@@ -398,13 +491,32 @@ impl<J: Job, H: Handler<J>> Worker<J, H> {
     }
 }
 
-async fn run_one<J: Job, H: Handler<J>>(handler: &Arc<H>, cfg: &WorkerConfig, clock: &dyn Clock, queue: &str, job: Reserved<J>, reserved_ms: i64) -> Settle<J> {
-    let Reserved { envelope, lease, scheduled_ms } = job;
-    let ctx = JobContext { id: envelope.id.clone(), attempt: envelope.attempt, scheduled_ms, reserved_ms };
+async fn run_one<J: Job, H: Handler<J>>(
+    handler: &Arc<H>,
+    cfg: &WorkerConfig,
+    clock: &dyn Clock,
+    queue: &str,
+    job: Reserved<J>,
+    reserved_ms: i64,
+) -> Settle<J> {
+    let Reserved {
+        envelope,
+        lease,
+        scheduled_ms,
+    } = job;
+    let ctx = JobContext {
+        id: envelope.id.clone(),
+        attempt: envelope.attempt,
+        scheduled_ms,
+        reserved_ms,
+    };
     let kind = envelope.kind.clone();
     let span = tracing::info_span!("job", queue, kind = %kind, job_id = %envelope.id, attempt = envelope.attempt);
     let started = Instant::now();
-    let result = handler.handle(envelope.payload.clone(), ctx).instrument(span.clone()).await;
+    let result = handler
+        .handle(envelope.payload.clone(), ctx)
+        .instrument(span.clone())
+        .await;
     if let Err(e) = &result {
         span.in_scope(|| tracing::warn!(error = %e, "job failed"));
     }
@@ -432,7 +544,9 @@ async fn flush_loop<J: Job>(
         }
         {
             // Renewals may have moved a lease since the handler finished.
-            let map = inflight.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let map = inflight
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             for item in &mut batch {
                 if let Some(lease) = map.get(settle_id(item)) {
                     set_lease(item, *lease);
@@ -461,28 +575,42 @@ async fn flush_loop<J: Job>(
                 }
             }
         }
-        let mut map = inflight.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut map = inflight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         for id in ids {
             map.remove(&id);
         }
     }
 }
 
-async fn renew_loop<J: Job>(queue: Queue<J>, clock: Arc<dyn Clock>, inflight: Arc<Mutex<HashMap<String, i64>>>, every_ms: i64, stop: Arc<Notify>) {
+async fn renew_loop<J: Job>(
+    queue: Queue<J>,
+    clock: Arc<dyn Clock>,
+    inflight: Arc<Mutex<HashMap<String, i64>>>,
+    every_ms: i64,
+    stop: Arc<Notify>,
+) {
     let period = Duration::from_millis(u64::try_from(every_ms.max(50)).unwrap_or(50));
     loop {
         tokio::select! {
             () = tokio::time::sleep(period) => {}
             () = stop.notified() => return,
         }
-        let leases: Vec<(String, i64)> =
-            inflight.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter().map(|(k, v)| (k.clone(), *v)).collect();
+        let leases: Vec<(String, i64)> = inflight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
         if leases.is_empty() {
             continue;
         }
         match queue.extend(&leases, clock.now_ms()).await {
             Ok((new_lease, held)) => {
-                let mut map = inflight.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let mut map = inflight
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 for ((id, old), ok) in leases.into_iter().zip(held) {
                     if ok && map.get(&id) == Some(&old) {
                         map.insert(id, new_lease);
@@ -494,12 +622,23 @@ async fn renew_loop<J: Job>(queue: Queue<J>, clock: Arc<dyn Clock>, inflight: Ar
     }
 }
 
-async fn depth_loop<J: Job>(queue: Queue<J>, clock: Arc<dyn Clock>, every_ms: u64, stop: Arc<Notify>) {
+async fn depth_loop<J: Job>(
+    queue: Queue<J>,
+    clock: Arc<dyn Clock>,
+    every_ms: u64,
+    stop: Arc<Notify>,
+) {
     loop {
         if let Ok(c) = queue.counts(clock.now_ms()).await {
             let name = queue.name().to_owned();
-            for (state, v) in [("waiting", c.waiting), ("delayed", c.delayed), ("active", c.active), ("dead", c.dead)] {
-                metrics::gauge!("outdial_queue_depth", "queue" => name.clone(), "state" => state).set(v as f64);
+            for (state, v) in [
+                ("waiting", c.waiting),
+                ("delayed", c.delayed),
+                ("active", c.active),
+                ("dead", c.dead),
+            ] {
+                metrics::gauge!("outdial_queue_depth", "queue" => name.clone(), "state" => state)
+                    .set(v as f64);
             }
         }
         tokio::select! {
@@ -509,7 +648,12 @@ async fn depth_loop<J: Job>(queue: Queue<J>, clock: Arc<dyn Clock>, every_ms: u6
     }
 }
 
-async fn wake_loop<J: Job>(queue: Queue<J>, client: redis::Client, wake: Arc<Notify>, stop: Arc<Notify>) {
+async fn wake_loop<J: Job>(
+    queue: Queue<J>,
+    client: redis::Client,
+    wake: Arc<Notify>,
+    stop: Arc<Notify>,
+) {
     loop {
         match queue.subscribe_wakeups(&client).await {
             Ok(mut sub) => {
@@ -525,7 +669,9 @@ async fn wake_loop<J: Job>(queue: Queue<J>, client: redis::Client, wake: Arc<Not
                     }
                 }
             }
-            Err(e) => tracing::warn!(queue = %queue.name(), error = %e, "wake-up subscription failed; retrying"),
+            Err(e) => {
+                tracing::warn!(queue = %queue.name(), error = %e, "wake-up subscription failed; retrying")
+            }
         }
         tokio::select! {
             () = tokio::time::sleep(Duration::from_secs(1)) => {}
@@ -540,7 +686,14 @@ mod tests {
 
     #[test]
     fn backoff_doubles_and_caps() {
-        let cfg = WorkerConfig { backoff_base_ms: 1_000, backoff_max_ms: 60_000, ..WorkerConfig::default() };
-        assert_eq!([0, 1, 2, 5, 6, 40].map(|a| cfg.backoff_ms(a)), [1_000, 2_000, 4_000, 32_000, 60_000, 60_000]);
+        let cfg = WorkerConfig {
+            backoff_base_ms: 1_000,
+            backoff_max_ms: 60_000,
+            ..WorkerConfig::default()
+        };
+        assert_eq!(
+            [0, 1, 2, 5, 6, 40].map(|a| cfg.backoff_ms(a)),
+            [1_000, 2_000, 4_000, 32_000, 60_000, 60_000]
+        );
     }
 }

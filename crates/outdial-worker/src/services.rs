@@ -41,7 +41,11 @@ pub struct Services {
 /// The clock the configuration asks for: the wall clock, or the wall clock plus
 /// `clock.offset_ms`.
 pub fn clock_from_config(cfg: &Config) -> Arc<dyn Clock> {
-    if cfg.clock.offset_ms == 0 { Arc::new(SystemClock) } else { Arc::new(OffsetClock::with_offset_ms(cfg.clock.offset_ms)) }
+    if cfg.clock.offset_ms == 0 {
+        Arc::new(SystemClock)
+    } else {
+        Arc::new(OffsetClock::with_offset_ms(cfg.clock.offset_ms))
+    }
 }
 
 /// A Redis pool of `size` connections on `url`.
@@ -67,13 +71,21 @@ impl Services {
             .await
             .with_context(|| format!("connecting to Postgres at {}", config.postgres.url))?;
         let redis = redis_pool(&config.redis.url, config.redis.pool_size)?;
-        outdial_queue::check_eviction_policy(&redis).await.with_context(|| format!("checking Redis at {}", config.redis.url))?;
+        outdial_queue::check_eviction_policy(&redis)
+            .await
+            .with_context(|| format!("checking Redis at {}", config.redis.url))?;
         let client = redis::Client::open(config.redis.url.as_str()).context("redis url")?;
         Ok(Self::from_parts(config, store, redis, client, clock))
     }
 
     /// Assembles services from existing connections (tests).
-    pub fn from_parts(config: Config, store: Store, redis: deadpool_redis::Pool, redis_client: redis::Client, clock: Arc<dyn Clock>) -> Self {
+    pub fn from_parts(
+        config: Config,
+        store: Store,
+        redis: deadpool_redis::Pool,
+        redis_client: redis::Client,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         let prefix = config.redis.prefix.clone();
         let queue = |name: &str| QueueConfig {
             name: name.to_owned(),

@@ -17,7 +17,11 @@ use tracing_subscriber::EnvFilter;
 /// Installs the stderr log subscriber with `filter` (e.g. `info`). Later calls do nothing.
 pub fn init_logging(filter: &str) {
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(true).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(true)
+        .try_init();
 }
 
 /// Installs the global Prometheus recorder once and returns its handle.
@@ -28,7 +32,9 @@ pub fn metrics_handle() -> anyhow::Result<PrometheusHandle> {
     if let Some(h) = HANDLE.get() {
         return Ok(h.clone());
     }
-    let buckets = [0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+    let buckets = [
+        0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    ];
     let handle = PrometheusBuilder::new()
         .set_buckets(&buckets)
         .context("histogram buckets")?
@@ -41,15 +47,23 @@ pub fn metrics_handle() -> anyhow::Result<PrometheusHandle> {
 /// `shutdown` resolves. Returns the bound address (port 0 picks one) once listening.
 ///
 /// Errors: the address cannot be bound, or the recorder cannot be installed.
-pub async fn serve_metrics(listen: &str, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<SocketAddr> {
+pub async fn serve_metrics(
+    listen: &str,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<SocketAddr> {
     let handle = metrics_handle()?;
     let app = Router::new()
         .route("/metrics", get(move || std::future::ready(handle.render())))
         .route("/healthz", get(|| std::future::ready("ok")));
-    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding metrics listener {listen}"))?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding metrics listener {listen}"))?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
             tracing::error!(error = %e, "metrics server failed");
         }
     });

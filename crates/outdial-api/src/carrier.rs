@@ -1,0 +1,97 @@
+//! Carrier webhooks (SPEC §5.7, §10): status callbacks signed with `X-Twilio-Signature`.
+//!
+//! The signature is checked against the URL the carrier was given — the configured
+//! `api.public_url` plus this request's path and query — and the form parameters. A forged
+//! or altered callback is answered 403 and nothing is written. A genuine one becomes a
+//! `CallStatus` job on `campaign-dialer` (deduplicated per attempt and status, so a carrier
+//! retry is harmless) and is answered 204 only once it is durably queued; if Redis is down
+//! the answer is 503 and the carrier retries.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::IntoResponse;
+use outdial_carrier::callback::CallStatusCallback;
+use outdial_carrier::signature;
+use outdial_domain::AttemptId;
+use outdial_worker::jobs::DialerJob;
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// Verifies the signature of a carrier request and returns its form parameters.
+///
+/// Errors: 403 [`ApiError::InvalidSignature`] for a missing or wrong signature.
+pub(crate) fn verified_params(
+    state: &AppState,
+    uri: &axum::http::Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Vec<(String, String)>, ApiError> {
+    let params: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
+    let given = headers
+        .get(signature::HEADER)
+        .and_then(|v| v.to_str().ok())
+        .ok_or(ApiError::InvalidSignature)?;
+    let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
+    let url = format!(
+        "{}{path}",
+        state.svc.config.api.public_url.trim_end_matches('/')
+    );
+    if !signature::verify(
+        state.svc.config.carrier.auth_token.expose(),
+        &url,
+        &params,
+        given,
+    ) {
+        metrics::counter!("outdial_api_webhooks_total", "result" => "forged").increment(1);
+        return Err(ApiError::InvalidSignature);
+    }
+    Ok(params)
+}
+
+/// The `?attempt=<id>` of a callback URL.
+fn attempt_param(uri: &axum::http::Uri) -> Result<AttemptId, ApiError> {
+    let query = uri.query().unwrap_or_default();
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "attempt")
+        .and_then(|(_, v)| v.parse::<i64>().ok())
+        .map(AttemptId)
+        .ok_or_else(|| {
+            ApiError::BadRequest("the callback URL has no numeric `attempt` parameter".into())
+        })
+}
+
+/// `POST /carrier/voice/status?attempt=<id>`: a call status callback.
+pub(crate) async fn voice_status(
+    State(state): State<AppState>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let params = verified_params(&state, &uri, &headers, &body)?;
+    let attempt_id = attempt_param(&uri)?;
+    let cb = CallStatusCallback::from_params(&params)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let now = state.svc.clock.now_ms();
+    let job = DialerJob::CallStatus {
+        attempt_id,
+        call_sid: cb.call_sid,
+        call_status: cb.call_status,
+        call_duration_s: cb.call_duration_s,
+        answered_by: cb.answered_by,
+        sip_response_code: cb.sip_response_code,
+    };
+    state.svc.dialer_queue.enqueue(&[job.at(now)], now).await?;
+    metrics::counter!("outdial_api_webhooks_total", "result" => "accepted").increment(1);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET|POST /carrier/voice/twiml`: call instructions for answered calls (a plain call:
+/// the agent integration replaces this URL per campaign in production).
+pub(crate) async fn twiml() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/xml")],
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Say>Hello from outdial.</Say><Hangup/></Response>",
+    )
+}

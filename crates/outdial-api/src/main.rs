@@ -1,0 +1,9 @@
+//! `outdial-api`: the HTTP API (SPEC §10). Configuration from `OUTDIAL_…` variables
+//! (`docs/configuration.md`); stops gracefully on SIGTERM or Ctrl-C.
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = outdial_worker::config::from_env()?;
+    outdial_worker::telemetry::init_logging(&config.log.filter);
+    outdial_api::run(config, outdial_worker::shutdown::signal()).await
+}

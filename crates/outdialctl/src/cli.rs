@@ -1,0 +1,252 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// outdial operator CLI. Connections: OUTDIAL_POSTGRES__URL, OUTDIAL_REDIS__URL,
+/// OUTDIAL_REDIS__PREFIX (see docs/configuration.md).
+#[derive(Debug, Parser)]
+#[command(name = "outdialctl", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply database migrations.
+    Migrate {
+        /// Create the database first if it does not exist.
+        #[arg(long)]
+        create: bool,
+    },
+    /// Organizations.
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Caller IDs (DIDs).
+    #[command(subcommand)]
+    Did(DidCommand),
+    /// Suppression (DNC) list.
+    #[command(subcommand)]
+    Suppress(SuppressCommand),
+    /// Import a contact CSV into a campaign (E.164 validation; malformed and duplicate rows
+    /// reported with their row numbers).
+    Import {
+        /// The CSV file (columns: phone, phone_2…phone_9, name, external_id, timezone).
+        file: PathBuf,
+        /// Campaign id.
+        #[arg(long)]
+        campaign: i64,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Campaigns.
+    #[command(subcommand)]
+    Campaign(CampaignCommand),
+    /// Channel pools: live count vs holders; `--repair` drops expired holders and fixes drift.
+    Channels {
+        /// Repair drift.
+        #[arg(long)]
+        repair: bool,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Queue depths, lateness of the oldest due job, dead letters.
+    Queues {
+        /// Also list up to this many dead letters per queue.
+        #[arg(long, default_value_t = 0)]
+        dead: usize,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the demo: migrate, seed, start the fleet, dial a campaign, summarize.
+    Demo(DemoArgs),
+}
+
+/// `org …`
+#[derive(Debug, Subcommand)]
+pub enum OrgCommand {
+    /// Create an organization.
+    Create {
+        /// Unique name.
+        name: String,
+        /// Simultaneous calls (1..=10000, default 10).
+        #[arg(long)]
+        concurrency_limit: Option<i32>,
+    },
+    /// List organizations.
+    List,
+}
+
+/// `token …`
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Mint a bearer token; the secret is printed once.
+    Create {
+        /// Organization id or name.
+        #[arg(long)]
+        org: String,
+        /// Comma-separated scopes, e.g. campaigns:read,concurrency:manage.
+        #[arg(long, value_delimiter = ',')]
+        scopes: Vec<String>,
+        /// A label for the token.
+        #[arg(long, default_value = "cli")]
+        name: String,
+    },
+}
+
+/// `did …`
+#[derive(Debug, Subcommand)]
+pub enum DidCommand {
+    /// Add caller IDs.
+    Add {
+        /// Organization id or name.
+        #[arg(long)]
+        org: String,
+        /// Numbers (any notation; stored E.164).
+        numbers: Vec<String>,
+    },
+    /// List caller IDs with state and score.
+    List {
+        /// Organization id or name.
+        #[arg(long)]
+        org: Option<String>,
+    },
+}
+
+/// `suppress …`
+#[derive(Debug, Subcommand)]
+pub enum SuppressCommand {
+    /// Add numbers to the suppression list (from arguments and/or a CSV with a `phone` column).
+    Add {
+        /// Organization id or name.
+        #[arg(long)]
+        org: String,
+        /// A CSV file with a `phone` column.
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// Numbers.
+        numbers: Vec<String>,
+    },
+}
+
+/// `campaign …`
+#[derive(Debug, Subcommand)]
+pub enum CampaignCommand {
+    /// Create a campaign.
+    Create(CreateCampaign),
+    /// List campaigns.
+    List {
+        /// Organization id or name.
+        #[arg(long)]
+        org: Option<String>,
+    },
+    /// Start (created → dialing).
+    Start(CampaignRef),
+    /// Pause (dialing → paused).
+    Pause(CampaignRef),
+    /// Resume (paused → dialing).
+    Resume(CampaignRef),
+    /// Cancel (→ cancelled; queued contacts are cancelled).
+    Cancel(CampaignRef),
+    /// Progress: expected vs processed, counts by status and disposition, attempts, rate.
+    Status {
+        /// Campaign id.
+        id: i64,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// A campaign to act on.
+#[derive(Debug, Args)]
+pub struct CampaignRef {
+    /// Campaign id.
+    pub id: i64,
+    /// Why (recorded with the transition).
+    #[arg(long)]
+    pub reason: Option<String>,
+}
+
+/// `campaign create`
+#[derive(Debug, Args)]
+pub struct CreateCampaign {
+    /// Organization id or name.
+    #[arg(long)]
+    pub org: String,
+    /// Campaign name.
+    #[arg(long)]
+    pub name: String,
+    /// voice or sms.
+    #[arg(long, default_value = "voice")]
+    pub channel: String,
+    /// Call starts per second.
+    #[arg(long)]
+    pub cps: Option<f64>,
+    /// Priority (higher first).
+    #[arg(long)]
+    pub priority: Option<i32>,
+    /// Local window, e.g. 09:00-20:00 (clipped to the legal window).
+    #[arg(long)]
+    pub window: Option<String>,
+    /// Weekdays, e.g. mon,tue,wed,thu,fri.
+    #[arg(long, value_delimiter = ',')]
+    pub days: Option<Vec<String>>,
+    /// Fallback time zone.
+    #[arg(long)]
+    pub timezone: Option<String>,
+    /// Retry delay, ms.
+    #[arg(long)]
+    pub retry_delay_ms: Option<i64>,
+    /// Attempts per number.
+    #[arg(long)]
+    pub max_attempts_per_number: Option<u32>,
+    /// Caller IDs to use (E.164, comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub caller_ids: Option<Vec<String>>,
+    /// SMS text.
+    #[arg(long)]
+    pub message: Option<String>,
+}
+
+/// `demo`
+#[derive(Debug, Args, Clone)]
+pub struct DemoArgs {
+    /// Contact CSV to dial.
+    #[arg(long, default_value = "deploy/demo/contacts.csv")]
+    pub contacts: PathBuf,
+    /// Suppression list CSV.
+    #[arg(long, default_value = "deploy/demo/suppressions.csv")]
+    pub suppressions: PathBuf,
+    /// Numbers the simulator reports unallocated.
+    #[arg(long, default_value = "deploy/demo/unallocated.txt")]
+    pub unallocated: PathBuf,
+    /// Calls per second of the voice campaign.
+    #[arg(long, default_value_t = 20.0)]
+    pub cps: f64,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 290)]
+    pub timeout_s: u64,
+    /// Dialer processes.
+    #[arg(long, default_value_t = 2)]
+    pub dialers: usize,
+    /// Database the demo (re)creates on the local server.
+    #[arg(long, default_value = "outdial_demo")]
+    pub database: String,
+    /// Where process logs go.
+    #[arg(long, default_value = ".demo/logs")]
+    pub log_dir: PathBuf,
+    /// Do not draw the progress bar (for logs and CI).
+    #[arg(long)]
+    pub no_progress: bool,
+}

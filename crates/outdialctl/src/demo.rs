@@ -1,0 +1,603 @@
+//! `outdialctl demo` — the main job: one voice campaign through the whole fleet, on the
+//! local Postgres and Redis, in a few minutes.
+//!
+//! 1. (Under `cargo run`) builds the fleet's binaries, so they match this `outdialctl`.
+//! 2. Re-creates the demo database, migrates it, clears the fleet's Redis keys.
+//! 3. Seeds an organization with 20 caller IDs across US area codes, its suppression list
+//!    and an API token; creates a voice campaign at `--cps`; imports the shipped CSV and
+//!    prints the import report.
+//! 4. Starts the carrier simulator, the API, two dialers, health and stats as separate
+//!    processes, all on one clock pinned to 18:00 UTC today (a US afternoon: every zone's
+//!    calling window is open whatever the hour of the run), with shortened delays.
+//! 5. Starts the campaign through the API and shows a progress bar until every contact is
+//!    finished.
+//! 6. Stops every process with SIGTERM and prints the summary: contacts by status and
+//!    disposition, attempts, achieved calls per second, channel peak, DID scores and states.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use chrono::Utc;
+use indicatif::{ProgressBar, ProgressStyle};
+use outdial_dialer::control::CampaignSpec;
+use outdial_domain::CampaignId;
+use outdial_domain::campaign::CampaignStatus;
+use outdial_worker::config::Config;
+use outdial_worker::services::Services;
+
+use crate::cli::DemoArgs;
+use crate::fleet::{Fleet, FleetOptions, sibling_bin_dir};
+
+/// Caller IDs of the demo organization: 20 numbers across the contacts' area codes.
+const DEMO_DIDS: [&str; 20] = [
+    "+12125550190",
+    "+13055550190",
+    "+14045550190",
+    "+16175550190",
+    "+17045550190",
+    "+13125550190",
+    "+12145550190",
+    "+17135550190",
+    "+16125550190",
+    "+13035550190",
+    "+18015550190",
+    "+15055550190",
+    "+16025550190",
+    "+14805550190",
+    "+12065550190",
+    "+12135550190",
+    "+14155550190",
+    "+15035550190",
+    "+17025550190",
+    "+19165550190",
+];
+
+/// The simulator's outcome mix for the demo: mostly answered, some retries.
+const DEMO_MIX: &str =
+    "human=0.50,human_hangup=0.10,machine=0.12,no_answer=0.14,busy=0.05,failed=0.05,silent=0.04";
+
+/// Runs the demo.
+///
+/// Errors: a service is unreachable, a binary is missing, a process fails to start or dies,
+/// or the campaign does not finish within `--timeout-s`. Processes are stopped in every case.
+pub async fn run(config: Config, args: DemoArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let bin_dir = sibling_bin_dir()?;
+    build_fleet_if_under_cargo(&bin_dir)?;
+    crate::fleet::check_binaries(&bin_dir)?;
+    let root = workspace_root();
+    let file = |p: &Path| -> PathBuf {
+        if p.exists() || p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            root.join(p)
+        }
+    };
+    let (contacts, suppressions, unallocated) = (
+        file(&args.contacts),
+        file(&args.suppressions),
+        file(&args.unallocated),
+    );
+    let log_dir = if args.log_dir.is_absolute() {
+        args.log_dir.clone()
+    } else {
+        root.join(&args.log_dir)
+    };
+
+    // Database and Redis.
+    let admin = outdial_store::replace_database(&config.postgres.url, "postgres");
+    outdial_store::drop_database(&admin, &args.database)
+        .await
+        .context("dropping the previous demo database")?;
+    let db_url = outdial_store::ensure_database(&admin, &args.database)
+        .await
+        .context("creating the demo database")?;
+    let mut config = config;
+    config.postgres.url = db_url.clone();
+    let now = Utc::now();
+    let pinned = now
+        .date_naive()
+        .and_hms_opt(18, 0, 0)
+        .map_or(now, |t| t.and_utc());
+    config.clock.offset_ms = (pinned - now).num_milliseconds();
+    config.channels.pools.insert("campaign".into(), 150);
+    let clock = outdial_worker::services::clock_from_config(&config);
+    let svc = Services::connect(config.clone(), clock).await?;
+    svc.store
+        .migrate()
+        .await
+        .context("migrating the demo database")?;
+    clear_redis(&svc).await?;
+    println!(
+        "[{:>5.1} s] demo database {db_url} migrated; fleet clock pinned to {} (real time {})",
+        started.elapsed().as_secs_f64(),
+        svc.clock.now().format("%Y-%m-%d %H:%M UTC"),
+        now.format("%H:%M UTC")
+    );
+
+    // Seed.
+    let t = svc.clock.now();
+    let org = svc.store.create_org("demo", Some(150), t).await?;
+    for n in DEMO_DIDS {
+        svc.store.create_did(org.id, n, t).await?;
+    }
+    let dnc = std::fs::read(&suppressions)
+        .with_context(|| format!("reading {}", suppressions.display()))?;
+    let dnc: Vec<String> = String::from_utf8_lossy(&dnc)
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').next())
+        .map(str::to_owned)
+        .collect();
+    svc.store.add_suppressions(org.id, &dnc, "dnc", t).await?;
+    let scopes: Vec<String> = [
+        "campaigns:read",
+        "campaigns:manage",
+        "contacts:write",
+        "events:read",
+    ]
+    .map(String::from)
+    .to_vec();
+    let (_, token) = svc.store.create_token(org.id, "demo", &scopes, t).await?;
+    let spec = CampaignSpec {
+        name: "Demo voice campaign".into(),
+        calls_per_second: Some(args.cps),
+        retry_delay_ms: Some(5_000),
+        voicemail_drop: Some(true),
+        ..CampaignSpec::default()
+    };
+    let campaign = svc
+        .store
+        .create_campaign(
+            &spec
+                .into_new(org.id, &svc.config.channels)
+                .map_err(anyhow::Error::msg)?,
+            t,
+        )
+        .await?;
+    let bytes =
+        std::fs::read(&contacts).with_context(|| format!("reading {}", contacts.display()))?;
+    let report =
+        outdial_dialer::control::import_contacts(&svc, org.id, campaign.id, "contacts.csv", &bytes)
+            .await?;
+    println!(
+        "[{:>5.1} s] organization {} with {} caller IDs and {} suppressed numbers; campaign {} at {} cps",
+        started.elapsed().as_secs_f64(),
+        org.id,
+        DEMO_DIDS.len(),
+        dnc.len(),
+        campaign.id,
+        args.cps
+    );
+    println!(
+        "import of {}: {} rows read, {} imported, {} malformed, {} duplicates, {} on the suppression list",
+        contacts.display(),
+        report.rows_read,
+        report.imported,
+        report.malformed,
+        report.duplicates,
+        report.suppressed
+    );
+    for r in report.rejections.iter().take(6) {
+        println!("  row {:>5}: {}", r.row, r.error);
+    }
+    if report.rejections.len() > 6 {
+        println!(
+            "  … {} more rejected rows (outdialctl import --json shows them all)",
+            report.rejections.len() - 6
+        );
+    }
+
+    // Fleet.
+    let env = fleet_env(&config);
+    let sim_env: BTreeMap<String, String> = [
+        ("OUTDIAL_SIM_MIX", DEMO_MIX.to_owned()),
+        ("OUTDIAL_SIM_TIME_SCALE", "30".to_owned()),
+        ("OUTDIAL_SIM_SEED", "20261121".to_owned()),
+        (
+            "OUTDIAL_SIM_UNALLOCATED_FILE",
+            unallocated.display().to_string(),
+        ),
+        (
+            "OUTDIAL_SIM_AUTH_TOKEN",
+            config.carrier.auth_token.expose().to_owned(),
+        ),
+        (
+            "OUTDIAL_SIM_ACCOUNT_SID",
+            config.carrier.account_sid.clone(),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let opts = FleetOptions {
+        bin_dir,
+        log_dir: log_dir.clone(),
+        env,
+        sim_env,
+        dialers: args.dialers,
+    };
+    let mut fleet = Fleet::start(&opts).await?;
+    println!(
+        "[{:>5.1} s] fleet started: {}",
+        started.elapsed().as_secs_f64(),
+        fleet
+            .pids()
+            .iter()
+            .map(|(n, p)| format!("{n} ({p})"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "API {}  carrier simulator {}  logs {}",
+        fleet.api_url,
+        fleet.sim_url,
+        log_dir.display()
+    );
+
+    let outcome = drive(&svc, &fleet, campaign.id, &token, &args).await;
+    let statuses = fleet.stop(Duration::from_secs(15)).await;
+    let leftover = leftover_processes(&fleet);
+    let (channel_peak, dialing_secs) = match &outcome {
+        Ok(v) => *v,
+        Err(_) => (0, 0.0),
+    };
+    let result = outcome.map(|_| ());
+    summary(
+        &svc,
+        campaign.id,
+        channel_peak,
+        dialing_secs,
+        started.elapsed(),
+        &statuses,
+        &leftover,
+    )
+    .await?;
+    result?;
+    if !leftover.is_empty() {
+        bail!("processes left behind: {leftover:?}");
+    }
+    Ok(())
+}
+
+/// Starts the campaign through the API, shows progress until it completes. Returns the
+/// channel peak and the dialing time in seconds.
+async fn drive(
+    svc: &Services,
+    fleet: &Fleet,
+    id: CampaignId,
+    token: &str,
+    args: &DemoArgs,
+) -> anyhow::Result<(i64, f64)> {
+    let http = reqwest::Client::new();
+    let resp = http
+        .post(format!("{}/api/campaigns/{id}/start", fleet.api_url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .context("starting the campaign")?;
+    if !resp.status().is_success() {
+        bail!(
+            "starting the campaign: {} {}",
+            resp.status(),
+            resp.text().await.unwrap_or_default()
+        );
+    }
+    let began = Instant::now();
+    let total: i64 = svc
+        .store
+        .contact_counts(id)
+        .await?
+        .iter()
+        .map(|c| c.count)
+        .sum();
+    let bar = if args.no_progress {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(u64::try_from(total).unwrap_or(0))
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:40.cyan/blue} {pos}/{len} contacts finished  {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut peak = 0i64;
+    let mut last_log = Instant::now();
+    let deadline = began + Duration::from_secs(args.timeout_s);
+    let mut ctrl_c = Box::pin(tokio::signal::ctrl_c());
+    loop {
+        let count = svc
+            .channels
+            .status("campaign", svc.clock.now_ms())
+            .await
+            .map(|s| s.count)
+            .unwrap_or(0);
+        peak = peak.max(count);
+        let counts = svc.store.contact_counts(id).await?;
+        let finished: i64 = counts
+            .iter()
+            .filter(|c| !["queued", "locked", "dialing"].contains(&c.status.as_str()))
+            .map(|c| c.count)
+            .sum();
+        let figures = svc.store.attempt_figures(id, svc.clock.now()).await?;
+        bar.set_position(u64::try_from(finished).unwrap_or(0));
+        bar.set_message(format!(
+            "{} attempts, {:.1} calls/s, {} channels in use",
+            figures.attempts,
+            figures.last_minute as f64 / 60.0_f64.min(began.elapsed().as_secs_f64().max(1.0)),
+            count
+        ));
+        if args.no_progress && last_log.elapsed() > Duration::from_secs(10) {
+            println!(
+                "  {finished}/{total} finished, {} attempts, {count} channels in use",
+                figures.attempts
+            );
+            last_log = Instant::now();
+        }
+        let status = svc.store.campaign(id, None).await?.status;
+        if status == CampaignStatus::Completed {
+            bar.finish();
+            return Ok((peak, began.elapsed().as_secs_f64()));
+        }
+        if status != CampaignStatus::Dialing {
+            bar.abandon();
+            bail!("the campaign is {status}, not dialing (see the logs)");
+        }
+        if Instant::now() > deadline {
+            bar.abandon();
+            bail!(
+                "the campaign did not finish within {} s ({finished}/{total} contacts finished)",
+                args.timeout_s
+            );
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(200)) => {}
+            _ = &mut ctrl_c => { bar.abandon(); bail!("interrupted"); }
+        }
+    }
+}
+
+fn fleet_env(config: &Config) -> BTreeMap<String, String> {
+    let pairs: Vec<(&str, String)> = vec![
+        ("OUTDIAL_POSTGRES__URL", config.postgres.url.clone()),
+        ("OUTDIAL_REDIS__URL", config.redis.url.clone()),
+        ("OUTDIAL_REDIS__PREFIX", config.redis.prefix.clone()),
+        (
+            "OUTDIAL_CLOCK__OFFSET_MS",
+            config.clock.offset_ms.to_string(),
+        ),
+        ("OUTDIAL_LOG__FILTER", "info".into()),
+        (
+            "OUTDIAL_CARRIER__ACCOUNT_SID",
+            config.carrier.account_sid.clone(),
+        ),
+        ("OUTDIAL_DIALER__GLOBAL_CONCURRENCY_LIMIT", "150".into()),
+        ("OUTDIAL_CHANNELS__POOLS__CAMPAIGN", "150".into()),
+        ("OUTDIAL_DIALER__LOOKAHEAD_MS", "1500".into()),
+        ("OUTDIAL_DIALER__COMPLETION_TIMEOUT_MS", "10000".into()),
+        ("OUTDIAL_DIALER__MAINTENANCE_INTERVAL_MS", "5000".into()),
+        ("OUTDIAL_DIALER__DID_LIFECYCLE_INTERVAL_MS", "5000".into()),
+        ("OUTDIAL_HEALTH__COOLDOWN_MS", "30000".into()),
+        ("OUTDIAL_HEALTH__WARMING_MS", "30000".into()),
+    ];
+    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
+
+async fn clear_redis(svc: &Services) -> anyhow::Result<()> {
+    let prefix = &svc.config.redis.prefix;
+    let mut conn = svc.redis.get().await?;
+    for pattern in [
+        format!("{prefix}bull:{{campaign-*"),
+        format!("{prefix}channels:*"),
+        format!("{{{prefix}channels:*"),
+    ] {
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(&pattern)
+            .query_async(&mut conn)
+            .await?;
+        if !keys.is_empty() {
+            let () = redis::cmd("DEL").arg(&keys).query_async(&mut conn).await?;
+        }
+    }
+    Ok(())
+}
+
+fn workspace_root() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .and_then(|m| m.parent().and_then(Path::parent).map(Path::to_path_buf))
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Under `cargo run` (CARGO is set), builds the fleet's binaries with the same profile so
+/// they match this `outdialctl`. Only the fleet's packages: rebuilding `outdialctl` itself
+/// with another feature set would overwrite the running binary and make every `cargo demo`
+/// rebuild both.
+fn build_fleet_if_under_cargo(bin_dir: &Path) -> anyhow::Result<()> {
+    let Ok(cargo) = std::env::var("CARGO") else {
+        return Ok(());
+    };
+    let mut cmd = std::process::Command::new(cargo);
+    cmd.args(["build", "--quiet", "--bins"])
+        .current_dir(workspace_root());
+    for package in [
+        "outdial-carrier",
+        "outdial-api",
+        "outdial-dialer",
+        "outdial-health",
+        "outdial-stats",
+    ] {
+        cmd.args(["--package", package]);
+    }
+    // `cargo run` exports this package's CARGO_PKG_*/CARGO_MANIFEST_* variables to us; some
+    // build scripts (ring's) watch them, so passing them on would rebuild half the tree.
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if key.starts_with("CARGO_PKG_")
+            || key.starts_with("CARGO_MANIFEST_")
+            || [
+                "CARGO_CRATE_NAME",
+                "CARGO_BIN_NAME",
+                "CARGO_PRIMARY_PACKAGE",
+            ]
+            .contains(&key.as_ref())
+        {
+            cmd.env_remove(key.as_ref());
+        }
+    }
+    if bin_dir.ends_with("release") {
+        cmd.arg("--release");
+    }
+    println!("building the fleet's binaries …");
+    let status = cmd.status().context("running cargo build")?;
+    if !status.success() {
+        bail!("cargo build --bins failed ({status})");
+    }
+    Ok(())
+}
+
+fn leftover_processes(fleet: &Fleet) -> Vec<String> {
+    fleet
+        .pids()
+        .into_iter()
+        .map(|(n, p)| format!("{n} ({p})"))
+        .collect()
+}
+
+async fn summary(
+    svc: &Services,
+    id: CampaignId,
+    channel_peak: i64,
+    dialing_secs: f64,
+    elapsed: Duration,
+    statuses: &[(String, String)],
+    leftover: &[String],
+) -> anyhow::Result<()> {
+    let store = &svc.store;
+    let c = store.campaign(id, None).await?;
+    let counts = store.contact_counts(id).await?;
+    let attempts = store.campaign_attempts(id).await?;
+    let mut by_status: BTreeMap<String, i64> = BTreeMap::new();
+    let mut by_disposition: BTreeMap<String, i64> = BTreeMap::new();
+    for r in &counts {
+        *by_status.entry(r.status.clone()).or_default() += r.count;
+        let key = r
+            .disposition
+            .clone()
+            .or_else(|| r.reason.clone())
+            .unwrap_or_else(|| "-".into());
+        *by_disposition.entry(key).or_default() += r.count;
+    }
+    let total: i64 = by_status.values().sum();
+    let open: i64 = ["queued", "locked", "dialing"]
+        .iter()
+        .filter_map(|s| by_status.get(*s))
+        .sum();
+    let mut attempt_disp: BTreeMap<String, i64> = BTreeMap::new();
+    let mut completed_by: BTreeMap<String, i64> = BTreeMap::new();
+    for a in &attempts {
+        *attempt_disp
+            .entry(a.disposition.clone().unwrap_or_else(|| "open".into()))
+            .or_default() += 1;
+        *completed_by
+            .entry(a.completed_by.clone().unwrap_or_else(|| "open".into()))
+            .or_default() += 1;
+    }
+    let starts: Vec<i64> = attempts
+        .iter()
+        .map(|a| a.created_at.timestamp_millis())
+        .collect();
+    let busiest = busiest_minute(&starts);
+    let overall = if dialing_secs > 0.0 {
+        attempts.len() as f64 / dialing_secs
+    } else {
+        0.0
+    };
+    println!();
+    println!("== outdial demo summary ==");
+    println!(
+        "campaign {} {:?}: {} after {:.0} s of dialing ({:.0} s in all)",
+        c.id,
+        c.name,
+        c.status,
+        dialing_secs,
+        elapsed.as_secs_f64()
+    );
+    println!(
+        "contacts: {total}, {} finished, {open} not finished",
+        total - open
+    );
+    println!("  by status:      {}", join(&by_status));
+    println!("  by disposition: {}", join(&by_disposition));
+    println!("attempts: {}", attempts.len());
+    println!("  by disposition: {}", join(&attempt_disp));
+    println!("  ended by:       {}", join(&completed_by));
+    println!(
+        "achieved calls per second: {busiest:.2} over the busiest minute (configured {}), {overall:.2} averaged over the whole run incl. the retry tail",
+        c.calls_per_second
+    );
+    println!(
+        "channel peak: {channel_peak} of {} (pool campaign)",
+        svc.config
+            .channels
+            .pools
+            .get("campaign")
+            .copied()
+            .unwrap_or(0)
+    );
+    println!("caller IDs:");
+    for d in store.dids(Some(c.org_id)).await? {
+        println!(
+            "  {} {:<8} score {:.3} over {:>3} calls{}",
+            d.e164,
+            d.state.as_str(),
+            d.health_score,
+            d.scored_calls,
+            d.cooldown_until
+                .map(|t| format!(", cooling until {}", t.format("%H:%M:%S")))
+                .unwrap_or_default()
+        );
+    }
+    println!(
+        "processes: {}",
+        statuses
+            .iter()
+            .map(|(n, s)| format!("{n}: {s}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
+    if leftover.is_empty() {
+        println!("no process left behind");
+    }
+    Ok(())
+}
+
+/// Most attempt starts within any 60 s window, per second.
+fn busiest_minute(starts_ms: &[i64]) -> f64 {
+    let mut sorted = starts_ms.to_vec();
+    sorted.sort_unstable();
+    let mut best = 0usize;
+    let mut lo = 0usize;
+    for hi in 0..sorted.len() {
+        while sorted[hi] - sorted[lo] >= 60_000 {
+            lo += 1;
+        }
+        best = best.max(hi - lo + 1);
+    }
+    let span = sorted.last().zip(sorted.first()).map_or(0, |(l, f)| l - f);
+    if span < 60_000 && span > 0 {
+        sorted.len() as f64 / (span as f64 / 1_000.0)
+    } else {
+        best as f64 / 60.0
+    }
+}
+
+fn join(m: &BTreeMap<String, i64>) -> String {
+    m.iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
