@@ -3,7 +3,8 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let shutdown = outdial_worker::shutdown::signal();
     let config = outdial_worker::config::from_env()?;
     outdial_worker::telemetry::init_logging(&config.log.filter);
-    outdial_stats::run(config, outdial_worker::shutdown::signal()).await
+    outdial_stats::run(config, shutdown).await
 }

@@ -111,7 +111,12 @@ impl Drop for TestRedis {
     }
 }
 
-/// A uniquely named, migrated Postgres database, dropped on drop.
+/// A uniquely named, migrated Postgres database.
+///
+/// Call [`TestDb::cleanup`] at the end of the test to drop it. A test that panics leaves its
+/// database behind; every [`TestDb::new`] drops test databases older than
+/// [`STALE_AFTER_S`], so leftovers never accumulate. (Dropping from `Drop` is not possible:
+/// it would block the test's runtime while a nested one waits on connections owned by it.)
 pub struct TestDb {
     /// Pool on the test database.
     pub pool: PgPool,
@@ -120,19 +125,48 @@ pub struct TestDb {
     name: String,
 }
 
+/// Test databases older than this are dropped by the next [`TestDb::new`], s.
+pub const STALE_AFTER_S: u64 = 1_800;
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 impl TestDb {
-    /// Creates database `outdial_test_<hex>` and applies `migrator`.
+    /// Creates database `outdial_test_<unix seconds>_<hex>` and applies `migrator`.
     ///
     /// # Panics
     /// When Postgres is unreachable or the migrations fail.
     pub async fn new(migrator: &Migrator) -> Self {
         let admin_url = admin_database_url();
-        let name = format!("outdial_test_{}", random_hex(6));
+        let name = format!("outdial_test_{}_{}", unix_now(), random_hex(4));
         let admin = PgPoolOptions::new()
             .max_connections(1)
             .connect(&admin_url)
             .await
             .expect("postgres reachable for tests");
+        let existing: Vec<String> = sqlx::query_scalar(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'outdial\\_test\\_%'",
+        )
+        .fetch_all(&admin)
+        .await
+        .unwrap_or_default();
+        for old in existing {
+            let born = old
+                .split('_')
+                .nth(2)
+                .and_then(|t| t.parse::<u64>().ok())
+                .unwrap_or(0);
+            if born + STALE_AFTER_S < unix_now() {
+                let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {old} WITH (FORCE)"
+                )))
+                .execute(&admin)
+                .await;
+            }
+        }
         sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
             .execute(&admin)
             .await
@@ -150,35 +184,128 @@ impl TestDb {
         migrator.run(&pool).await.expect("migrations");
         Self { pool, url, name }
     }
+
+    /// Closes the pool and drops the database (ending any other session on it).
+    pub async fn cleanup(self) {
+        self.pool.close().await;
+        if let Ok(admin) = PgPoolOptions::new()
+            .max_connections(1)
+            .connect(&admin_database_url())
+            .await
+        {
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            )))
+            .execute(&admin)
+            .await;
+            admin.close().await;
+        }
+    }
 }
 
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let name = self.name.clone();
-        let pool = self.pool.clone();
-        // Drop runs inside the test's runtime; use a private one on another thread.
-        let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async move {
-                pool.close().await;
-                if let Ok(admin) = PgPoolOptions::new()
-                    .max_connections(1)
-                    .connect(&admin_database_url())
-                    .await
-                {
-                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                    )))
-                    .execute(&admin)
-                    .await;
-                }
-            });
-        })
-        .join();
+/// Child processes for binary tests: start with an environment, wait for the ready line,
+/// stop with SIGTERM.
+pub mod process {
+    use std::collections::BTreeMap;
+    use std::process::Stdio;
+    use std::time::Duration;
+
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    use tokio::process::{Child, Command};
+
+    /// A started binary.
+    pub struct Started {
+        /// the child (killed on drop)
+        pub child: Child,
+        /// the stdout line that contained the ready marker
+        pub ready_line: String,
     }
+
+    /// Starts `bin` with exactly `env` (plus PATH/HOME) and waits up to 30 s for a stdout
+    /// line containing `ready`. Stderr is inherited (shows in test output on failure).
+    ///
+    /// # Panics
+    /// When the binary cannot start, exits, or never prints the line.
+    pub async fn start(bin: &str, env: &BTreeMap<String, String>, ready: &str) -> Started {
+        let mut cmd = Command::new(bin);
+        cmd.env_clear();
+        for key in ["PATH", "HOME"] {
+            if let Ok(v) = std::env::var(key) {
+                cmd.env(key, v);
+            }
+        }
+        cmd.envs(env)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {bin}: {e}"));
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let line = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if line.contains(ready) {
+                    return Some(line);
+                }
+            }
+            None
+        })
+        .await
+        .unwrap_or_else(|_| panic!("{bin} did not print {ready:?} within 30 s"))
+        .unwrap_or_else(|| panic!("{bin} exited before printing {ready:?}"));
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Started {
+            child,
+            ready_line: line,
+        }
+    }
+
+    /// Sends SIGTERM and waits up to `within` for the exit; returns the exit code.
+    ///
+    /// # Panics
+    /// When the process does not exit in time.
+    pub async fn terminate(mut started: Started, within: Duration) -> Option<i32> {
+        let pid = started
+            .child
+            .id()
+            .and_then(|p| i32::try_from(p).ok())
+            .expect("running child");
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .expect("SIGTERM");
+        let status = tokio::time::timeout(within, started.child.wait())
+            .await
+            .expect("exit within the grace period")
+            .expect("wait");
+        status.code()
+    }
+
+    /// The `http://…/metrics` URL in a ready line (`… metrics=http://127.0.0.1:PORT/metrics`).
+    pub fn metrics_url(ready_line: &str) -> Option<String> {
+        ready_line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("metrics="))
+            .map(str::to_owned)
+    }
+}
+
+/// `OUTDIAL_…` variables pointing a binary at the test services: `db`'s database, `redis`'s
+/// prefix, metrics on a free port.
+pub fn fleet_env(db: &TestDb, redis: &TestRedis) -> std::collections::BTreeMap<String, String> {
+    [
+        ("OUTDIAL_POSTGRES__URL", db.url.clone()),
+        ("OUTDIAL_REDIS__URL", redis.url.clone()),
+        ("OUTDIAL_REDIS__PREFIX", redis.prefix.clone()),
+        ("OUTDIAL_METRICS__LISTEN", "127.0.0.1:0".to_owned()),
+        ("OUTDIAL_API__LISTEN", "127.0.0.1:0".to_owned()),
+        ("OUTDIAL_LOG__FILTER", "warn".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
 }

@@ -11,6 +11,8 @@ use tokio::signal::unix::{SignalKind, signal};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // Installed before the ready line, so an early SIGTERM is a graceful stop.
+    let shutdown = shutdown_signal();
     let args = SimArgs::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -34,20 +36,25 @@ async fn main() -> anyhow::Result<()> {
     writeln!(stdout, "outdial-carrier-sim listening on http://{addr}")?;
     stdout.flush()?;
     drop(stdout);
-    sim::serve(listener, cfg, shutdown_signal()).await
+    sim::serve(listener, cfg, shutdown).await
 }
 
-/// Completes on SIGTERM or Ctrl-C (SIGINT).
-async fn shutdown_signal() {
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        },
-        Err(error) => {
-            tracing::warn!(%error, "cannot listen for SIGTERM; stopping on Ctrl-C only");
-            let _ = tokio::signal::ctrl_c().await;
+/// A future completing on SIGTERM or SIGINT; the handlers are installed by this call, not
+/// on first poll.
+fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    async move {
+        match (term, int) {
+            (Ok(mut term), Ok(mut int)) => tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            },
+            (Err(error), _) | (_, Err(error)) => {
+                tracing::warn!(%error, "cannot listen for signals; stopping only when killed");
+                std::future::pending::<()>().await;
+            }
         }
+        tracing::info!("shutdown signal received");
     }
-    tracing::info!("shutdown signal received");
 }
