@@ -82,7 +82,7 @@ async fn command(
     )
     .await?;
     Ok(Json(
-        json!({ "campaign": t.campaign, "from": t.from, "cancelled_contacts": t.cancelled_contacts.len() }),
+        json!({ "campaign": t.campaign, "from": t.from, "cancelled_contacts": t.cancelled_contacts, "released_admissions": t.released.len() }),
     ))
 }
 

@@ -49,10 +49,9 @@ pub async fn apply(
         }
     }
     let locked: Vec<(String, String)> = t
-        .cancelled_contacts
+        .released
         .iter()
-        .filter(|(_, _, _, was_locked)| *was_locked)
-        .map(|(c, attempts, pool, _)| (pool.clone(), channel_holder(*c, *attempts)))
+        .map(|(c, attempts, pool)| (pool.clone(), channel_holder(*c, *attempts)))
         .collect();
     for (pool, holder) in &locked {
         if let Err(e) = svc

@@ -311,8 +311,13 @@ impl Dialer {
             .into_iter()
             .partition(|c| locked.contains(&c.contact_id));
         self.release_holders(&lost, now_ms).await;
+        // Swept contacts that were admitted again in this cycle kept the same holder id:
+        // releasing it now would take their new channel away.
+        let readmitted: std::collections::HashSet<ContactId> =
+            admitted.iter().map(|c| c.contact_id).collect();
         let swept_holders: Vec<(String, String)> = swept
             .iter()
+            .filter(|(id, _, _)| !readmitted.contains(id))
             .map(|(id, a, pool)| (pool.clone(), channel_holder(*id, *a)))
             .collect();
         self.release_named(&swept_holders, now_ms).await;

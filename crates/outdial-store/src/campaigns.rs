@@ -177,9 +177,12 @@ pub struct Transitioned {
     pub campaign: Campaign,
     /// status before
     pub from: CampaignStatus,
-    /// contacts that were cancelled by a cancel: `(id, attempt_count, sip_pool, was_locked)`;
-    /// locked ones held a channel that must be released
-    pub cancelled_contacts: Vec<(ContactId, i32, String, bool)>,
+    /// contacts a cancel marked `cancelled`
+    pub cancelled_contacts: usize,
+    /// admitted (`locked`) contacts the change took back — cancelled by a cancel, returned
+    /// to `queued` by a pause — as `(id, attempt_count, sip_pool)`: their channels must be
+    /// released
+    pub released: Vec<(ContactId, i32, String)>,
 }
 
 /// One recorded status change (SPEC §8: who/what caused it).
@@ -286,7 +289,9 @@ impl Store {
     /// Applies `command` to campaign `id` atomically (SPEC §8): the row is locked, the state
     /// machine decides, the change and its `actor`/`reason` are recorded in one transaction,
     /// so concurrent pause/resume from several pods end consistent. A cancel also marks the
-    /// campaign's queued and locked contacts `cancelled` in the same transaction.
+    /// campaign's queued and locked contacts `cancelled`, and a pause returns its admitted
+    /// (`locked`) contacts to `queued`, in the same transaction; both report the admitted
+    /// contacts whose channels must be released.
     ///
     /// Errors: [`StoreError::IllegalTransition`] (409 with the current status),
     /// [`StoreError::NotFound`] (also when `org` is given and does not own it).
@@ -335,32 +340,52 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        let cancelled_contacts = if to == CampaignStatus::Cancelled {
-            let rows: Vec<(i64, i32, String, String)> = sqlx::query_as(
-                "WITH c AS (
-                     SELECT id, attempt_count, sip_pool, status FROM contacts
-                     WHERE campaign_id = $1 AND status IN ('queued', 'locked') FOR UPDATE)
-                 UPDATE contacts SET status = 'cancelled', status_reason = 'campaign_cancelled', locked_at = NULL, updated_at = $2
-                 FROM c WHERE contacts.id = c.id
-                 RETURNING c.id, c.attempt_count, c.sip_pool, c.status",
-            )
-            .bind(id.0)
-            .bind(now)
-            .fetch_all(&mut *tx)
-            .await?;
-            rows.into_iter()
-                .map(|(id, attempts, pool, status)| {
-                    (ContactId(id), attempts, pool, status == "locked")
-                })
-                .collect()
-        } else {
-            Vec::new()
+        let (cancelled_contacts, released) = match to {
+            CampaignStatus::Cancelled => {
+                let rows: Vec<(i64, i32, String, String)> = sqlx::query_as(
+                    "WITH c AS (
+                         SELECT id, attempt_count, sip_pool, status FROM contacts
+                         WHERE campaign_id = $1 AND status IN ('queued', 'locked') FOR UPDATE)
+                     UPDATE contacts SET status = 'cancelled', status_reason = 'campaign_cancelled', locked_at = NULL, updated_at = $2
+                     FROM c WHERE contacts.id = c.id
+                     RETURNING c.id, c.attempt_count, c.sip_pool, c.status",
+                )
+                .bind(id.0)
+                .bind(now)
+                .fetch_all(&mut *tx)
+                .await?;
+                let released = rows
+                    .iter()
+                    .filter(|r| r.3 == "locked")
+                    .map(|(id, a, p, _)| (ContactId(*id), *a, p.clone()))
+                    .collect();
+                (rows.len(), released)
+            }
+            CampaignStatus::Paused => {
+                // Admitted contacts would hold their slots until the stale sweep; give them back.
+                let rows: Vec<(i64, i32, String)> = sqlx::query_as(
+                    "UPDATE contacts SET status = 'queued', locked_at = NULL, updated_at = $2
+                     WHERE campaign_id = $1 AND status = 'locked' RETURNING id, attempt_count, sip_pool",
+                )
+                .bind(id.0)
+                .bind(now)
+                .fetch_all(&mut *tx)
+                .await?;
+                (
+                    0,
+                    rows.into_iter()
+                        .map(|(id, a, p)| (ContactId(id), a, p))
+                        .collect(),
+                )
+            }
+            _ => (0, Vec::new()),
         };
         tx.commit().await?;
         Ok(Transitioned {
             campaign: row.try_into()?,
             from,
             cancelled_contacts,
+            released,
         })
     }
 

@@ -251,8 +251,8 @@ async fn campaign(svc: &Services, cmd: cli::CampaignCommand) -> anyhow::Result<(
         "campaign {}: {} → {}",
         t.campaign.id, t.from, t.campaign.status
     );
-    if !t.cancelled_contacts.is_empty() {
-        println!("{} queued contacts cancelled", t.cancelled_contacts.len());
+    if t.cancelled_contacts > 0 {
+        println!("{} queued contacts cancelled", t.cancelled_contacts);
     }
     Ok(())
 }

@@ -1,0 +1,423 @@
+//! Dialing rules through the real engine, in process on a manual clock (SPEC §4, §5).
+
+use chrono::{DateTime, Duration, Utc};
+use outdial_dialer::control::{self, CampaignSpec};
+use outdial_domain::campaign::{CampaignCommand, CampaignStatus};
+use outdial_domain::{CampaignId, Clock, OrgId};
+use outdial_e2e::InProcess;
+
+fn at(s: &str) -> DateTime<Utc> {
+    s.parse().expect("timestamp")
+}
+
+fn csv(n: usize, area: &str) -> String {
+    let mut s = String::from("phone\n");
+    for i in 0..n {
+        s.push_str(&format!("+1{area}555{:04}\n", 1000 + i));
+    }
+    s
+}
+
+async fn running_campaign(e: &InProcess, org: OrgId, cps: f64, contacts: &str) -> CampaignId {
+    let spec = CampaignSpec {
+        name: "c".into(),
+        calls_per_second: Some(cps),
+        retry_delay_ms: Some(1_000),
+        ..CampaignSpec::default()
+    };
+    let c = e.campaign(org, spec).await;
+    e.import(org, c, contacts).await;
+    control::apply(&e.svc, c, Some(org), CampaignCommand::Start, "test", None)
+        .await
+        .expect("start");
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_start_on_the_pacing_grid_without_drift() {
+    let e = InProcess::start(|_, sim| {
+        sim.mix = [("human".to_owned(), 1.0)].into_iter().collect();
+    })
+    .await;
+    let org = e.org("acme", 20, &["+12125550999"]).await;
+    let c = running_campaign(&e, org, 3.0, &csv(9, "212")).await;
+    let store = e.svc.store.clone();
+    e.run_until(2_000, 500, || {
+        let s = store.clone();
+        async move { s.campaign(c, None).await.expect("c").status == CampaignStatus::Completed }
+    })
+    .await;
+    let starts: Vec<i64> = e
+        .svc
+        .store
+        .campaign_attempts(c)
+        .await
+        .expect("attempts")
+        .iter()
+        .map(|a| a.created_at.timestamp_millis())
+        .collect();
+    assert_eq!(starts.len(), 9);
+    // Tick k is planned at t0 + k·333 333 µs and due at that time rounded up to the ms:
+    // the grid carries the exact plan, so no rounding accumulates.
+    for (k, s) in starts.iter().enumerate() {
+        let planned_us = k as i64 * 333_333;
+        let due_ms = planned_us / 1_000 + i64::from(planned_us % 1_000 != 0);
+        assert_eq!(s - starts[0], due_ms, "start {k}: {starts:?}");
+    }
+    e.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_contact_whose_window_closed_before_its_tick_waits_for_the_next_opening() {
+    let e = InProcess::start(|_, _| {}).await;
+    // 20:59:58 in New York (EDT): the window is still open when the contact is admitted.
+    e.clock.set(at("2026-07-02T00:59:58Z"));
+    let org = e.org("acme", 10, &["+12125550999"]).await;
+    let c = running_campaign(&e, org, 1.0, &csv(1, "212")).await;
+    let report = e.dialer.run_cycle(e.clock.now()).await.expect("cycle");
+    assert_eq!(report.admitted, 1);
+    // 21:00:01 when the tick runs: closed.
+    e.advance_to(e.clock.now_ms() + 3_000).await;
+    let contact = &e.svc.store.campaign_contacts(c).await.expect("contacts")[0];
+    assert_eq!(contact.status.as_str(), "queued");
+    assert_eq!(
+        contact.retry_after,
+        at("2026-07-02T12:00:00Z"),
+        "next 08:00 in New York"
+    );
+    assert!(
+        e.svc
+            .store
+            .contact_attempts(contact.id)
+            .await
+            .expect("attempts")
+            .is_empty(),
+        "no call outside the window"
+    );
+    assert_eq!(
+        e.svc
+            .channels
+            .status("campaign", e.clock.now_ms())
+            .await
+            .expect("pool")
+            .count,
+        0,
+        "channel released"
+    );
+    e.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_channel_pool_backs_the_contact_off_for_five_seconds() {
+    let e = InProcess::start(|cfg, _| {
+        cfg.channels.pools.insert("campaign".into(), 1);
+    })
+    .await;
+    let org = e.org("acme", 10, &["+12125550999"]).await;
+    let c = running_campaign(&e, org, 1.0, &csv(1, "212")).await;
+    assert_eq!(
+        e.dialer
+            .run_cycle(e.clock.now())
+            .await
+            .expect("cycle")
+            .admitted,
+        1
+    );
+    // The admitted contact's channel lapses and someone else takes the only one.
+    let contact = e
+        .svc
+        .store
+        .campaign_contacts(c)
+        .await
+        .expect("contacts")
+        .remove(0);
+    let holder = outdial_domain::contact::channel_holder(contact.id, 0);
+    let now = e.clock.now_ms();
+    e.svc
+        .channels
+        .release("campaign", &[holder], now)
+        .await
+        .expect("release");
+    assert_eq!(
+        e.svc
+            .channels
+            .acquire("campaign", &["intruder".into()], now)
+            .await
+            .expect("acquire"),
+        1
+    );
+    e.quiesce().await;
+    let contact = e.svc.store.contact(contact.id).await.expect("contact");
+    assert_eq!(contact.status.as_str(), "queued");
+    assert_eq!(contact.retry_after, e.clock.now() + Duration::seconds(5));
+    assert_eq!(
+        contact.attempt_count, 0,
+        "backpressure is not a failed attempt"
+    );
+    e.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_usable_caller_id_pauses_the_campaign_until_resumed() {
+    let e = InProcess::start(|_, _| {}).await;
+    let org = e.org("acme", 10, &[]).await;
+    let c = running_campaign(&e, org, 1.0, &csv(2, "212")).await;
+    let mut events = e.redis.client.get_async_pubsub().await.expect("pubsub");
+    events
+        .subscribe(outdial_worker::events::campaign_channel(&e.redis.prefix, c))
+        .await
+        .expect("subscribe");
+    e.quiesce().await;
+    let campaign = e.svc.store.campaign(c, None).await.expect("campaign");
+    assert_eq!(campaign.status, CampaignStatus::Paused);
+    let log = e.svc.store.campaign_transitions(c).await.expect("log");
+    let last = log.last().expect("transition");
+    assert_eq!(
+        (last.actor.as_str(), last.reason.as_deref()),
+        ("dialer", Some("no healthy caller ID"))
+    );
+    let contacts = e.svc.store.campaign_contacts(c).await.expect("contacts");
+    assert!(
+        contacts
+            .iter()
+            .all(|x| x.status.as_str() == "queued" && x.attempt_count == 0),
+        "nothing dialed, nothing lost"
+    );
+    let mut stream = events.into_on_message();
+    let msg = tokio::time::timeout(std::time::Duration::from_secs(5), futures_next(&mut stream))
+        .await
+        .expect("event")
+        .expect("message");
+    let payload: String = msg.get_payload().expect("payload");
+    assert!(payload.contains("campaign.paused.no_dids"), "{payload}");
+    // It stays paused: time passing does not resume it.
+    e.advance_to(e.clock.now_ms() + 60_000).await;
+    assert_eq!(
+        e.svc.store.campaign(c, None).await.expect("c").status,
+        CampaignStatus::Paused
+    );
+    e.finish().await;
+}
+
+async fn futures_next<S: futures_util::Stream + Unpin>(s: &mut S) -> Option<S::Item> {
+    futures_util::StreamExt::next(s).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_status_callbacks_are_refused_and_write_nothing() {
+    let e = InProcess::start(|_, _| {}).await;
+    let token = e.svc.config.carrier.auth_token.expose().to_owned();
+    let url = format!("{}/carrier/voice/status?attempt=1", e.api_url);
+    let params = vec![
+        ("CallSid".to_owned(), "CA1".to_owned()),
+        ("CallStatus".to_owned(), "completed".to_owned()),
+        ("CallDuration".to_owned(), "42".to_owned()),
+    ];
+    let post = |sig: Option<String>, target: String, body: Vec<(String, String)>| {
+        let mut req = e.http.post(target).form(&body);
+        if let Some(s) = sig {
+            req = req.header("X-Twilio-Signature", s);
+        }
+        req.send()
+    };
+    let before = e
+        .svc
+        .dialer_queue
+        .counts(e.clock.now_ms())
+        .await
+        .expect("counts");
+    for (sig, target, body) in [
+        (None, url.clone(), params.clone()),
+        (Some("bogus".to_owned()), url.clone(), params.clone()),
+        // Signed for attempt 2, replayed against attempt 1.
+        (
+            Some(outdial_carrier::signature::sign(
+                &token,
+                &url.replace("attempt=1", "attempt=2"),
+                &params,
+            )),
+            url.clone(),
+            params.clone(),
+        ),
+        // Signed, then a parameter altered.
+        (
+            Some(outdial_carrier::signature::sign(&token, &url, &params)),
+            url.clone(),
+            vec![
+                params[0].clone(),
+                params[1].clone(),
+                ("CallDuration".into(), "600".into()),
+            ],
+        ),
+    ] {
+        let r = post(sig, target, body).await.expect("request");
+        assert_eq!(r.status(), 403);
+        let body: serde_json::Value = r.json().await.expect("json");
+        assert_eq!(body["error"]["code"], "invalid_signature");
+    }
+    assert_eq!(
+        e.svc
+            .dialer_queue
+            .counts(e.clock.now_ms())
+            .await
+            .expect("counts"),
+        before,
+        "nothing enqueued"
+    );
+    let r = post(
+        Some(outdial_carrier::signature::sign(&token, &url, &params)),
+        url.clone(),
+        params.clone(),
+    )
+    .await
+    .expect("request");
+    assert_eq!(r.status(), 204, "a genuine callback is accepted");
+    assert_eq!(
+        e.svc
+            .dialer_queue
+            .counts(e.clock.now_ms())
+            .await
+            .expect("counts")
+            .waiting,
+        before.waiting + 1
+    );
+    e.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admission_respects_global_org_and_pool_limits_with_the_spec_allocation() {
+    let e = InProcess::start(|cfg, _| {
+        cfg.dialer.global_concurrency_limit = 4;
+    })
+    .await;
+    let a = e.org("a", 2, &["+12125550999"]).await;
+    let b = e.org("b", 3, &["+13125550999"]).await;
+    let ca = running_campaign(&e, a, 20.0, &csv(10, "212")).await;
+    let cb = running_campaign(&e, b, 20.0, &csv(10, "312")).await;
+    let report = e.dialer.run_cycle(e.clock.now()).await.expect("cycle");
+    // free 4 over limits 2 and 3: shares 1.6 and 2.4 → floors 1 and 2, the leftover slot to
+    // the larger remainder (a) → a 2, b 2.
+    let alloc: Vec<(i64, u32, u32)> = report
+        .orgs
+        .iter()
+        .map(|o| (o.org_id.0, o.allocated, o.admitted))
+        .collect();
+    assert_eq!(alloc, vec![(a.0, 2, 2), (b.0, 2, 2)]);
+    assert_eq!(report.free, 4);
+    let again = e.dialer.run_cycle(e.clock.now()).await.expect("cycle");
+    assert_eq!((again.free, again.admitted), (0, 0), "global limit reached");
+    assert_eq!(
+        e.svc
+            .channels
+            .status("campaign", e.clock.now_ms())
+            .await
+            .expect("pool")
+            .count,
+        4,
+        "one channel per admitted contact"
+    );
+    for c in [ca, cb] {
+        let locked = e
+            .svc
+            .store
+            .campaign_contacts(c)
+            .await
+            .expect("contacts")
+            .iter()
+            .filter(|x| x.status.as_str() == "locked")
+            .count();
+        assert_eq!(locked, 2);
+    }
+    e.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_and_stale_lock_sweep_give_channels_back() {
+    let e = InProcess::start(|_, _| {}).await;
+    let org = e.org("acme", 10, &["+12125550999"]).await;
+    let cancelled = running_campaign(&e, org, 2.0, &csv(3, "212")).await;
+    let paused = running_campaign(&e, org, 2.0, &csv(3, "312")).await;
+    // Each campaign keeps ⌈2 cps × 2 s⌉ = 4 admitted ahead; each has only 3 contacts.
+    assert_eq!(
+        e.dialer
+            .run_cycle(e.clock.now())
+            .await
+            .expect("cycle")
+            .admitted,
+        6
+    );
+    let pool = |e: &InProcess| {
+        let ch = e.svc.channels.clone();
+        let now = e.clock.now_ms();
+        async move { ch.status("campaign", now).await.expect("pool").count }
+    };
+    assert_eq!(pool(&e).await, 6);
+
+    let t = control::apply(
+        &e.svc,
+        cancelled,
+        Some(org),
+        CampaignCommand::Cancel,
+        "test",
+        Some("wrong list"),
+    )
+    .await
+    .expect("cancel");
+    assert_eq!((t.cancelled_contacts, t.released.len()), (3, 3));
+    assert_eq!(
+        pool(&e).await,
+        3,
+        "the cancelled campaign's admitted contacts gave their channels back"
+    );
+    assert!(
+        e.svc
+            .store
+            .campaign_contacts(cancelled)
+            .await
+            .expect("c")
+            .iter()
+            .all(|c| c.status.as_str() == "cancelled")
+    );
+
+    // Admitted contacts whose ticks never ran (their pod died): swept after 120 s, their
+    // channels released, and — the campaign still dialing — admitted again under the same
+    // channel holders, so the pool does not double-count them.
+    e.clock.advance_ms(121_000);
+    let report = e.dialer.run_cycle(e.clock.now()).await.expect("cycle");
+    assert_eq!(
+        (report.swept, report.admitted),
+        (3, 3),
+        "locked longer than 120 s"
+    );
+    assert_eq!(pool(&e).await, 3);
+    let relocked = e.svc.store.campaign_contacts(paused).await.expect("c");
+    assert!(
+        relocked
+            .iter()
+            .all(|c| c.status.as_str() == "locked" && c.locked_at == Some(e.clock.now()))
+    );
+
+    // A pause hands admitted contacts back at once instead of letting them hold slots.
+    let t = control::apply(
+        &e.svc,
+        paused,
+        Some(org),
+        CampaignCommand::Pause,
+        "test",
+        None,
+    )
+    .await
+    .expect("pause");
+    assert_eq!(t.released.len(), 3);
+    assert_eq!(pool(&e).await, 0);
+    assert!(
+        e.svc
+            .store
+            .campaign_contacts(paused)
+            .await
+            .expect("c")
+            .iter()
+            .all(|c| c.status.as_str() == "queued")
+    );
+    e.finish().await;
+}
