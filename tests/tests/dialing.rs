@@ -337,7 +337,7 @@ async fn cancel_and_stale_lock_sweep_give_channels_back() {
     let org = e.org("acme", 10, &["+12125550999"]).await;
     let cancelled = running_campaign(&e, org, 2.0, &csv(3, "212")).await;
     let paused = running_campaign(&e, org, 2.0, &csv(3, "312")).await;
-    // Each campaign keeps ⌈2 cps × 2 s⌉ = 4 admitted ahead; each has only 3 contacts.
+    // Each campaign keeps ⌈2 cps × 1.5 s⌉ = 3 admitted ahead; each has exactly 3 contacts.
     assert_eq!(
         e.dialer
             .run_cycle(e.clock.now())

@@ -65,7 +65,7 @@ impl IntoResponse for ApiError {
         let (status, code) = self.parts();
         match &self {
             Self::Internal(detail) | Self::Unavailable(detail) => {
-                tracing::error!(code, detail = %detail, "request failed")
+                tracing::error!(code, detail = %detail, "request failed");
             }
             _ => tracing::debug!(code, message = %self, "request refused"),
         }

@@ -152,6 +152,16 @@ impl Dialer {
                 self.svc.events.publish(&event).await;
             }
         }
+        let mut per_state: BTreeMap<&'static str, f64> = outdial_domain::did::DidState::ALL
+            .iter()
+            .map(|s| (s.as_str(), 0.0))
+            .collect();
+        for did in self.svc.store.dids(None).await? {
+            *per_state.entry(did.state.as_str()).or_default() += 1.0;
+        }
+        for (state, n) in per_state {
+            metrics::gauge!("outdial_dids", "state" => state).set(n);
+        }
         let every = self.svc.config.dialer.did_lifecycle_interval_ms;
         let next = ctx.scheduled_ms.max(now.timestamp_millis() - every) + every;
         Ok(Done::then(vec![DialerJob::DidLifecycle.at(next)]))

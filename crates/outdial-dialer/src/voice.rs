@@ -62,7 +62,7 @@ impl Skip {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Start {
     /// The attempt is recorded; originate it.
-    Started(CallAttempt),
+    Started(Box<CallAttempt>),
     /// The contact was not called.
     Skipped(Skip),
 }
@@ -145,10 +145,11 @@ impl Dialer {
                     .and_then(|tzs| campaign.window.next_opening_in_all(&tzs, now))
             })
             .collect();
-        if !openings.is_empty() && openings.iter().all(|o| o.is_some_and(|t| t > now)) {
-            if let Some(first) = openings.iter().flatten().min() {
-                wake = *first + self.jitter();
-            }
+        if !openings.is_empty()
+            && openings.iter().all(|o| o.is_some_and(|t| t > now))
+            && let Some(first) = openings.iter().flatten().min()
+        {
+            wake = *first + self.jitter();
         }
         Ok(Done::then(vec![
             DialerJob::VoiceTick {
@@ -322,7 +323,7 @@ impl Dialer {
         let (attempt, _created) = dialing::insert_attempt(&mut tx, &new, now).await?;
         tx.commit().await?;
         metrics::counter!("outdial_dialer_attempts_started_total", "pool" => pool).increment(1);
-        Ok(Start::Started(attempt))
+        Ok(Start::Started(Box::new(attempt)))
     }
 
     async fn skipped(&self, why: Skip, campaign: Option<CampaignId>) -> Start {

@@ -233,7 +233,7 @@ impl Default for DialerSettings {
             stale_lock_ms: 120_000,
             completion_timeout_ms: 30 * 60_000,
             backpressure_requeue_ms: 5_000,
-            lookahead_ms: 2_000,
+            lookahead_ms: 1_500,
             max_tick_lag_ms: 1_000,
             window_jitter_ms: 60_000,
             hangup_threshold_s: 10,
@@ -476,5 +476,46 @@ mod tests {
         let err =
             load(&env(&[("OUTDIAL_DIALER__POLL_INTERVAL_MS", "soon")])).expect_err("bad type");
         assert!(err.to_string().contains("poll_interval_ms"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod doc_tests {
+    use super::*;
+
+    /// `OUTDIAL_…` names and default values of every setting, from `Config::default()`.
+    fn flatten(prefix: &str, v: &serde_json::Value, out: &mut Vec<(String, String)>) {
+        match v {
+            serde_json::Value::Object(map) => {
+                for (k, v) in map {
+                    let name = if prefix.is_empty() {
+                        k.to_ascii_uppercase()
+                    } else {
+                        format!("{prefix}__{}", k.to_ascii_uppercase())
+                    };
+                    flatten(&name, v, out);
+                }
+            }
+            other => out.push((format!("{ENV_PREFIX}{prefix}"), other.to_string())),
+        }
+    }
+
+    #[test]
+    fn every_setting_is_documented() {
+        let mut settings = Vec::new();
+        flatten(
+            "",
+            &serde_json::to_value(Config::default()).expect("serializes"),
+            &mut settings,
+        );
+        let doc = include_str!("../../../docs/configuration.md");
+        let missing: Vec<&(String, String)> = settings
+            .iter()
+            .filter(|(name, _)| !doc.contains(&format!("`{name}`")))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "undocumented settings (name, default): {missing:#?}"
+        );
     }
 }

@@ -670,7 +670,7 @@ async fn wake_loop<J: Job>(
                 }
             }
             Err(e) => {
-                tracing::warn!(queue = %queue.name(), error = %e, "wake-up subscription failed; retrying")
+                tracing::warn!(queue = %queue.name(), error = %e, "wake-up subscription failed; retrying");
             }
         }
         tokio::select! {

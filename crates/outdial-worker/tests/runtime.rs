@@ -197,7 +197,7 @@ async fn running_worker_wakes_at_due_times_and_on_new_jobs_not_by_polling() {
     let stop = Arc::new(Notify::new());
     let stopper = Arc::clone(&stop);
     let running = tokio::spawn(worker.run(Some(redis.client.clone()), async move {
-        stopper.notified().await
+        stopper.notified().await;
     }));
 
     // Let the worker subscribe and go idle on the empty queue; then only a wake-up can start

@@ -143,7 +143,7 @@ pub enum SuppressCommand {
 #[derive(Debug, Subcommand)]
 pub enum CampaignCommand {
     /// Create a campaign.
-    Create(CreateCampaign),
+    Create(Box<CreateCampaign>),
     /// List campaigns.
     List {
         /// Organization id or name.

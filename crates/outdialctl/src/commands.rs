@@ -211,7 +211,7 @@ async fn campaign(svc: &Services, cmd: cli::CampaignCommand) -> anyhow::Result<(
     let store = &svc.store;
     let control_cmd = |c: CampaignCommand, r: cli::CampaignRef| (c, r);
     let (command, target) = match cmd {
-        cli::CampaignCommand::Create(c) => return create_campaign(svc, c).await,
+        cli::CampaignCommand::Create(c) => return create_campaign(svc, *c).await,
         cli::CampaignCommand::List { org } => {
             let org = match org {
                 Some(o) => Some(org_id(store, &o).await?),

@@ -1,0 +1,31 @@
+# Developer recipes. `just` is not a Debian package here: `cargo install just --locked`
+# (~2.5 min). The README's two commands work without it.
+
+default:
+    @just --list
+
+# Start PostgreSQL and Redis if they are down (installing them from Debian if missing).
+services:
+    .ci/services
+
+# The demo campaign: the whole fleet dials 2,355 contacts at 20 cps.
+demo *ARGS: services
+    cargo demo {{ARGS}}
+
+# All tests on the real services (what CI runs).
+test: services
+    cargo nextest run --workspace
+
+# Formatting and lints, as strict as review.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Apply migrations to $OUTDIAL_POSTGRES__URL (creating the database if needed).
+migrate:
+    cargo run -q -p outdialctl -- migrate --create
+
+# Queue depths and dead letters, channel pools.
+inspect:
+    cargo run -q -p outdialctl -- queues --dead 10
+    cargo run -q -p outdialctl -- channels
