@@ -66,9 +66,20 @@ impl InProcess {
     /// # Panics
     /// When a service is unreachable.
     pub async fn start(tweak: impl FnOnce(&mut Config, &mut SimConfig)) -> Self {
+        Self::start_at(t0(), tweak).await
+    }
+
+    /// [`InProcess::start`] with the clock starting at `at`.
+    ///
+    /// # Panics
+    /// When a service is unreachable.
+    pub async fn start_at(
+        at: DateTime<Utc>,
+        tweak: impl FnOnce(&mut Config, &mut SimConfig),
+    ) -> Self {
         let db = TestDb::new(&outdial_store::MIGRATOR).await;
         let redis = TestRedis::new().await;
-        let clock = ManualClock::new(t0());
+        let clock = ManualClock::new(at);
         let sim_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind sim");
@@ -151,6 +162,17 @@ impl InProcess {
                 .expect("did");
         }
         org.id
+    }
+
+    /// A bearer token of `org` with `scopes`.
+    pub async fn token(&self, org: OrgId, scopes: &[&str]) -> String {
+        let scopes: Vec<String> = scopes.iter().map(|s| (*s).to_owned()).collect();
+        self.svc
+            .store
+            .create_token(org, "test", &scopes, self.clock.now())
+            .await
+            .expect("token")
+            .1
     }
 
     /// A campaign of `org` from `spec`.

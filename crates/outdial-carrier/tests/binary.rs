@@ -1,4 +1,5 @@
-//! The `outdial-carrier-sim` binary: prints its address, serves, stops on SIGTERM.
+//! The `outdial-carrier-sim` binary: prints its address and metrics URL, serves both, stops on
+//! SIGTERM.
 #![allow(clippy::unwrap_used)]
 
 use std::process::Stdio;
@@ -22,13 +23,17 @@ async fn binary_prints_its_address_and_stops_on_sigterm() {
         .unwrap()
         .unwrap()
         .unwrap();
-    let base = line
+    let rest = line
         .strip_prefix("outdial-carrier-sim listening on ")
         .unwrap();
+    let (base, metrics) = rest.split_once(' ').unwrap();
     assert!(
         base.starts_with("http://127.0.0.1:") && !base.ends_with(":0"),
         "{line}"
     );
+    let metrics_url = metrics.strip_prefix("metrics=").unwrap();
+    let metrics = reqwest::get(metrics_url).await.unwrap();
+    assert_eq!(metrics.status(), 200, "serves /metrics");
 
     let health = reqwest::get(format!("{base}/healthz")).await.unwrap();
     assert_eq!(health.status(), 200);

@@ -147,10 +147,6 @@ impl Dialer {
             metrics::histogram!("outdial_dialer_dispatch_cycle_seconds")
                 .record(report.duration_ms / 1_000.0);
             metrics::counter!("outdial_dialer_admitted_total").increment(report.admitted as u64);
-            for o in &report.orgs {
-                metrics::gauge!("outdial_dialer_active_calls", "org" => o.org_id.to_string())
-                    .set(f64::from(o.active));
-            }
         }
         // Next cycle one poll interval after this one was planned; after a long stall, one
         // cycle now rather than a burst of catch-up cycles.
@@ -179,6 +175,11 @@ impl Dialer {
         )
         .await?;
         let loads = dialing::org_loads(&mut tx).await?;
+        // Every organization, zeros included, so a gauge never keeps a stale value.
+        for o in &loads {
+            metrics::gauge!("outdial_dialer_active_calls", "org" => o.org_id.to_string())
+                .set(o.active as f64);
+        }
         let campaigns = dialing_campaigns(&mut tx, Channel::Voice).await?;
         let campaign_loads: HashMap<CampaignId, (i64, i64)> = dialing::campaign_loads(&mut tx)
             .await?

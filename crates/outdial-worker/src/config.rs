@@ -400,6 +400,20 @@ pub fn load(env: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
         .map_err(|e| ConfigError(e.to_string()))
 }
 
+/// Whether `rest` (after `OUTDIAL_`) is a variable Kubernetes injects for a Service whose
+/// name starts with `outdial-` (`OUTDIAL_API_SERVICE_HOST`, `OUTDIAL_API_PORT_8080_TCP_ADDR`,
+/// …), not a setting.
+fn is_service_link(rest: &str) -> bool {
+    let parts: Vec<&str> = rest.split('_').collect();
+    parts
+        .windows(2)
+        .any(|w| w == ["SERVICE", "HOST"] || w == ["SERVICE", "PORT"])
+        || parts.last() == Some(&"PORT")
+        || parts
+            .windows(2)
+            .any(|w| w[0] == "PORT" && w[1].chars().all(|c| c.is_ascii_digit()) && !w[1].is_empty())
+}
+
 /// [`load`] from the process environment.
 ///
 /// Errors: as [`load`].
@@ -451,6 +465,9 @@ mod tests {
             ("OUTDIAL_CHANNELS__POOLS__CAMPAIGN", "120"),
             ("OUTDIAL_CARRIER__AUTH_TOKEN", "12345"),
             ("OUTDIAL_SIM_LISTEN", "ignored"),
+            ("OUTDIAL_API_SERVICE_HOST", "10.0.0.7"),
+            ("OUTDIAL_API_PORT", "tcp://10.0.0.7:8080"),
+            ("OUTDIAL_API_PORT_8080_TCP_ADDR", "10.0.0.7"),
             ("PATH", "/usr/bin"),
         ]))
         .expect("config");

@@ -136,11 +136,12 @@ impl Fleet {
                 "listening on ",
             )
             .await?;
+        // "… listening on http://ADDR metrics=http://…/metrics"
         self.sim_url = line
             .split("listening on ")
             .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
             .unwrap_or_default()
-            .trim()
             .to_owned();
 
         let api_port = free_port()?;

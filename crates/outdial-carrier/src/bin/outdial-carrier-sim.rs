@@ -22,18 +22,35 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cfg = args.to_config()?;
-    if let Some(addr) = args.metrics_listen {
-        metrics_exporter_prometheus::PrometheusBuilder::new()
-            .with_http_listener(addr)
-            .install()
-            .with_context(|| format!("serving metrics on {addr}"))?;
-    }
+    // `/metrics` on its own listener (port 0 by default), like every outdial process.
+    let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .context("installing the Prometheus recorder")?;
+    let metrics_addr = args
+        .metrics_listen
+        .unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+    let metrics_listener = tokio::net::TcpListener::bind(metrics_addr)
+        .await
+        .with_context(|| format!("binding metrics listener {metrics_addr}"))?;
+    let metrics_addr = metrics_listener.local_addr()?;
+    let metrics_app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || std::future::ready(handle.render())),
+    );
+    tokio::spawn(async move {
+        if let Err(error) = axum::serve(metrics_listener, metrics_app).await {
+            tracing::error!(%error, "metrics server failed");
+        }
+    });
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
     let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "outdial-carrier-sim listening on http://{addr}")?;
+    writeln!(
+        stdout,
+        "outdial-carrier-sim listening on http://{addr} metrics=http://{metrics_addr}/metrics"
+    )?;
     stdout.flush()?;
     drop(stdout);
     sim::serve(listener, cfg, shutdown).await
