@@ -380,8 +380,13 @@ pub fn load(env: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
         let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
             continue;
         };
-        if rest.starts_with("SIM_") || rest.is_empty() {
+        if rest.starts_with("SIM_") || rest.is_empty() || is_service_link(rest) {
             continue;
+        }
+        if !rest.contains("__") {
+            return Err(ConfigError(format!(
+                "{name} is not a setting: settings are {ENV_PREFIX}<SECTION>__<KEY>, e.g. OUTDIAL_DIALER__POLL_INTERVAL_MS"
+            )));
         }
         let key = rest.to_ascii_lowercase().replace("__", ".");
         // Integers and words stay text: `extract_lossy` reads "250" as a number where a number
