@@ -13,8 +13,8 @@
 //! 6. **Admit** each organization's share in order (direct calls first, then campaign
 //!    priority, then due time), taking a SIP channel per contact in the same step: global,
 //!    organization and pool slots are taken together or not at all.
-//! 7. **Start**: campaign ticks start admitted contacts at their pace; direct calls start at
-//!    once.
+//! 7. **Start**: campaign ticks start admitted contacts at their pace (the cycle wakes a
+//!    sleeping tick); direct calls start at once.
 //!
 //! Mutual exclusion: the cycle is a single queue job (id `dispatch`), and it also holds a
 //! Postgres advisory lock for its transaction, so even a cycle whose lease was lost cannot
@@ -330,7 +330,9 @@ impl Dialer {
                 .iter()
                 .filter(|c| c.campaign_id == Some(p.campaign_id))
                 .count();
-            if p.admitted > 0 && p.locked == 0 {
+            // Wake the campaign's tick if it sleeps idle (moving it earlier only: a tick
+            // on its pacing grid is not moved before its planned time — see voice_tick).
+            if p.admitted > 0 {
                 jobs.push(
                     DialerJob::VoiceTick {
                         campaign_id: p.campaign_id,

@@ -89,21 +89,30 @@ impl Dialer {
             return Ok(Done::nothing()); // paused, cancelled or completed: the ticks stop here
         }
         let interval = tick_interval_us(campaign.calls_per_second);
-        // The planned time carried in the payload is exact to the µs; it is stale when the
-        // dispatch cycle moved the tick earlier, and then the due time is the plan.
-        let planned = planned_us
-            .filter(|p| us_to_due_ms(*p) == ctx.scheduled_ms)
-            .unwrap_or(ctx.scheduled_ms * 1_000);
+        // The payload carries the planned time exact to the µs (the due time rounds it up
+        // to the ms). The dispatch cycle may wake a tick early when it admits contacts: if
+        // the pace does not allow a start yet, the tick just waits for its planned time.
+        let planned = match planned_us {
+            Some(p) if us_to_due_ms(p) == ctx.scheduled_ms => p,
+            Some(p) if p > now_us => {
+                let tick = DialerJob::VoiceTick {
+                    campaign_id,
+                    planned_us: Some(p),
+                };
+                return Ok(Done::then(vec![tick.at(us_to_due_ms(p))]));
+            }
+            _ => ctx.scheduled_ms * 1_000,
+        };
+        let lag = self.svc.config.dialer.max_tick_lag_ms * 1_000;
+        let next = next_tick_us(planned, interval, now_us, lag);
         let mut tx = self.svc.store.pool().begin().await?;
         let Some(contact) = dialing::claim_locked(&mut tx, campaign.id, now).await? else {
             tx.rollback().await?;
-            return self.idle_tick(&campaign, now).await;
+            return self.idle_tick(&campaign, next, now).await;
         };
         let start = self
             .start_attempt(tx, contact, Some(&campaign), now)
             .await?;
-        let lag = self.svc.config.dialer.max_tick_lag_ms * 1_000;
-        let next = next_tick_us(planned, interval, now_us, lag);
         let mut jobs = vec![
             DialerJob::VoiceTick {
                 campaign_id,
@@ -119,10 +128,12 @@ impl Dialer {
 
     /// A tick that found nothing admitted: complete the campaign if nothing is left, else
     /// sleep until the next window opening (when every zone is closed) or ten poll
-    /// intervals; the dispatch cycle wakes the tick earlier when it admits a contact.
+    /// intervals. The dispatch cycle wakes the tick earlier when it admits a contact; the
+    /// tick then starts no earlier than `next_planned_us`, the grid time after this one.
     async fn idle_tick(
         &self,
         campaign: &Campaign,
+        next_planned_us: i64,
         now: DateTime<Utc>,
     ) -> Result<Done<DialerJob>, JobError> {
         if !self
@@ -154,9 +165,9 @@ impl Dialer {
         Ok(Done::then(vec![
             DialerJob::VoiceTick {
                 campaign_id: campaign.id,
-                planned_us: None,
+                planned_us: Some(next_planned_us),
             }
-            .at(wake.timestamp_millis()),
+            .at(wake.timestamp_millis().max(us_to_due_ms(next_planned_us))),
         ]))
     }
 
