@@ -421,3 +421,92 @@ async fn cancel_and_stale_lock_sweep_give_channels_back() {
     );
     e.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_says_why_each_campaign_is_or_is_not_dialing() {
+    let e = InProcess::start(|_, _| {}).await;
+    let busy = e.org("busy", 1, &["+12125550999"]).await;
+    let tokyo = e.org("tokyo", 10, &["+12125550998"]).await;
+    let no_dids = e.org("no-dids", 10, &[]).await;
+    let at_capacity = running_campaign(&e, busy, 1.0, &csv(5, "212")).await;
+    let closed =
+        running_campaign(&e, tokyo, 1.0, "phone,timezone\n+12125551000,Asia/Tokyo\n").await;
+    let without = running_campaign(&e, no_dids, 1.0, &csv(2, "312")).await;
+    let paused = running_campaign(&e, tokyo, 1.0, &csv(2, "415")).await;
+    control::apply(
+        &e.svc,
+        paused,
+        Some(tokyo),
+        CampaignCommand::Pause,
+        "ops",
+        Some("customer asked"),
+    )
+    .await
+    .expect("pause");
+    // The busy org's single slot is taken by the first cycle.
+    e.dialer.run_cycle(e.clock.now()).await.expect("cycle");
+
+    let x = e.dialer.explain(e.clock.now()).await.expect("explain");
+    let find = |id: CampaignId| {
+        x.campaigns
+            .iter()
+            .find(|c| c.plan.campaign_id == id)
+            .expect("campaign listed")
+    };
+    let has = |id: CampaignId, text: &str| find(id).reasons.iter().any(|r| r.contains(text));
+    assert!(
+        has(at_capacity, "organization at capacity (1 of 1 active)"),
+        "{:?}",
+        find(at_capacity).reasons
+    );
+    assert!(find(at_capacity).dialing, "it has an admitted contact");
+    assert!(
+        has(
+            closed,
+            "calling window closed in every contact time zone until 2026-07-01 23:00 UTC"
+        ),
+        "{:?}",
+        find(closed).reasons
+    );
+    assert!(!find(closed).dialing);
+    assert!(
+        has(without, "no usable caller ID"),
+        "{:?}",
+        find(without).reasons
+    );
+    assert!(
+        has(paused, "paused: customer asked"),
+        "{:?}",
+        find(paused).reasons
+    );
+    let busy_org = x
+        .orgs
+        .iter()
+        .find(|o| o.org_id == busy)
+        .expect("org listed");
+    assert_eq!((busy_org.limit, busy_org.active, busy_org.room), (1, 1, 0));
+
+    // The same view is on the campaign's stats endpoint.
+    let token = e.token(tokyo, &["campaigns:read"]).await;
+    let stats: serde_json::Value = e
+        .http
+        .get(format!("{}/api/campaigns/{closed}/stats", e.api_url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("stats")
+        .json()
+        .await
+        .expect("json");
+    let reasons = stats["dispatch"]["campaign"]["reasons"]
+        .as_array()
+        .expect("reasons");
+    assert!(
+        reasons.iter().any(|r| r
+            .as_str()
+            .is_some_and(|r| r.contains("calling window closed"))),
+        "{stats}"
+    );
+    assert_eq!(stats["dispatch"]["organization"]["limit"], 10);
+    e.finish().await;
+}

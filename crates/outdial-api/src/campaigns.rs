@@ -188,7 +188,9 @@ pub(crate) async fn transitions(
 }
 
 /// `GET /api/campaigns/{id}/stats` (campaigns:read): live counts by status and disposition,
-/// attempt figures, and the last published snapshot.
+/// attempt figures, the last published snapshot, and the dispatch view of the campaign —
+/// its organization's limit, active calls, room, demand and allocation, and why the
+/// campaign is or is not dialing (the data of `outdialctl dispatch explain`).
 pub(crate) async fn stats(
     State(state): State<AppState>,
     auth: Auth,
@@ -204,9 +206,24 @@ pub(crate) async fn stats(
         .campaign_stats(c.id)
         .await?
         .map(|(s, at)| json!({ "at": at, "stats": s }));
-    Ok(Json(
-        json!({ "campaign_id": c.id, "status": c.status, "counts": counts, "attempts": attempts, "last_published": snapshot }),
-    ))
+    let explain = state
+        .dialer
+        .explain(now)
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let dispatch = json!({
+        "at": explain.at,
+        "global_limit": explain.global_limit,
+        "global_active": explain.active_total,
+        "global_free": explain.free,
+        "pools": explain.pools,
+        "organization": explain.orgs.iter().find(|o| o.org_id == c.org_id),
+        "campaign": explain.campaigns.iter().find(|x| x.plan.campaign_id == c.id),
+    });
+    Ok(Json(json!({
+        "campaign_id": c.id, "status": c.status, "counts": counts, "attempts": attempts,
+        "last_published": snapshot, "dispatch": dispatch,
+    })))
 }
 
 /// `?filename=` of an upload.

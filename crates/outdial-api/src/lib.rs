@@ -33,11 +33,16 @@ use outdial_worker::services::Services;
 pub struct AppState {
     /// connections, config, clock
     pub svc: Services,
+    /// the dialer's read-only views (dispatch explain)
+    pub dialer: std::sync::Arc<outdial_dialer::Dialer>,
 }
 
 /// The API's routes.
-pub fn router(svc: Services) -> Router {
-    Router::new()
+///
+/// Errors: the carrier client cannot be built from the configuration.
+pub fn router(svc: Services) -> anyhow::Result<Router> {
+    let dialer = std::sync::Arc::new(outdial_dialer::Dialer::with_rest_carrier(svc.clone())?);
+    Ok(Router::new()
         .route("/healthz", get(|| std::future::ready("ok")))
         .route("/carrier/voice/status", post(carrier::voice_status))
         .route(
@@ -64,7 +69,7 @@ pub fn router(svc: Services) -> Router {
             get(orgs::get_concurrency).put(orgs::put_concurrency),
         )
         .route("/api/calls", post(orgs::create_call))
-        .with_state(AppState { svc })
+        .with_state(AppState { svc, dialer }))
 }
 
 /// Serves the API on `listener` until `shutdown` resolves; in-flight requests finish.
@@ -75,7 +80,7 @@ pub async fn serve(
     svc: Services,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    axum::serve(listener, router(svc))
+    axum::serve(listener, router(svc)?)
         .with_graceful_shutdown(shutdown)
         .await?;
     Ok(())

@@ -67,6 +67,8 @@ pub struct CampaignPlan {
     pub priority: i32,
     /// pace
     pub calls_per_second: f64,
+    /// its SIP channel pool
+    pub sip_pool: String,
     /// admitted, waiting for a tick
     pub locked: i64,
     /// in a call
@@ -139,6 +141,19 @@ pub(crate) fn interleave(per_org: &BTreeMap<OrgId, Vec<Candidate>>) -> Vec<Candi
         .collect()
 }
 
+/// What a cycle (or `explain`) computes before admitting anything.
+struct Plan {
+    loads: Vec<dialing::OrgLoad>,
+    plans: Vec<CampaignPlan>,
+    pools: Vec<outdial_channels::PoolStatus>,
+    active_total: i64,
+    free: u32,
+    demands: Vec<OrgDemand>,
+    allocation: Vec<u32>,
+    /// each organization's picks in admission order, `allocation` long
+    picked: BTreeMap<OrgId, Vec<Candidate>>,
+}
+
 impl Dialer {
     pub(crate) async fn dispatch_job(&self, ctx: &JobContext) -> Result<Done<DialerJob>, JobError> {
         let now = self.clock().now();
@@ -155,43 +170,28 @@ impl Dialer {
         Ok(Done::then(vec![DialerJob::Dispatch.at(base + poll)]))
     }
 
-    /// Runs one dispatch cycle at `now` (see the module docs) and reports what it did.
-    /// Returns `ran: false` without doing anything when another cycle holds the lock.
-    ///
-    /// Errors: Postgres or Redis failures; the transaction is rolled back and channels taken
-    /// in it are released.
-    pub async fn run_cycle(&self, now: DateTime<Utc>) -> Result<DispatchReport, JobError> {
-        let started = Instant::now();
+    /// Reads the state a cycle decides on and decides: campaign needs and open zones, free
+    /// slots, candidates (row-locked when `lock`), the SPEC §4 allocation and each
+    /// organization's picks in admission order.
+    async fn plan(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        now: DateTime<Utc>,
+        lock: bool,
+    ) -> Result<Plan, JobError> {
         let cfg = &self.svc.config.dialer;
-        let channels = &self.svc.channels;
-        let mut tx = self.svc.store.pool().begin().await?;
-        if !dialing::try_dispatch_lock(&mut tx).await? {
-            return Ok(DispatchReport::default());
-        }
-        let swept = dialing::sweep_stale_locks(
-            &mut tx,
-            now - Duration::milliseconds(cfg.stale_lock_ms),
-            now,
-        )
-        .await?;
-        let loads = dialing::org_loads(&mut tx).await?;
-        // Every organization, zeros included, so a gauge never keeps a stale value.
-        for o in &loads {
-            metrics::gauge!("outdial_dialer_active_calls", "org" => o.org_id.to_string())
-                .set(o.active as f64);
-        }
-        let campaigns = dialing_campaigns(&mut tx, Channel::Voice).await?;
-        let campaign_loads: HashMap<CampaignId, (i64, i64)> = dialing::campaign_loads(&mut tx)
+        let loads = dialing::org_loads(tx).await?;
+        let campaigns = dialing_campaigns(tx, Channel::Voice).await?;
+        let campaign_loads: HashMap<CampaignId, (i64, i64)> = dialing::campaign_loads(tx)
             .await?
             .into_iter()
             .map(|(c, l, d)| (c, (l, d)))
             .collect();
         let ids: Vec<CampaignId> = campaigns.iter().map(|c| c.id).collect();
         let mut zones_of: HashMap<CampaignId, Vec<String>> = HashMap::new();
-        for (c, tz) in dialing::campaigns_timezones(&mut tx, &ids).await? {
+        for (c, tz) in dialing::campaigns_timezones(tx, &ids).await? {
             zones_of.entry(c).or_default().push(tz);
         }
-
         let mut plans: Vec<CampaignPlan> = campaigns
             .iter()
             .map(|c| {
@@ -207,8 +207,12 @@ impl Dialer {
         let active_total: i64 = loads.iter().map(|o| o.active).sum();
         let free = u32::try_from((i64::from(cfg.global_concurrency_limit) - active_total).max(0))
             .unwrap_or(0);
-        let now_ms = now.timestamp_millis();
-        let pools = channels.status_all(now_ms).await.map_err(JobError::retry)?;
+        let pools = self
+            .svc
+            .channels
+            .status_all(now.timestamp_millis())
+            .await
+            .map_err(JobError::retry)?;
         let pool_free = |name: &str| {
             pools
                 .iter()
@@ -228,7 +232,7 @@ impl Dialer {
         let candidates = if free == 0 {
             Vec::new()
         } else {
-            dialing::fetch_candidates(&mut tx, now, &needs, &eligible, direct_limit).await?
+            dialing::fetch_candidates(tx, now, &needs, &eligible, direct_limit, lock).await?
         };
 
         // Demand per organization, then the SPEC §4 allocation.
@@ -273,12 +277,57 @@ impl Dialer {
                 );
             }
         }
+        Ok(Plan {
+            loads,
+            plans,
+            pools,
+            active_total,
+            free,
+            demands,
+            allocation,
+            picked,
+        })
+    }
+
+    /// Runs one dispatch cycle at `now` (see the module docs) and reports what it did.
+    /// Returns `ran: false` without doing anything when another cycle holds the lock.
+    ///
+    /// Errors: Postgres or Redis failures; the transaction is rolled back and channels taken
+    /// in it are released.
+    pub async fn run_cycle(&self, now: DateTime<Utc>) -> Result<DispatchReport, JobError> {
+        let started = Instant::now();
+        let cfg = &self.svc.config.dialer;
+        let now_ms = now.timestamp_millis();
+        let mut tx = self.svc.store.pool().begin().await?;
+        if !dialing::try_dispatch_lock(&mut tx).await? {
+            return Ok(DispatchReport::default());
+        }
+        let swept = dialing::sweep_stale_locks(
+            &mut tx,
+            now - Duration::milliseconds(cfg.stale_lock_ms),
+            now,
+        )
+        .await?;
+        let Plan {
+            loads,
+            mut plans,
+            pools,
+            active_total,
+            free,
+            demands,
+            allocation,
+            picked,
+        } = self.plan(&mut tx, now, true).await?;
+        // Every organization, zeros included, so a gauge never keeps a stale value.
+        for o in &loads {
+            metrics::gauge!("outdial_dialer_active_calls", "org" => o.org_id.to_string())
+                .set(o.active as f64);
+        }
 
         // Take a channel for each pick, pool by pool, organizations interleaved; only
         // contacts that got one are admitted.
-        let ordered = interleave(&picked);
         let mut by_pool: BTreeMap<String, Vec<Candidate>> = BTreeMap::new();
-        for c in ordered {
+        for c in interleave(&picked) {
             by_pool.entry(c.sip_pool.clone()).or_default().push(c);
         }
         let mut granted: Vec<Candidate> = Vec::new();
@@ -287,7 +336,7 @@ impl Dialer {
                 .iter()
                 .map(|c| channel_holder(c.contact_id, c.attempt_count))
                 .collect();
-            match channels.acquire(pool, &holders, now_ms).await {
+            match self.svc.channels.acquire(pool, &holders, now_ms).await {
                 Ok(n) => granted.extend(list.iter().take(n).cloned()),
                 Err(e) => {
                     self.release_holders(&granted, now_ms).await;
@@ -323,24 +372,20 @@ impl Dialer {
             .collect();
         self.release_named(&swept_holders, now_ms).await;
 
-        // Start: wake idle campaign ticks, start direct calls.
+        // Start: wake the campaigns' ticks (moving them earlier only: a tick on its pacing
+        // grid is not moved before its planned time — see voice_tick), start direct calls.
         let mut jobs = Vec::new();
         for p in &mut plans {
             p.admitted = admitted
                 .iter()
                 .filter(|c| c.campaign_id == Some(p.campaign_id))
                 .count();
-            // Wake the campaign's tick if it sleeps idle (moving it earlier only: a tick
-            // on its pacing grid is not moved before its planned time — see voice_tick).
             if p.admitted > 0 {
-                jobs.push(
-                    DialerJob::VoiceTick {
-                        campaign_id: p.campaign_id,
-                        planned_us: None,
-                    }
-                    .at(now_ms)
-                    .keep_earliest(),
-                );
+                let tick = DialerJob::VoiceTick {
+                    campaign_id: p.campaign_id,
+                    planned_us: None,
+                };
+                jobs.push(tick.at(now_ms).keep_earliest());
             }
         }
         let direct: Vec<&Candidate> = admitted
@@ -360,22 +405,9 @@ impl Dialer {
                 .await
                 .map_err(JobError::retry)?;
         }
-
-        let orgs = demands
-            .iter()
-            .zip(&allocation)
-            .filter(|(o, _)| o.active > 0 || o.demand > 0)
-            .map(|(o, a)| OrgPlan {
-                org_id: o.org_id,
-                limit: o.limit,
-                active: o.active,
-                room: o.room(),
-                demand: o.demand,
-                allocated: *a,
-                admitted: u32::try_from(admitted.iter().filter(|c| c.org_id == o.org_id).count())
-                    .unwrap_or(u32::MAX),
-            })
-            .collect();
+        let orgs = org_plans(&demands, &allocation, |org| {
+            admitted.iter().filter(|c| c.org_id == org).count()
+        });
         Ok(DispatchReport {
             ran: true,
             at: Some(now),
@@ -392,6 +424,148 @@ impl Dialer {
             direct_admitted: direct.len(),
             admitted: admitted.len(),
             duration_ms: started.elapsed().as_secs_f64() * 1_000.0,
+        })
+    }
+
+    /// Explains the dispatch state at `now` without changing anything (`outdialctl dispatch
+    /// explain`, `GET /api/campaigns/:id/stats`): what a cycle would allocate to each
+    /// organization, and for every voice campaign that is dialing or paused whether it is
+    /// dialing and, if not, why (SPEC §11).
+    ///
+    /// Errors: Postgres or Redis failures.
+    pub async fn explain(&self, now: DateTime<Utc>) -> Result<Explain, JobError> {
+        let cfg = &self.svc.config.dialer;
+        let mut tx = self.svc.store.pool().begin().await?;
+        let Plan {
+            plans,
+            pools,
+            active_total,
+            free,
+            demands,
+            allocation,
+            ..
+        } = self.plan(&mut tx, now, false).await?;
+        let paused = outdial_store::campaigns::paused_campaigns(&mut tx, Channel::Voice).await?;
+        let next_due = dialing::next_due_by_campaign(&mut tx).await?;
+        let usable_dids = outdial_store::dids::usable_did_counts(
+            &mut tx,
+            cfg.did_score_threshold,
+            self.svc.config.health.min_calls,
+        )
+        .await?;
+        tx.rollback().await?;
+
+        // Organizations with calls, demand, or a campaign shown below.
+        let shown: std::collections::HashSet<OrgId> = plans
+            .iter()
+            .map(|p| p.org_id)
+            .chain(paused.iter().map(|c| c.org_id))
+            .collect();
+        let orgs: Vec<OrgPlan> = demands
+            .iter()
+            .zip(&allocation)
+            .filter(|(o, _)| o.active > 0 || o.demand > 0 || shown.contains(&o.org_id))
+            .map(|(o, a)| OrgPlan {
+                org_id: o.org_id,
+                limit: o.limit,
+                active: o.active,
+                room: o.room(),
+                demand: o.demand,
+                allocated: *a,
+                admitted: 0,
+            })
+            .collect();
+        let org_of = |id: OrgId| orgs.iter().find(|o| o.org_id == id);
+        let mut campaigns = Vec::new();
+        for p in &plans {
+            let mut reasons = Vec::new();
+            if p.open_zones.is_empty() {
+                let until = p.closed_zones.iter().filter_map(|(_, t)| *t).min();
+                reasons.push(match until {
+                    Some(t) => format!(
+                        "calling window closed in every contact time zone until {}",
+                        t.format("%Y-%m-%d %H:%M UTC")
+                    ),
+                    None => "no contact time zone can be called (unknown zones or no contacts)"
+                        .to_owned(),
+                });
+            }
+            if usable_dids.get(&p.org_id).copied().unwrap_or(0) == 0 {
+                reasons.push(
+                    "no usable caller ID (all cooling, burned or below the score threshold)"
+                        .to_owned(),
+                );
+            }
+            if let Some(o) = org_of(p.org_id)
+                && o.room == 0
+            {
+                reasons.push(format!(
+                    "organization at capacity ({} of {} active)",
+                    o.active, o.limit
+                ));
+            }
+            if free == 0 {
+                reasons.push(format!(
+                    "global limit full ({active_total} of {} active)",
+                    cfg.global_concurrency_limit
+                ));
+            }
+            if let Some(pool) = pools.iter().find(|x| x.pool == p.sip_pool)
+                && pool.count >= i64::from(pool.max)
+            {
+                reasons.push(format!(
+                    "channel pool {} full ({} of {})",
+                    pool.pool, pool.count, pool.max
+                ));
+            }
+            if !p.open_zones.is_empty() && p.candidates == 0 && p.locked == 0 {
+                match next_due.get(&p.campaign_id) {
+                    Some(t) if *t > now => reasons.push(format!(
+                        "no contact due until {}",
+                        t.format("%Y-%m-%d %H:%M:%S UTC")
+                    )),
+                    Some(_) => reasons.push("due contacts are all in closed time zones".to_owned()),
+                    None if p.dialing == 0 => reasons.push("no contact left to call".to_owned()),
+                    None => {}
+                }
+            }
+            let dialing = p.locked + p.dialing > 0 || (p.candidates > 0 && reasons.is_empty());
+            campaigns.push(CampaignExplain {
+                plan: p.clone(),
+                status: "dialing".into(),
+                dialing,
+                reasons,
+            });
+        }
+        for c in paused {
+            let reason = self
+                .svc
+                .store
+                .campaign_transitions(c.id)
+                .await?
+                .last()
+                .and_then(|t| t.reason.clone());
+            campaigns.push(CampaignExplain {
+                plan: plan_campaign(&c, None, &HashMap::new(), now, cfg.lookahead_ms),
+                status: "paused".into(),
+                dialing: false,
+                reasons: vec![match reason {
+                    Some(r) => format!("paused: {r}"),
+                    None => "paused".to_owned(),
+                }],
+            });
+        }
+        Ok(Explain {
+            at: now,
+            global_limit: cfg.global_concurrency_limit,
+            active_total,
+            free,
+            pools: pools
+                .iter()
+                .map(|p| (p.pool.clone(), p.max, p.count))
+                .collect(),
+            orgs,
+            campaigns,
         })
     }
 
@@ -422,6 +596,61 @@ impl Dialer {
     }
 }
 
+/// Organizations with calls or demand, with their allocation and `admitted(org)`.
+fn org_plans(
+    demands: &[OrgDemand],
+    allocation: &[u32],
+    admitted: impl Fn(OrgId) -> usize,
+) -> Vec<OrgPlan> {
+    demands
+        .iter()
+        .zip(allocation)
+        .filter(|(o, _)| o.active > 0 || o.demand > 0)
+        .map(|(o, a)| OrgPlan {
+            org_id: o.org_id,
+            limit: o.limit,
+            active: o.active,
+            room: o.room(),
+            demand: o.demand,
+            allocated: *a,
+            admitted: u32::try_from(admitted(o.org_id)).unwrap_or(u32::MAX),
+        })
+        .collect()
+}
+
+/// One campaign in an [`Explain`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CampaignExplain {
+    /// what the cycle sees of it
+    #[serde(flatten)]
+    pub plan: CampaignPlan,
+    /// `dialing` or `paused`
+    pub status: String,
+    /// whether it is making calls now (or would start some at the next cycle)
+    pub dialing: bool,
+    /// why it is not dialing, or what limits it (empty when nothing does)
+    pub reasons: Vec<String>,
+}
+
+/// The answer of [`Dialer::explain`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Explain {
+    /// when
+    pub at: DateTime<Utc>,
+    /// global concurrency limit
+    pub global_limit: u32,
+    /// contacts locked or dialing, all organizations
+    pub active_total: i64,
+    /// free global slots
+    pub free: u32,
+    /// `(pool, max, in use)`
+    pub pools: Vec<(String, u32, i64)>,
+    /// per organization with calls or demand: limit, active, room, demand, allocation
+    pub orgs: Vec<OrgPlan>,
+    /// per voice campaign dialing or paused
+    pub campaigns: Vec<CampaignExplain>,
+}
+
 fn plan_campaign(
     c: &Campaign,
     zones: Option<&Vec<String>>,
@@ -449,6 +678,7 @@ fn plan_campaign(
         org_id: c.org_id,
         priority: c.priority,
         calls_per_second: c.calls_per_second,
+        sip_pool: c.sip_pool.clone(),
         locked,
         dialing,
         need,

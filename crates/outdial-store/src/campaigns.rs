@@ -429,3 +429,19 @@ pub async fn dialing_campaigns(
     .await?;
     rows.into_iter().map(TryInto::try_into).collect()
 }
+
+/// Campaigns in status `paused` on `channel`, by id.
+///
+/// Errors: database failures, or a stored value that does not parse.
+pub async fn paused_campaigns(
+    conn: &mut sqlx::PgConnection,
+    channel: Channel,
+) -> Result<Vec<Campaign>> {
+    let rows: Vec<CampaignRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE status = 'paused' AND channel = $1 ORDER BY id"
+    )))
+    .bind(channel.as_str())
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter().map(TryInto::try_into).collect()
+}

@@ -169,8 +169,9 @@ fn candidate(r: CandidateRow) -> Candidate {
 /// Fetches and row-locks (`FOR UPDATE SKIP LOCKED`) due contacts (SPEC §5 step 4):
 /// for each `(campaign, need)` at most `need` queued contacts of that campaign due at `now`
 /// whose zone key is among the campaign's `eligible` zones, earliest due first; plus at most
-/// `direct_limit` due direct calls (no campaign), which bypass windows. Rows locked by
-/// another transaction are skipped, so two concurrent fetches never return the same contact.
+/// `direct_limit` due direct calls (no campaign), which bypass windows. With `lock`, rows are
+/// locked and rows locked by another transaction are skipped, so two concurrent fetches
+/// never return the same contact; without, nothing is locked (read-only diagnostics).
 ///
 /// Errors: database failures.
 pub async fn fetch_candidates(
@@ -179,14 +180,16 @@ pub async fn fetch_candidates(
     needs: &[(CampaignId, i32)],
     eligible: &[(CampaignId, String)],
     direct_limit: i64,
+    lock: bool,
 ) -> Result<Vec<Candidate>> {
+    let locking = if lock { "FOR UPDATE SKIP LOCKED" } else { "" };
     let mut out: Vec<Candidate> = Vec::new();
     if direct_limit > 0 {
-        let rows: Vec<CandidateRow> = sqlx::query_as(
+        let rows: Vec<CandidateRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT id, org_id, campaign_id, attempt_count, sip_pool, retry_after FROM contacts
              WHERE campaign_id IS NULL AND status = 'queued' AND retry_after <= $1
-             ORDER BY retry_after, id LIMIT $2 FOR UPDATE SKIP LOCKED",
-        )
+             ORDER BY retry_after, id LIMIT $2 {locking}"
+        )))
         .bind(now)
         .bind(direct_limit)
         .fetch_all(&mut *conn)
@@ -199,7 +202,7 @@ pub async fn fetch_candidates(
         let need_n: Vec<i32> = needs.iter().map(|(_, n)| *n).collect();
         let el_ids: Vec<i64> = eligible.iter().map(|(c, _)| c.0).collect();
         let el_tz: Vec<&str> = eligible.iter().map(|(_, tz)| tz.as_str()).collect();
-        let rows: Vec<CandidateRow> = sqlx::query_as(
+        let rows: Vec<CandidateRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "WITH needs AS (SELECT * FROM unnest($2::bigint[], $3::int[]) AS n(campaign_id, need)),
                   elig AS (SELECT * FROM unnest($4::bigint[], $5::text[]) AS e(campaign_id, tz))
              SELECT c.id, c.org_id, c.campaign_id, c.attempt_count, c.sip_pool, c.retry_after
@@ -208,8 +211,8 @@ pub async fn fetch_candidates(
                  WHERE campaign_id = n.campaign_id AND status = 'queued' AND retry_after <= $1
                    AND timezone IN (SELECT tz FROM elig WHERE elig.campaign_id = n.campaign_id)
                  ORDER BY retry_after, id LIMIT n.need
-                 FOR UPDATE SKIP LOCKED) c",
-        )
+                 {locking}) c"
+        )))
         .bind(now)
         .bind(&need_ids)
         .bind(&need_n)
@@ -736,4 +739,19 @@ impl Store {
         .await?;
         Ok(ids.into_iter().map(AttemptId).collect())
     }
+}
+
+/// The earliest `retry_after` of each campaign's queued contacts (when its next contact
+/// becomes due).
+///
+/// Errors: database failures.
+pub async fn next_due_by_campaign(
+    conn: &mut PgConnection,
+) -> Result<std::collections::HashMap<CampaignId, DateTime<Utc>>> {
+    let rows: Vec<(i64, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT campaign_id, min(retry_after) FROM contacts WHERE status = 'queued' AND campaign_id IS NOT NULL GROUP BY campaign_id",
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|(c, t)| (CampaignId(c), t)).collect())
 }

@@ -368,3 +368,23 @@ async fn apply_transition(
     set_state(conn, id, t, now).await?;
     Ok(true)
 }
+
+/// How many caller IDs each organization could call with now: state `active` or `warming`,
+/// and score ≥ `threshold` unless fewer than `min_calls` calls were scored (not yet judged).
+///
+/// Errors: database failures.
+pub async fn usable_did_counts(
+    conn: &mut PgConnection,
+    threshold: f64,
+    min_calls: usize,
+) -> Result<std::collections::HashMap<OrgId, i64>> {
+    let rows: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT org_id, count(*) FROM dids WHERE state IN ('active', 'warming') AND (health_score >= $1 OR scored_calls < $2)
+         GROUP BY org_id",
+    )
+    .bind(threshold)
+    .bind(i32::try_from(min_calls).unwrap_or(i32::MAX))
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|(o, n)| (OrgId(o), n)).collect())
+}

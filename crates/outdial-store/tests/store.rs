@@ -112,10 +112,10 @@ async fn two_concurrent_fetches_never_return_the_same_contact(pool: PgPool) {
     let mut a = store.pool().begin().await.expect("tx a");
     let mut b = store.pool().begin().await.expect("tx b");
     let later = t0() + Duration::seconds(1);
-    let got_a = dialing::fetch_candidates(&mut a, later, &needs, &eligible, 0)
+    let got_a = dialing::fetch_candidates(&mut a, later, &needs, &eligible, 0, true)
         .await
         .expect("fetch a");
-    let got_b = dialing::fetch_candidates(&mut b, later, &needs, &eligible, 0)
+    let got_b = dialing::fetch_candidates(&mut b, later, &needs, &eligible, 0, true)
         .await
         .expect("fetch b");
     assert_eq!(
@@ -146,7 +146,7 @@ async fn two_concurrent_fetches_never_return_the_same_contact(pool: PgPool) {
     a.commit().await.expect("commit a");
     b.rollback().await.expect("rollback b");
     let mut c = store.pool().begin().await.expect("tx c");
-    let got_c = dialing::fetch_candidates(&mut c, later, &needs, &eligible, 0)
+    let got_c = dialing::fetch_candidates(&mut c, later, &needs, &eligible, 0, true)
         .await
         .expect("fetch c");
     assert_eq!(got_c.len(), 50, "locked contacts are no longer candidates");
@@ -163,6 +163,7 @@ async fn candidates_respect_due_time_and_eligible_zones(pool: PgPool) {
         &[(campaign, 10)],
         &[(campaign, "America/New_York".into())],
         0,
+        true,
     )
     .await
     .expect("fetch");
@@ -173,6 +174,7 @@ async fn candidates_respect_due_time_and_eligible_zones(pool: PgPool) {
         &[(campaign, 10)],
         &[(campaign, "America/Chicago".into())],
         0,
+        true,
     )
     .await
     .expect("fetch");
@@ -195,6 +197,7 @@ async fn dialing_attempt(
         &[(campaign, 1)],
         &[(campaign, "America/New_York".into())],
         0,
+        true,
     )
     .await
     .expect("fetch");
@@ -297,6 +300,7 @@ async fn stale_locks_are_swept(pool: PgPool) {
         &[(campaign, 2)],
         &[(campaign, "America/New_York".into())],
         0,
+        true,
     )
     .await
     .expect("fetch");

@@ -68,8 +68,23 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Dispatch: why campaigns are (not) dialing.
+    #[command(subcommand)]
+    Dispatch(DispatchCommand),
     /// Run the demo: migrate, seed, start the fleet, dial a campaign, summarize.
     Demo(DemoArgs),
+}
+
+/// `dispatch …`
+#[derive(Debug, Subcommand)]
+pub enum DispatchCommand {
+    /// For the current state: each organization's limit, active calls, room, demand and
+    /// allocation, and for each voice campaign why it is or is not dialing.
+    Explain {
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `org …`

@@ -171,6 +171,7 @@ async fn dispatch(svc: &Services, command: Command) -> anyhow::Result<()> {
             }
         }
         Command::Campaign(cmd) => campaign(svc, cmd).await?,
+        Command::Dispatch(cli::DispatchCommand::Explain { json }) => explain(svc, json).await?,
         Command::Channels { repair, json } => channels(svc, repair, json).await?,
         Command::Queues { dead, json } => queues(svc, dead, json).await?,
     }
@@ -475,6 +476,66 @@ async fn queues(svc: &Services, dead: usize, json_out: bool) -> anyhow::Result<(
                 d.error
             );
         }
+    }
+    Ok(())
+}
+
+/// `dispatch explain`.
+///
+/// Errors: database or Redis failures.
+pub async fn explain(svc: &Services, json_out: bool) -> anyhow::Result<()> {
+    let dialer = outdial_dialer::Dialer::with_rest_carrier(svc.clone())?;
+    let e = dialer
+        .explain(svc.clock.now())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(&e)?);
+        return Ok(());
+    }
+    let pools: Vec<String> = e
+        .pools
+        .iter()
+        .map(|(p, max, n)| format!("{p} {n}/{max}"))
+        .collect();
+    println!(
+        "dispatch at {}: global limit {}, active {}, free {}; channel pools: {}",
+        e.at.format("%Y-%m-%d %H:%M:%S UTC"),
+        e.global_limit,
+        e.active_total,
+        e.free,
+        pools.join(", ")
+    );
+    println!(
+        "{:>6} {:>6} {:>7} {:>6} {:>7} {:>6}",
+        "org", "limit", "active", "room", "demand", "alloc"
+    );
+    for o in &e.orgs {
+        println!(
+            "{:>6} {:>6} {:>7} {:>6} {:>7} {:>6}",
+            o.org_id, o.limit, o.active, o.room, o.demand, o.allocated
+        );
+    }
+    for c in &e.campaigns {
+        let p = &c.plan;
+        let state = if c.dialing { "dialing" } else { "NOT dialing" };
+        println!(
+            "campaign {} (org {}, {} cps, priority {}, {}): {state} — admitted {}, in calls {}, due fetched {}",
+            p.campaign_id,
+            p.org_id,
+            p.calls_per_second,
+            p.priority,
+            c.status,
+            p.locked,
+            p.dialing,
+            p.candidates
+        );
+        for r in &c.reasons {
+            println!("    {r}");
+        }
+    }
+    if e.campaigns.is_empty() {
+        println!("no voice campaign is dialing or paused");
     }
     Ok(())
 }
