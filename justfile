@@ -29,3 +29,11 @@ migrate:
 inspect:
     cargo run -q -p outdialctl -- queues --dead 10
     cargo run -q -p outdialctl -- channels
+
+# Pacing benchmark: 1, 5, 20 and 100 cps for 60 s each (release build).
+bench-pacing *ARGS: services
+    cargo run --release -q -p outdialctl -- bench pacing {{ARGS}}
+
+# Dispatch benchmark: 1M contacts, 1,000 orgs, 2,000 campaigns (release build).
+bench-dispatch *ARGS: services
+    cargo run --release -q -p outdialctl -- bench dispatch {{ARGS}}

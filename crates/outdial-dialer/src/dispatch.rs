@@ -159,6 +159,13 @@ impl Dialer {
         let now = self.clock().now();
         let report = self.run_cycle(now).await?;
         if report.ran {
+            tracing::debug!(
+                duration_ms = report.duration_ms,
+                admitted = report.admitted,
+                free = report.free,
+                swept = report.swept,
+                "dispatch cycle"
+            );
             metrics::histogram!("outdial_dialer_dispatch_cycle_seconds")
                 .record(report.duration_ms / 1_000.0);
             metrics::counter!("outdial_dialer_admitted_total").increment(report.admitted as u64);
@@ -192,6 +199,7 @@ impl Dialer {
         for (c, tz) in dialing::campaigns_timezones(tx, &ids).await? {
             zones_of.entry(c).or_default().push(tz);
         }
+        let mut verdicts = VerdictCache::new();
         let mut plans: Vec<CampaignPlan> = campaigns
             .iter()
             .map(|c| {
@@ -201,6 +209,7 @@ impl Dialer {
                     &campaign_loads,
                     now,
                     cfg.lookahead_ms,
+                    &mut verdicts,
                 )
             })
             .collect();
@@ -546,7 +555,14 @@ impl Dialer {
                 .last()
                 .and_then(|t| t.reason.clone());
             campaigns.push(CampaignExplain {
-                plan: plan_campaign(&c, None, &HashMap::new(), now, cfg.lookahead_ms),
+                plan: plan_campaign(
+                    &c,
+                    None,
+                    &HashMap::new(),
+                    now,
+                    cfg.lookahead_ms,
+                    &mut VerdictCache::new(),
+                ),
                 status: "paused".into(),
                 dialing: false,
                 reasons: vec![match reason {
@@ -651,24 +667,49 @@ pub struct Explain {
     pub campaigns: Vec<CampaignExplain>,
 }
 
+/// Whether a zone key is callable under a window now: computed once per distinct
+/// (window, zone key) per cycle — thousands of campaigns share a handful of zones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ZoneVerdict {
+    Open,
+    Closed(Option<DateTime<Utc>>),
+    Unknown,
+}
+
+type VerdictCache = HashMap<(outdial_domain::window::CallingWindow, String), ZoneVerdict>;
+
+fn zone_verdict(
+    cache: &mut VerdictCache,
+    c: &Campaign,
+    key: &str,
+    now: DateTime<Utc>,
+) -> ZoneVerdict {
+    *cache.entry((c.window, key.to_owned())).or_insert_with(|| match parse_timezone_key(key) {
+        Ok(tzs) if c.window.is_open_in_all(&tzs, now) => ZoneVerdict::Open,
+        Ok(tzs) => ZoneVerdict::Closed(c.window.next_opening_in_all(&tzs, now)),
+        Err(bad) => {
+            tracing::warn!(campaign = %c.id, zone = %bad, "unknown time zone on contacts; they are not dialed");
+            ZoneVerdict::Unknown
+        }
+    })
+}
+
 fn plan_campaign(
     c: &Campaign,
     zones: Option<&Vec<String>>,
     loads: &HashMap<CampaignId, (i64, i64)>,
     now: DateTime<Utc>,
     lookahead_ms: i64,
+    cache: &mut VerdictCache,
 ) -> CampaignPlan {
     let (locked, dialing) = loads.get(&c.id).copied().unwrap_or((0, 0));
     let mut open_zones = Vec::new();
     let mut closed_zones = Vec::new();
     for key in zones.into_iter().flatten() {
-        match parse_timezone_key(key) {
-            Ok(tzs) if c.window.is_open_in_all(&tzs, now) => open_zones.push(key.clone()),
-            Ok(tzs) => closed_zones.push((key.clone(), c.window.next_opening_in_all(&tzs, now))),
-            Err(bad) => {
-                tracing::warn!(campaign = %c.id, zone = %bad, "unknown time zone on contacts; they are not dialed");
-                closed_zones.push((key.clone(), None));
-            }
+        match zone_verdict(cache, c, key, now) {
+            ZoneVerdict::Open => open_zones.push(key.clone()),
+            ZoneVerdict::Closed(next) => closed_zones.push((key.clone(), next)),
+            ZoneVerdict::Unknown => closed_zones.push((key.clone(), None)),
         }
     }
     let need = i32::try_from((pace_buffer(c.calls_per_second, lookahead_ms) - locked).max(0))

@@ -24,7 +24,7 @@ impl Weekdays {
 }
 
 /// A daily window `[start, end)` of local time on the given weekdays.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct CallingWindow {
     /// First local time at which contact is allowed (inclusive).
     pub start: NaiveTime,

@@ -1,9 +1,11 @@
 -- reserve: lease up to N due jobs in one round trip, after returning expired leases.
 -- KEYS[1] scheduled  KEYS[2] active  KEYS[3] jobs  KEYS[4] stalls
--- KEYS[5] dead  KEYS[6] dead-jobs  KEYS[7] dead-errors
+-- KEYS[5] dead  KEYS[6] dead-jobs  KEYS[7] dead-errors  KEYS[8] leases  KEYS[9] lease-seq
 -- ARGV[1] now (ms)  ARGV[2] lease (ms)  ARGV[3] max jobs  ARGV[4] max stalls
--- Returns { lease deadline, next wake-up ms or -1, recovered, stalled-to-dead,
+-- Returns { lease deadline, next wake-up ms or -1, recovered, stalled-to-dead, first token,
 --           id1, due1, envelope1, id2, due2, envelope2, ... }
+-- Job i (from 1) holds lease token `first token + i - 1`: a fencing token that stays the
+-- same when the lease is renewed, so settling never races with renewal.
 -- An envelope is nil when the jobs hash lost it (reported as corrupt by the client).
 local now = tonumber(ARGV[1])
 local deadline = now + tonumber(ARGV[2])
@@ -15,6 +17,7 @@ local recovered, buried = 0, 0
 local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 1000)
 for _, id in ipairs(expired) do
   redis.call('ZREM', KEYS[2], id)
+  redis.call('HDEL', KEYS[8], id)
   local stalls = redis.call('HINCRBY', KEYS[4], id, 1)
   if stalls > max_stalls then
     local bytes = redis.call('HGET', KEYS[3], id)
@@ -31,17 +34,23 @@ for _, id in ipairs(expired) do
 end
 
 -- 2. Lease the due jobs, earliest first: three commands for the whole batch.
-local out = { deadline, -1, recovered, buried }
+local out = { deadline, -1, recovered, buried, 0 }
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[3]))
 if #due > 0 then
-  local ids, leases = {}, {}
+  local n = #due / 2
+  local first = redis.call('INCRBY', KEYS[9], n) - n + 1
+  out[5] = first
+  local ids, leases, tokens = {}, {}, {}
   for i = 1, #due, 2 do
     ids[#ids + 1] = due[i]
     leases[#leases + 1] = deadline
     leases[#leases + 1] = due[i]
+    tokens[#tokens + 1] = due[i]
+    tokens[#tokens + 1] = first + #ids - 1
   end
   redis.call('ZREM', KEYS[1], unpack(ids))
   redis.call('ZADD', KEYS[2], unpack(leases))
+  redis.call('HSET', KEYS[8], unpack(tokens))
   local envelopes = redis.call('HMGET', KEYS[3], unpack(ids))
   for i, id in ipairs(ids) do
     out[#out + 1] = id

@@ -1,7 +1,8 @@
 -- settle: finish a batch of leased jobs in one round trip.
 -- KEYS[1] scheduled  KEYS[2] active  KEYS[3] jobs  KEYS[4] stalls
--- KEYS[5] dead  KEYS[6] dead-jobs  KEYS[7] dead-errors
--- ARGV[1] now (ms)  ARGV[2] wake channel, then one group per item:
+-- KEYS[5] dead  KEYS[6] dead-jobs  KEYS[7] dead-errors  KEYS[8] leases
+-- ARGV[1] now (ms)  ARGV[2] wake channel, then one group per item (lease = the token
+-- reserve handed out; renewals do not change it):
 --   'A', id, lease, n, then n successor groups (id, due, envelope, mode)
 --        ack: remove every trace of the job, then enqueue its successors atomically
 --   'R', id, lease, due, envelope      retry: store the new envelope, reschedule at due
@@ -17,8 +18,11 @@ local results = {}
 local i = 3
 while i <= #ARGV do
   local op, id, lease = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
-  local held = tonumber(redis.call('ZSCORE', KEYS[2], id)) == lease
-  if held then redis.call('ZREM', KEYS[2], id) end
+  local held = tonumber(redis.call('HGET', KEYS[8], id)) == lease
+  if held then
+    redis.call('ZREM', KEYS[2], id)
+    redis.call('HDEL', KEYS[8], id)
+  end
   results[#results + 1] = held and 1 or 0
   if op == 'A' then
     local n = tonumber(ARGV[i + 3])

@@ -7,8 +7,13 @@
 pub struct QueueKeys {
     /// ZSET, member = job id, score = due time (ms): waiting (due ≤ now) and delayed jobs.
     pub scheduled: String,
-    /// ZSET, member = job id, score = lease deadline (ms), also the lease token.
+    /// ZSET, member = job id, score = lease deadline (ms); renewals move it.
     pub active: String,
+    /// HASH, job id → lease token of the current holder (a fencing token from `lease_seq`;
+    /// unchanged by renewals). Settling and renewing require it.
+    pub leases: String,
+    /// STRING counter handing out lease tokens.
+    pub lease_seq: String,
     /// HASH, job id → MessagePack envelope of every scheduled or active job.
     pub jobs: String,
     /// HASH, job id → how many times its lease expired.
@@ -31,6 +36,8 @@ impl QueueKeys {
         Self {
             scheduled: key("scheduled"),
             active: key("active"),
+            leases: key("leases"),
+            lease_seq: key("lease-seq"),
             jobs: key("jobs"),
             stalls: key("stalls"),
             dead: key("dead"),
@@ -40,8 +47,8 @@ impl QueueKeys {
         }
     }
 
-    /// The seven state keys in the order the reserve and settle scripts expect them.
-    pub(crate) fn state_keys(&self) -> [&str; 7] {
+    /// The state keys in the order the reserve and settle scripts expect them.
+    pub(crate) fn state_keys(&self) -> [&str; 8] {
         [
             &self.scheduled,
             &self.active,
@@ -50,6 +57,7 @@ impl QueueKeys {
             &self.dead,
             &self.dead_jobs,
             &self.dead_errors,
+            &self.leases,
         ]
     }
 }

@@ -9,9 +9,9 @@
 //!   which Redis checks only `hz` times a second (BullMQ's ~100 ms lateness).
 //! - **Batches**: [`Queue::reserve`] leases up to N due jobs and [`Queue::settle`] acks,
 //!   retries or dead-letters up to N, each in one round trip running one Lua script.
-//! - **Leases**: a reserved job is leased until a deadline that doubles as its lease token;
-//!   a worker that dies loses it, and the next reserve returns the job to waiting. A job
-//!   that stalls more than `max_stalls` times is dead-lettered.
+//! - **Leases**: a reserved job is leased until a deadline, with a fencing token that
+//!   renewals do not change; a worker that dies loses it, and the next reserve returns the
+//!   job to waiting. A job that stalls more than `max_stalls` times is dead-lettered.
 //! - **Dedup by id**: a job enqueued with an explicit id while one with that id is waiting,
 //!   delayed or active is not enqueued again. [`Settle::Ack`] can enqueue successors in the
 //!   same script, so a self-enqueueing job (a campaign tick) hands over to its next run

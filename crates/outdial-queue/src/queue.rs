@@ -102,8 +102,12 @@ pub enum EnqueueOutcome {
 pub struct Reserved<J> {
     /// The decoded envelope.
     pub envelope: Envelope<J>,
-    /// The lease deadline (ms); also the token that settles or renews the lease.
+    /// The lease token: settles or renews this lease. A fencing token, unchanged by renewals
+    /// and never handed out twice, so a worker whose lease expired cannot settle the job its
+    /// next holder runs.
     pub lease: i64,
+    /// When the lease expires unless renewed, ms.
+    pub deadline_ms: i64,
     /// The due time it was scheduled at (ms); `reserved_at_ms − due_ms` is its lateness.
     pub scheduled_ms: i64,
 }
@@ -449,6 +453,7 @@ impl<J: Job> Queue<J> {
         for key in k.state_keys() {
             inv.key(key);
         }
+        inv.key(&k.lease_seq);
         inv.arg(now_ms)
             .arg(cfg.lease_ms)
             .arg(max.max(1))
@@ -458,16 +463,18 @@ impl<J: Job> Queue<J> {
         let Value::Array(items) = reply else {
             return Err(protocol("reserve", "array expected"));
         };
-        if items.len() < 4 || (items.len() - 4) % 3 != 0 {
+        if items.len() < 5 || (items.len() - 5) % 3 != 0 {
             return Err(protocol("reserve", format!("{} items", items.len())));
         }
-        let lease = as_i64("reserve", &items[0])?;
+        let deadline = as_i64("reserve", &items[0])?;
         let next = as_i64("reserve", &items[1])?;
         let recovered = u64::try_from(as_i64("reserve", &items[2])?).unwrap_or(0);
         let mut dead_lettered = u64::try_from(as_i64("reserve", &items[3])?).unwrap_or(0);
-        let mut jobs = Vec::with_capacity((items.len() - 4) / 3);
+        let first_token = as_i64("reserve", &items[4])?;
+        let mut jobs = Vec::with_capacity((items.len() - 5) / 3);
         let mut corrupt = Vec::new();
-        for chunk in items[4..].chunks_exact(3) {
+        for (i, chunk) in items[5..].chunks_exact(3).enumerate() {
+            let lease = first_token + i as i64;
             let id = as_string("reserve", &chunk[0])?;
             let scheduled_ms = as_i64("reserve", &chunk[1])?;
             let decoded = match &chunk[2] {
@@ -479,6 +486,7 @@ impl<J: Job> Queue<J> {
                 Ok(envelope) => jobs.push(Reserved {
                     envelope,
                     lease,
+                    deadline_ms: deadline,
                     scheduled_ms,
                 }),
                 Err(error) => corrupt.push(Settle::DeadLetter { id, lease, error }),
@@ -580,8 +588,8 @@ impl<J: Job> Queue<J> {
         Ok(results.into_iter().map(|r| r == 1).collect())
     }
 
-    /// Renews leases `(id, current lease)` to `now_ms + lease_ms`. Returns the new lease
-    /// token and, per job, whether it was still held.
+    /// Renews leases `(id, lease token)` to expire at `now_ms + lease_ms`. Returns the new
+    /// deadline and, per job, whether it was still held. Tokens do not change.
     ///
     /// Errors: Redis failures.
     pub async fn extend(
@@ -604,6 +612,7 @@ impl<J: Job> Queue<J> {
             .scripts
             .extend
             .key(&self.inner.keys.active)
+            .key(&self.inner.keys.leases)
             .arg(args)
             .invoke_async(&mut conn)
             .await?;

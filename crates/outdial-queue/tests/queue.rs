@@ -61,7 +61,7 @@ async fn due_time_is_respected_to_the_millisecond() {
         ),
         (0, T0, T0 + 100)
     );
-    assert_eq!(job.lease, T0 + 100 + 30_000);
+    assert_eq!(job.deadline_ms, T0 + 100 + 30_000);
 }
 
 #[tokio::test]
@@ -98,7 +98,7 @@ async fn jobs_come_out_earliest_due_first_in_batches() {
         .expect("settle");
     assert!(settled.iter().all(|ok| *ok));
     assert!(
-        redis.keys().await.is_empty(),
+        redis.keys().await.iter().all(|k| k.ends_with(":lease-seq")),
         "ack leaves nothing behind: {:?}",
         redis.keys().await
     );
@@ -247,38 +247,41 @@ async fn expired_lease_returns_the_job_and_fences_the_old_worker() {
         vec![true]
     );
     assert!(
-        redis.keys().await.is_empty(),
+        redis.keys().await.iter().all(|k| k.ends_with(":lease-seq")),
         "stall counter cleaned up: {:?}",
         redis.keys().await
     );
 }
 
 #[tokio::test]
-async fn renewed_lease_is_not_recovered() {
+async fn renewed_lease_is_not_recovered_and_its_token_still_settles() {
     let redis = TestRedis::new().await;
     let q = queue(&redis, 1_000);
     q.enqueue(&[NewJob::new(Ping { n: 1 }, T0)], T0)
         .await
         .expect("enqueue");
     let r = q.reserve(1, T0).await.expect("reserve");
-    let id = r.jobs[0].envelope.id.clone();
-    let (lease, held) = q
-        .extend(&[(id.clone(), r.jobs[0].lease)], T0 + 900)
+    let (id, token) = (r.jobs[0].envelope.id.clone(), r.jobs[0].lease);
+    let (deadline, held) = q
+        .extend(&[(id.clone(), token)], T0 + 900)
         .await
         .expect("extend");
-    assert_eq!((lease, held), (T0 + 1_900, vec![true]));
+    assert_eq!((deadline, held), (T0 + 1_900, vec![true]));
     assert!(
         q.reserve(1, T0 + 1_500)
             .await
             .expect("reserve")
             .jobs
-            .is_empty()
+            .is_empty(),
+        "renewed: not recovered"
     );
+    // A settle prepared with the token before the renewal still acks (the renewal moved the
+    // deadline, not the token): settling never races with renewing.
     assert_eq!(
         q.settle(
             vec![Settle::Ack {
                 id,
-                lease,
+                lease: token,
                 successors: vec![]
             }],
             T0 + 1_600
@@ -286,6 +289,11 @@ async fn renewed_lease_is_not_recovered() {
         .await
         .expect("settle"),
         vec![true]
+    );
+    assert!(
+        redis.keys().await.iter().all(|k| k.ends_with("lease-seq")),
+        "nothing left but the token counter: {:?}",
+        redis.keys().await
     );
 }
 

@@ -213,17 +213,6 @@ fn settle_id<J>(s: &Settle<J>) -> &str {
     }
 }
 
-fn set_lease<J>(s: &mut Settle<J>, new: i64) {
-    match s {
-        Settle::Ack { lease, .. }
-        | Settle::DeadLetter { lease, .. }
-        | Settle::HandBack { lease, .. }
-        | Settle::Retry { lease, .. } => {
-            *lease = new;
-        }
-    }
-}
-
 /// Turns a handler result into the queue action (ack with successors, retry with backoff, or
 /// dead letter).
 fn settlement<J: Job>(
@@ -503,6 +492,7 @@ async fn run_one<J: Job, H: Handler<J>>(
         envelope,
         lease,
         scheduled_ms,
+        ..
     } = job;
     let ctx = JobContext {
         id: envelope.id.clone(),
@@ -540,17 +530,6 @@ async fn flush_loop<J: Job>(
             match rx.try_recv() {
                 Ok(s) => batch.push(s),
                 Err(_) => break,
-            }
-        }
-        {
-            // Renewals may have moved a lease since the handler finished.
-            let map = inflight
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            for item in &mut batch {
-                if let Some(lease) = map.get(settle_id(item)) {
-                    set_lease(item, *lease);
-                }
             }
         }
         let ids: Vec<String> = batch.iter().map(|s| settle_id(s).to_owned()).collect();
@@ -597,6 +576,7 @@ async fn renew_loop<J: Job>(
             () = tokio::time::sleep(period) => {}
             () = stop.notified() => return,
         }
+        // Lease tokens do not change when renewed, so nothing here races with settling.
         let leases: Vec<(String, i64)> = inflight
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -607,14 +587,10 @@ async fn renew_loop<J: Job>(
             continue;
         }
         match queue.extend(&leases, clock.now_ms()).await {
-            Ok((new_lease, held)) => {
-                let mut map = inflight
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                for ((id, old), ok) in leases.into_iter().zip(held) {
-                    if ok && map.get(&id) == Some(&old) {
-                        map.insert(id, new_lease);
-                    }
+            Ok((_, held)) => {
+                let lost = held.iter().filter(|h| !**h).count();
+                if lost > 0 {
+                    tracing::debug!(queue = %queue.name(), lost, "leases no longer held at renewal (settled meanwhile, or expired)");
                 }
             }
             Err(e) => tracing::warn!(queue = %queue.name(), error = %e, "lease renewal failed"),

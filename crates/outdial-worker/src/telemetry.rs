@@ -17,8 +17,10 @@ use tracing_subscriber::EnvFilter;
 /// Installs the stderr log subscriber with `filter` (e.g. `info`). Later calls do nothing.
 pub fn init_logging(filter: &str) {
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    use std::io::IsTerminal as _;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .with_target(true)
         .try_init();

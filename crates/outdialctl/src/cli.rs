@@ -73,6 +73,9 @@ pub enum Command {
     Dispatch(DispatchCommand),
     /// Run the demo: migrate, seed, start the fleet, dial a campaign, summarize.
     Demo(DemoArgs),
+    /// Benchmarks on the local services with the real binaries (build with --release).
+    #[command(subcommand)]
+    Bench(BenchCommand),
 }
 
 /// `dispatch …`
@@ -84,6 +87,55 @@ pub enum DispatchCommand {
         /// JSON output.
         #[arg(long)]
         json: bool,
+    },
+}
+
+/// `bench …`
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Campaign pacing: one campaign at each rate in turn; achieved vs configured starts per
+    /// second and inter-start jitter, measured where the calls arrive (the simulator).
+    Pacing {
+        /// Calls per second to measure, in order.
+        #[arg(long, value_delimiter = ',', default_value = "1,5,20,100")]
+        rates: Vec<f64>,
+        /// Seconds measured per rate.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// Dialer processes.
+        #[arg(long, default_value_t = 2)]
+        dialers: usize,
+        /// Database to (re)create.
+        #[arg(long, default_value = "outdial_bench")]
+        database: String,
+    },
+    /// Dispatch at scale: contacts, organizations and campaigns in Postgres; dispatch-cycle
+    /// duration and the sustained attempt-start rate with an instantly answering simulator.
+    Dispatch {
+        /// Contacts.
+        #[arg(long, default_value_t = 1_000_000)]
+        contacts: i64,
+        /// Organizations.
+        #[arg(long, default_value_t = 1_000)]
+        orgs: i64,
+        /// Campaigns (spread evenly over the organizations).
+        #[arg(long, default_value_t = 2_000)]
+        campaigns: i64,
+        /// Calls per second of each campaign.
+        #[arg(long, default_value_t = 0.5)]
+        cps: f64,
+        /// Seconds measured (after a 10 s warm-up).
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// Dialer processes.
+        #[arg(long, default_value_t = 2)]
+        dialers: usize,
+        /// Handlers per dialer process.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Database to (re)create.
+        #[arg(long, default_value = "outdial_bench")]
+        database: String,
     },
 }
 

@@ -23,6 +23,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Migrate { create } => migrate(&config, create).await,
         Command::Demo(args) => crate::demo::run(config, args).await,
+        Command::Bench(cmd) => crate::bench::run(config, cmd).await,
         other => {
             let svc = connect(config).await?;
             dispatch(&svc, other).await
@@ -77,7 +78,7 @@ async fn dispatch(svc: &Services, command: Command) -> anyhow::Result<()> {
     let store = &svc.store;
     let now = svc.clock.now();
     match command {
-        Command::Migrate { .. } | Command::Demo(_) => {} // handled before services are connected
+        Command::Migrate { .. } | Command::Demo(_) | Command::Bench(_) => {} // handled before services are connected
         Command::Org(cli::OrgCommand::Create {
             name,
             concurrency_limit,

@@ -87,29 +87,11 @@ pub async fn run(config: Config, args: DemoArgs) -> anyhow::Result<()> {
     };
 
     // Database and Redis.
-    let admin = outdial_store::replace_database(&config.postgres.url, "postgres");
-    outdial_store::drop_database(&admin, &args.database)
-        .await
-        .context("dropping the previous demo database")?;
-    let db_url = outdial_store::ensure_database(&admin, &args.database)
-        .await
-        .context("creating the demo database")?;
     let mut config = config;
-    config.postgres.url = db_url.clone();
-    let now = Utc::now();
-    let pinned = now
-        .date_naive()
-        .and_hms_opt(18, 0, 0)
-        .map_or(now, |t| t.and_utc());
-    config.clock.offset_ms = (pinned - now).num_milliseconds();
     config.channels.pools.insert("campaign".into(), 150);
-    let clock = outdial_worker::services::clock_from_config(&config);
-    let svc = Services::connect(config.clone(), clock).await?;
-    svc.store
-        .migrate()
-        .await
-        .context("migrating the demo database")?;
-    clear_redis(&svc).await?;
+    let (svc, config) = fresh_environment(config, &args.database).await?;
+    let db_url = config.postgres.url.clone();
+    let now = Utc::now();
     println!(
         "[{:>5.1} s] demo database {db_url} migrated; fleet clock pinned to {} (real time {})",
         started.elapsed().as_secs_f64(),
@@ -360,8 +342,42 @@ async fn drive(
     }
 }
 
-fn fleet_env(config: &Config) -> BTreeMap<String, String> {
-    let pairs: Vec<(&str, String)> = vec![
+/// Re-creates database `database` on the configured server, migrates it, clears the fleet's
+/// Redis keys, and pins the clock to 18:00 UTC today (a US afternoon: every zone's calling
+/// window is open). Returns the services and the configuration the fleet must share.
+///
+/// Errors: a service is unreachable or the migration fails.
+pub(crate) async fn fresh_environment(
+    mut config: Config,
+    database: &str,
+) -> anyhow::Result<(Services, Config)> {
+    let admin = outdial_store::replace_database(&config.postgres.url, "postgres");
+    outdial_store::drop_database(&admin, database)
+        .await
+        .with_context(|| format!("dropping database {database}"))?;
+    config.postgres.url = outdial_store::ensure_database(&admin, database)
+        .await
+        .with_context(|| format!("creating database {database}"))?;
+    let now = Utc::now();
+    let pinned = now
+        .date_naive()
+        .and_hms_opt(18, 0, 0)
+        .map_or(now, |t| t.and_utc());
+    config.clock.offset_ms = (pinned - now).num_milliseconds();
+    let clock = outdial_worker::services::clock_from_config(&config);
+    let svc = Services::connect(config.clone(), clock).await?;
+    svc.store
+        .migrate()
+        .await
+        .with_context(|| format!("migrating {database}"))?;
+    clear_redis(&svc).await?;
+    Ok((svc, config))
+}
+
+/// The variables every fleet process gets: connections, the shared clock, the carrier
+/// account.
+pub(crate) fn base_fleet_env(config: &Config) -> BTreeMap<String, String> {
+    [
         ("OUTDIAL_POSTGRES__URL", config.postgres.url.clone()),
         ("OUTDIAL_REDIS__URL", config.redis.url.clone()),
         ("OUTDIAL_REDIS__PREFIX", config.redis.prefix.clone()),
@@ -369,11 +385,20 @@ fn fleet_env(config: &Config) -> BTreeMap<String, String> {
             "OUTDIAL_CLOCK__OFFSET_MS",
             config.clock.offset_ms.to_string(),
         ),
-        ("OUTDIAL_LOG__FILTER", "info".into()),
         (
             "OUTDIAL_CARRIER__ACCOUNT_SID",
             config.carrier.account_sid.clone(),
         ),
+        ("OUTDIAL_LOG__FILTER", "info".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+fn fleet_env(config: &Config) -> BTreeMap<String, String> {
+    let mut env = base_fleet_env(config);
+    let pairs: Vec<(&str, String)> = vec![
         ("OUTDIAL_DIALER__GLOBAL_CONCURRENCY_LIMIT", "150".into()),
         ("OUTDIAL_CHANNELS__POOLS__CAMPAIGN", "150".into()),
         ("OUTDIAL_DIALER__LOOKAHEAD_MS", "1500".into()),
@@ -383,7 +408,8 @@ fn fleet_env(config: &Config) -> BTreeMap<String, String> {
         ("OUTDIAL_HEALTH__COOLDOWN_MS", "30000".into()),
         ("OUTDIAL_HEALTH__WARMING_MS", "30000".into()),
     ];
-    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+    env.extend(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)));
+    env
 }
 
 async fn clear_redis(svc: &Services) -> anyhow::Result<()> {
@@ -405,7 +431,7 @@ async fn clear_redis(svc: &Services) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn workspace_root() -> PathBuf {
+pub(crate) fn workspace_root() -> PathBuf {
     std::env::var_os("CARGO_MANIFEST_DIR")
         .map(PathBuf::from)
         .and_then(|m| m.parent().and_then(Path::parent).map(Path::to_path_buf))
@@ -416,7 +442,7 @@ fn workspace_root() -> PathBuf {
 /// they match this `outdialctl`. Only the fleet's packages: rebuilding `outdialctl` itself
 /// with another feature set would overwrite the running binary and make every `cargo demo`
 /// rebuild both.
-fn build_fleet_if_under_cargo(bin_dir: &Path) -> anyhow::Result<()> {
+pub(crate) fn build_fleet_if_under_cargo(bin_dir: &Path) -> anyhow::Result<()> {
     let Ok(cargo) = std::env::var("CARGO") else {
         return Ok(());
     };

@@ -10,6 +10,7 @@
 //! [`fleet`] (starting the fleet's processes; shared with the end-to-end tests) and
 //! [`demo`].
 
+pub mod bench;
 pub mod cli;
 pub mod commands;
 pub mod demo;

@@ -1,0 +1,416 @@
+//! `outdialctl bench …` — benchmarks of the real fleet on the local services (run them from
+//! a release build: `just bench-pacing`, `just bench-dispatch`). Each prints a table and
+//! ends with one summary line; `docs/BENCHMARKS.md` records the results.
+//!
+//! - **pacing**: one campaign at each rate in turn (1, 5, 20, 100 cps by default), 60 s
+//!   each. Call starts are measured where they arrive — the simulator's receive times — so
+//!   the whole path (tick → attempt → originate job → HTTP) is inside the measurement.
+//!   After a 2 s warm-up, `seconds` of starts are measured: achieved rate = (n − 1) ÷ (time
+//!   between the first and the last start); jitter = |interval between consecutive starts −
+//!   1000/cps| ms.
+//! - **dispatch**: 1,000,000 contacts, 1,000 organizations, 2,000 campaigns seeded in
+//!   Postgres; the fleet dials with an instantly answering simulator. Prints the dispatch
+//!   cycle's p50/p99 (from the dialers' `dispatch cycle` log lines) and the sustained
+//!   attempt-start rate after a 10 s warm-up.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use outdial_dialer::control::{self, CampaignSpec};
+use outdial_domain::campaign::CampaignCommand;
+use outdial_worker::config::Config;
+use outdial_worker::jobs::DialerJob;
+use outdial_worker::services::Services;
+
+use crate::cli::BenchCommand;
+use crate::demo::{base_fleet_env, build_fleet_if_under_cargo, fresh_environment};
+use crate::fleet::{Fleet, FleetOptions, sibling_bin_dir};
+
+/// Runs a benchmark.
+///
+/// Errors: services unreachable, the fleet failing, or the measurement incomplete.
+pub async fn run(config: Config, cmd: BenchCommand) -> anyhow::Result<()> {
+    let bin_dir = sibling_bin_dir()?;
+    build_fleet_if_under_cargo(&bin_dir)?;
+    if !bin_dir.ends_with("release") {
+        eprintln!(
+            "note: {} is not a release build; figures will be far below the release ones",
+            bin_dir.display()
+        );
+    }
+    match cmd {
+        BenchCommand::Pacing {
+            rates,
+            seconds,
+            dialers,
+            database,
+        } => pacing(config, &rates, seconds, dialers, &database).await,
+        BenchCommand::Dispatch {
+            contacts,
+            orgs,
+            campaigns,
+            cps,
+            seconds,
+            dialers,
+            concurrency,
+            database,
+        } => {
+            dispatch(
+                config,
+                DispatchSize {
+                    contacts,
+                    orgs,
+                    campaigns,
+                    cps,
+                },
+                seconds,
+                dialers,
+                concurrency,
+                &database,
+            )
+            .await
+        }
+    }
+}
+
+/// Starts ignored at the beginning of each pacing run, ms.
+const WARM_UP_MS: u64 = 2_000;
+
+fn sim_env(extra: &[(&str, &str)]) -> BTreeMap<String, String> {
+    [
+        ("OUTDIAL_SIM_INSTANT", "true"),
+        ("OUTDIAL_SIM_MIX", "human=1.0"),
+    ]
+    .iter()
+    .chain(extra)
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect()
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+async fn sim_call_times(http: &reqwest::Client, sim_url: &str) -> anyhow::Result<Vec<u64>> {
+    let calls: Vec<serde_json::Value> = http
+        .get(format!("{sim_url}/sim/calls"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let mut t: Vec<u64> = calls
+        .iter()
+        .filter_map(|c| c["created_ms"].as_u64())
+        .collect();
+    t.sort_unstable();
+    Ok(t)
+}
+
+async fn pacing(
+    config: Config,
+    rates: &[f64],
+    seconds: u64,
+    dialers: usize,
+    database: &str,
+) -> anyhow::Result<()> {
+    let http = reqwest::Client::new();
+    let mut rows = Vec::new();
+    println!(
+        "pacing: {seconds} s per rate, {dialers} dialer processes, starts measured at the simulator"
+    );
+    println!(
+        "{:>8} {:>10} {:>10} {:>8} {:>12} {:>12}",
+        "cps", "starts", "achieved", "ratio", "jitter p50", "jitter p99"
+    );
+    for &cps in rates {
+        let (svc, config) = fresh_environment(config.clone(), database).await?;
+        let org = svc
+            .store
+            .create_org("bench", Some(10_000), svc.clock.now())
+            .await?;
+        for i in 0..20 {
+            svc.store
+                .create_did(org.id, &format!("+1212555{:04}", 190 + i), svc.clock.now())
+                .await?;
+        }
+        let spec = CampaignSpec {
+            name: format!("pacing {cps}"),
+            calls_per_second: Some(cps),
+            ..CampaignSpec::default()
+        };
+        let campaign = svc
+            .store
+            .create_campaign(
+                &spec
+                    .into_new(org.id, &svc.config.channels)
+                    .map_err(anyhow::Error::msg)?,
+                svc.clock.now(),
+            )
+            .await?;
+        let wanted = (cps * (seconds * 1_000 + WARM_UP_MS) as f64 / 1_000.0).ceil() as u64;
+        let mut csv = String::from("phone\n");
+        for i in 0..(wanted + (cps * 10.0).ceil() as u64 + 5) {
+            csv.push_str(&format!("+1212{}{:04}\n", 200 + i / 10_000, i % 10_000));
+        }
+        control::import_contacts(&svc, org.id, campaign.id, "bench.csv", csv.as_bytes()).await?;
+        let mut env = base_fleet_env(&config);
+        env.insert("OUTDIAL_LOG__FILTER".into(), "warn".into());
+        env.insert(
+            "OUTDIAL_DIALER__GLOBAL_CONCURRENCY_LIMIT".into(),
+            "5000".into(),
+        );
+        env.insert("OUTDIAL_CHANNELS__POOLS__CAMPAIGN".into(), "5000".into());
+        let log_dir = crate::demo::workspace_root().join(".demo/bench-pacing");
+        let opts = FleetOptions {
+            bin_dir: sibling_bin_dir()?,
+            log_dir,
+            env,
+            sim_env: sim_env(&[]),
+            dialers,
+        };
+        let mut fleet = Fleet::start(&opts).await?;
+        control::apply(
+            &svc,
+            campaign.id,
+            Some(org.id),
+            CampaignCommand::Start,
+            "bench",
+            None,
+        )
+        .await?;
+        let deadline = Instant::now() + Duration::from_secs(seconds + 60);
+        let times = loop {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let t = sim_call_times(&http, &fleet.sim_url).await?;
+            if t.first().is_some_and(|f| {
+                t.last()
+                    .is_some_and(|l| l - f >= seconds * 1_000 + WARM_UP_MS)
+            }) || Instant::now() > deadline
+            {
+                break t;
+            }
+        };
+        fleet.stop(Duration::from_secs(20)).await;
+        let Some(&first) = times.first() else {
+            bail!("no call reached the simulator at {cps} cps")
+        };
+        // Skip a 2 s warm-up (the first admission and worker start-up), then measure
+        // `seconds`. The rate is (n − 1) / (last − first): unlike a count in a fixed window it
+        // does not depend on where the grid falls against the window's edges.
+        let start = first + WARM_UP_MS;
+        let window: Vec<u64> = times
+            .iter()
+            .copied()
+            .filter(|t| *t >= start && *t < start + seconds * 1_000)
+            .collect();
+        let span_ms = match (window.first(), window.last()) {
+            (Some(a), Some(b)) if b > a => (b - a) as f64,
+            _ => bail!("too few starts at {cps} cps to measure"),
+        };
+        let achieved = (window.len() - 1) as f64 * 1_000.0 / span_ms;
+        let ideal = 1_000.0 / cps;
+        let mut jitter: Vec<f64> = window
+            .windows(2)
+            .map(|w| ((w[1] - w[0]) as f64 - ideal).abs())
+            .collect();
+        jitter.sort_by(f64::total_cmp);
+        let (p50, p99) = (percentile(&jitter, 50.0), percentile(&jitter, 99.0));
+        println!(
+            "{cps:>8} {:>10} {achieved:>10.3} {:>8.4} {p50:>9.2} ms {p99:>9.2} ms",
+            window.len(),
+            achieved / cps
+        );
+        rows.push((cps, achieved / cps, p99));
+    }
+    let worst = rows.iter().map(|(_, r, _)| *r).fold(1.0_f64, |w, r| {
+        if (r - 1.0).abs() > (w - 1.0).abs() {
+            r
+        } else {
+            w
+        }
+    });
+    let worst_jitter = rows.iter().map(|(_, _, j)| *j).fold(0.0_f64, f64::max);
+    println!("pacing: worst achieved/configured = {worst:.4}, p99 jitter = {worst_jitter:.2} ms");
+    Ok(())
+}
+
+struct DispatchSize {
+    contacts: i64,
+    orgs: i64,
+    campaigns: i64,
+    cps: f64,
+}
+
+async fn seed_dispatch(svc: &Services, size: &DispatchSize) -> anyhow::Result<()> {
+    let pool = svc.store.pool();
+    let now = svc.clock.now();
+    let started = Instant::now();
+    sqlx::query("INSERT INTO organizations (name, concurrency_limit, created_at) SELECT 'org' || g, 100, $2 FROM generate_series(1, $1) g")
+        .bind(size.orgs)
+        .bind(now)
+        .execute(pool)
+        .await?;
+    sqlx::query(
+        "INSERT INTO dids (org_id, e164, state_changed_at, created_at)
+         SELECT o.id, '+1212' || (2000000 + o.id * 2 + k)::text, $1, $1 FROM organizations o CROSS JOIN generate_series(0, 1) k",
+    )
+    .bind(now)
+    .execute(pool)
+    .await?;
+    sqlx::query(
+        "INSERT INTO campaigns (org_id, name, channel, status, calls_per_second, window_start, window_end, created_at, started_at, updated_at)
+         SELECT (SELECT min(id) FROM organizations) + (g - 1) % $2, 'campaign ' || g, 'voice', 'dialing', $3, '08:00', '21:00', $4, $4, $4
+         FROM generate_series(1, $1) g",
+    )
+    .bind(size.campaigns)
+    .bind(size.orgs)
+    .bind(size.cps)
+    .bind(now)
+    .execute(pool)
+    .await?;
+    // Valid, distinct NANP numbers over ten area codes in four US zones.
+    sqlx::query(
+        "WITH c AS (SELECT id, org_id, row_number() OVER (ORDER BY id) - 1 AS n FROM campaigns),
+              a AS (SELECT * FROM (VALUES (0, '212', 'America/New_York'), (1, '312', 'America/Chicago'), (2, '415', 'America/Los_Angeles'),
+                    (3, '617', 'America/New_York'), (4, '713', 'America/Chicago'), (5, '303', 'America/Denver'), (6, '206', 'America/Los_Angeles'),
+                    (7, '305', 'America/New_York'), (8, '214', 'America/Chicago'), (9, '720', 'America/Denver')) AS v(k, area, tz))
+         INSERT INTO contacts (org_id, campaign_id, phone_numbers, timezone, retry_after, created_at, updated_at)
+         SELECT c.org_id, c.id, ARRAY['+1' || a.area || (200 + (g / 10000) % 800)::text || lpad((g % 10000)::text, 4, '0')], a.tz, $3, $3, $3
+         FROM generate_series(0, $1 - 1) g
+         JOIN c ON c.n = g % $2
+         JOIN a ON a.k = g % 10",
+    )
+    .bind(size.contacts)
+    .bind(size.campaigns)
+    .bind(now)
+    .execute(pool)
+    .await?;
+    sqlx::query("INSERT INTO campaign_timezones (campaign_id, timezone) SELECT DISTINCT campaign_id, timezone FROM contacts").execute(pool).await?;
+    sqlx::query("ANALYZE").execute(pool).await?;
+    println!(
+        "seeded {} contacts, {} organizations, {} campaigns at {} cps each in {:.1} s",
+        size.contacts,
+        size.orgs,
+        size.campaigns,
+        size.cps,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+async fn dispatch(
+    config: Config,
+    size: DispatchSize,
+    seconds: u64,
+    dialers: usize,
+    concurrency: usize,
+    database: &str,
+) -> anyhow::Result<()> {
+    let (svc, config) = fresh_environment(config, database).await?;
+    seed_dispatch(&svc, &size).await?;
+    let mut env = base_fleet_env(&config);
+    env.insert(
+        "OUTDIAL_LOG__FILTER".into(),
+        "warn,outdial_dialer::dispatch=debug".into(),
+    );
+    env.insert(
+        "OUTDIAL_DIALER__GLOBAL_CONCURRENCY_LIMIT".into(),
+        "5000".into(),
+    );
+    env.insert("OUTDIAL_CHANNELS__POOLS__CAMPAIGN".into(), "10000".into());
+    env.insert(
+        "OUTDIAL_QUEUES__DIALER_CONCURRENCY".into(),
+        concurrency.to_string(),
+    );
+    env.insert(
+        "OUTDIAL_QUEUES__HEALTH_CONCURRENCY".into(),
+        concurrency.to_string(),
+    );
+    env.insert("OUTDIAL_POSTGRES__MAX_CONNECTIONS".into(), "40".into());
+    let log_dir = crate::demo::workspace_root().join(".demo/bench-dispatch");
+    let opts = FleetOptions {
+        bin_dir: sibling_bin_dir()?,
+        log_dir: log_dir.clone(),
+        env,
+        sim_env: sim_env(&[]),
+        dialers,
+    };
+    let mut fleet = Fleet::start(&opts).await?;
+    // Every campaign is already dialing in Postgres; give each its first tick.
+    let now_ms = svc.clock.now_ms();
+    let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM campaigns ORDER BY id")
+        .fetch_all(svc.store.pool())
+        .await?;
+    let ticks: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            DialerJob::VoiceTick {
+                campaign_id: outdial_domain::CampaignId(*id),
+                planned_us: None,
+            }
+            .at(now_ms)
+        })
+        .collect();
+    svc.dialer_queue.enqueue(&ticks, now_ms).await?;
+    println!("fleet of {dialers} dialers running; warming up 10 s, then measuring {seconds} s");
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let from = svc.clock.now();
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    let to = svc.clock.now();
+    let starts: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM call_attempts WHERE created_at >= $1 AND created_at < $2",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_one(svc.store.pool())
+    .await?;
+    let completed: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM call_attempts WHERE ended_at >= $1 AND ended_at < $2",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_one(svc.store.pool())
+    .await?;
+    fleet.stop(Duration::from_secs(30)).await;
+
+    let mut cycles: Vec<f64> = Vec::new();
+    for i in 1..=dialers {
+        let log = std::fs::read_to_string(log_dir.join(format!("outdial-dialer-{i}.log")))
+            .context("dialer log")?;
+        cycles.extend(
+            log.lines()
+                .filter(|l| l.contains("dispatch cycle"))
+                .filter_map(|l| {
+                    l.split_whitespace()
+                        .find_map(|w| w.strip_prefix("duration_ms="))
+                        .and_then(|v| v.parse::<f64>().ok())
+                }),
+        );
+    }
+    // Skip the warm-up cycles.
+    let measured: Vec<f64> = cycles.iter().copied().skip(10).collect();
+    let mut sorted = measured.clone();
+    sorted.sort_by(f64::total_cmp);
+    let rate = starts as f64 / (to - from).num_milliseconds() as f64 * 1_000.0;
+    println!(
+        "{} dispatch cycles measured: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        sorted.len(),
+        percentile(&sorted, 50.0),
+        percentile(&sorted, 99.0),
+        sorted.last().copied().unwrap_or(f64::NAN)
+    );
+    println!(
+        "attempts started: {starts} in {:.1} s; completed: {completed}",
+        (to - from).num_milliseconds() as f64 / 1_000.0
+    );
+    println!(
+        "dispatch: cycle p99 = {:.1} ms, starts = {rate:.0}/s",
+        percentile(&sorted, 99.0)
+    );
+    Ok(())
+}
