@@ -103,7 +103,7 @@ impl Default for PostgresConfig {
     fn default() -> Self {
         Self {
             url: "postgres://postgres@127.0.0.1:5432/outdial".into(),
-            max_connections: 20,
+            max_connections: 10,
         }
     }
 }
