@@ -46,6 +46,8 @@ pub struct InProcess {
     pub dialer: Arc<Dialer>,
     /// `campaign-dialer` worker
     pub dialer_worker: Worker<DialerJob, Dialer>,
+    /// `campaign-dispatch` worker (dispatch cycle, maintenance, DID lifecycle)
+    pub dispatch_worker: Worker<DialerJob, Dialer>,
     /// `campaign-health` worker
     pub health_worker: Worker<HealthJob, HealthScorer>,
     /// `campaign-stats` worker
@@ -128,6 +130,7 @@ impl InProcess {
         let dialer = Arc::new(Dialer::with_rest_carrier(svc.clone()).expect("dialer"));
         dialer.bootstrap().await.expect("bootstrap singleton jobs");
         let dialer_worker = Arc::clone(&dialer).worker();
+        let dispatch_worker = Arc::clone(&dialer).control_worker();
         let health_worker = Arc::new(HealthScorer::new(svc.clone())).worker();
         let stats_worker = Arc::new(StatsAggregator::new(svc.clone())).worker();
         Self {
@@ -137,6 +140,7 @@ impl InProcess {
             svc,
             dialer,
             dialer_worker,
+            dispatch_worker,
             health_worker,
             stats_worker,
             sim_url,
@@ -248,6 +252,7 @@ impl InProcess {
         let mut total = 0;
         loop {
             let mut ran = 0;
+            ran += self.dispatch_worker.drain(10_000).await.expect("dispatch");
             ran += self.dialer_worker.drain(10_000).await.expect("dialer");
             ran += self.health_worker.drain(10_000).await.expect("health");
             ran += self.stats_worker.drain(10_000).await.expect("stats");
@@ -260,27 +265,41 @@ impl InProcess {
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }
             total += ran;
-            if ran == 0
-                && self
+            let now = self.clock.now_ms();
+            let waiting = self
+                .svc
+                .dialer_queue
+                .counts(now)
+                .await
+                .expect("counts")
+                .waiting
+                + self
                     .svc
-                    .dialer_queue
-                    .counts(self.clock.now_ms())
+                    .dispatch_queue
+                    .counts(now)
                     .await
                     .expect("counts")
-                    .waiting
-                    == 0
-            {
+                    .waiting;
+            if ran == 0 && waiting == 0 {
                 return total;
             }
         }
     }
 
-    /// When the dialer queue next has a job due, ms.
+    /// When the dialer's queues next have a job due, ms.
     pub async fn next_dialer_due(&self) -> Option<i64> {
-        match self.dialer_worker.try_execute_once().await.expect("dialer") {
-            Outcome::Empty { next_due_ms } => next_due_ms,
-            Outcome::Processed { .. } => Some(self.clock.now_ms()),
+        let mut next: Option<i64> = None;
+        for worker in [&self.dispatch_worker, &self.dialer_worker] {
+            let due = match worker.try_execute_once().await.expect("dialer") {
+                Outcome::Empty { next_due_ms } => next_due_ms,
+                Outcome::Processed { .. } => Some(self.clock.now_ms()),
+            };
+            next = match (next, due) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
         }
+        next
     }
 
     /// Moves the clock to `at_ms` (never backwards) and quiesces.

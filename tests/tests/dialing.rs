@@ -123,7 +123,9 @@ async fn a_full_channel_pool_backs_the_contact_off_for_five_seconds() {
             .admitted,
         1
     );
-    // The admitted contact's channel lapses and someone else takes the only one.
+    // 31 s later (more than half a 60 s lease: the tick checks the channel again), the
+    // admitted contact's channel has lapsed and someone else holds the only one.
+    e.clock.advance_ms(31_000);
     let contact = e
         .svc
         .store

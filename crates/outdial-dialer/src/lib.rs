@@ -4,7 +4,7 @@
 //!
 //! | job | module | what |
 //! |---|---|---|
-//! | `Dispatch` | [`dispatch`] | fleet-wide cycle every poll interval: sweep stale locks, compute eligible zones, allocate slots across organizations, admit contacts (global + org + channel slot together) |
+//! | `Dispatch` (queue `campaign-dispatch`) | [`dispatch`] | fleet-wide cycle every poll interval: sweep stale locks, compute eligible zones, allocate slots across organizations, admit contacts (global + org + channel slot together) |
 //! | `VoiceTick` | [`voice`] | a campaign's pacer: one admitted contact per tick, ticks every `1000 / cps` ms on a fixed grid |
 //! | `StartContact` | [`voice`] | starts an admitted direct call |
 //! | `Originate`, `CallStatus`, `CallTimeout` | [`calls`] | carrier call, webhook outcome, durable 30-minute timeout — the attempt ends exactly once |
@@ -94,7 +94,7 @@ impl Dialer {
             DialerJob::Maintenance.at(now),
             DialerJob::DidLifecycle.at(now),
         ];
-        self.svc.dialer_queue.enqueue(&jobs, now).await?;
+        self.svc.dispatch_queue.enqueue(&jobs, now).await?;
         Ok(())
     }
 
@@ -105,6 +105,18 @@ impl Dialer {
             .worker_config(self.svc.config.queues.dialer_concurrency);
         Worker::new(
             self.svc.dialer_queue.clone(),
+            Arc::clone(&self),
+            Arc::clone(&self.svc.clock),
+            cfg,
+        )
+    }
+
+    /// A worker running this dialer's control jobs on `campaign-dispatch` (two at once: a
+    /// dispatch cycle and maintenance can overlap).
+    pub fn control_worker(self: Arc<Self>) -> Worker<DialerJob, Self> {
+        let cfg = self.svc.worker_config(2);
+        Worker::new(
+            self.svc.dispatch_queue.clone(),
             Arc::clone(&self),
             Arc::clone(&self.svc.clock),
             cfg,
@@ -161,6 +173,16 @@ pub async fn run(
     let svc = outdial_worker::process::connect(config).await?;
     let dialer = Arc::new(Dialer::with_rest_carrier(svc.clone())?);
     dialer.bootstrap().await?;
+    let control = Arc::clone(&dialer).control_worker();
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let client = svc.redis_client.clone();
+    let control_run = tokio::spawn(control.run(Some(client), async move {
+        let _ = stop_rx.wait_for(|s| *s).await;
+    }));
     let worker = Arc::clone(&dialer).worker();
-    outdial_worker::process::run_worker("outdial-dialer", &svc, worker, shutdown).await
+    let result =
+        outdial_worker::process::run_worker("outdial-dialer", &svc, worker, shutdown).await;
+    let _ = stop_tx.send(true);
+    control_run.await??;
+    result
 }

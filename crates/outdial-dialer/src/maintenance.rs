@@ -60,10 +60,16 @@ impl Dialer {
         }
 
         // Reconcile queues with Postgres.
-        let mut jobs: Vec<NewJob<DialerJob>> = vec![
+        let control: Vec<NewJob<DialerJob>> = vec![
             DialerJob::Dispatch.at(now_ms),
             DialerJob::DidLifecycle.at(now_ms),
         ];
+        self.svc
+            .dispatch_queue
+            .enqueue(&control, now_ms)
+            .await
+            .map_err(JobError::retry)?;
+        let mut jobs: Vec<NewJob<DialerJob>> = Vec::new();
         for c in self
             .svc
             .store

@@ -21,8 +21,7 @@ use outdial_domain::{CampaignId, ContactId};
 use outdial_queue::NewJob;
 use outdial_store::StoreError;
 use outdial_store::campaigns::Campaign;
-use outdial_store::contacts::Contact;
-use outdial_store::dialing::{self, CallAttempt, NewAttempt};
+use outdial_store::dialing::{self, CallAttempt, Claimed, NewAttempt};
 use outdial_store::dids::{mark_did_called, usable_dids};
 use outdial_worker::events::{Event, names};
 use outdial_worker::jobs::{DialerJob, StatsJob};
@@ -76,7 +75,9 @@ impl Dialer {
     ) -> Result<Done<DialerJob>, JobError> {
         let now = self.clock().now();
         let now_us = now.timestamp_millis() * 1_000;
-        let campaign = match self.svc.store.campaign(campaign_id, None).await {
+        // One connection for the whole tick: the campaign, the claim and the attempt.
+        let mut tx = self.svc.store.pool().begin().await?;
+        let campaign = match outdial_store::campaigns::campaign_in(&mut tx, campaign_id).await {
             Ok(c) => c,
             Err(StoreError::NotFound { .. }) => {
                 return Err(JobError::abort(format!(
@@ -105,7 +106,6 @@ impl Dialer {
         };
         let lag = self.svc.config.dialer.max_tick_lag_ms * 1_000;
         let next = next_tick_us(planned, interval, now_us, lag);
-        let mut tx = self.svc.store.pool().begin().await?;
         let Some(contact) = dialing::claim_locked(&mut tx, campaign.id, now).await? else {
             tx.rollback().await?;
             return self.idle_tick(&campaign, next, now).await;
@@ -222,10 +222,14 @@ impl Dialer {
     pub async fn start_attempt(
         &self,
         mut tx: Transaction<'static, Postgres>,
-        contact: Contact,
+        claimed: Claimed,
         campaign: Option<&Campaign>,
         now: DateTime<Utc>,
     ) -> Result<Start, JobError> {
+        let Claimed {
+            contact,
+            suppressed,
+        } = claimed;
         let now_ms = now.timestamp_millis();
         let cfg = &self.svc.config.dialer;
         let holder = channel_holder(contact.id, contact.attempt_count);
@@ -233,7 +237,7 @@ impl Dialer {
         let release = vec![(pool.clone(), holder.clone())];
 
         // 1. DNC / suppression.
-        if dialing::is_suppressed(&mut tx, contact.org_id, &contact.phone_numbers).await? {
+        if suppressed {
             dialing::end_contact(&mut tx, contact.id, "cancelled", "dnc", now).await?;
             tx.commit().await?;
             self.release_named(&release, now_ms).await;
@@ -258,15 +262,21 @@ impl Dialer {
                 return Ok(self.skipped(Skip::Window, contact.campaign_id).await);
             }
         }
-        // 3. Channel: normally held since admission (the same holder id); taken again if its
-        //    lease lapsed. Full pool → backpressure.
-        if self
-            .svc
-            .channels
-            .acquire(&pool, std::slice::from_ref(&holder), now_ms)
-            .await
-            .map_err(JobError::retry)?
-            == 0
+        // 3. Channel: held since admission under the same holder id. Within half a lease of
+        //    the admission it cannot have lapsed; older admissions take it again (full pool →
+        //    backpressure).
+        let lease_ms = self.svc.channels.config().lease_ms;
+        let fresh = contact
+            .locked_at
+            .is_some_and(|t| (now - t).num_milliseconds() < lease_ms / 2);
+        if !fresh
+            && self
+                .svc
+                .channels
+                .acquire(&pool, std::slice::from_ref(&holder), now_ms)
+                .await
+                .map_err(JobError::retry)?
+                == 0
         {
             dialing::requeue_contact(
                 &mut tx,

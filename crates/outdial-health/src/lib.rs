@@ -1,14 +1,16 @@
 //! # outdial-health
 //!
 //! The `campaign-health` worker (SPEC §2, §7). For every completed attempt it writes the
-//! `did_health_events` row (once per attempt), re-scores the attempt's caller ID over its
-//! last 50 scored calls (only calls since its last cooldown ended count), stores the score
-//! and its components, and applies the action: warning (event), cooldown (out of rotation
-//! for the cooldown, `did.health.cooldown`) or burn (`did.health.burned`) — never before the
-//! minimum sample of calls.
+//! `did_health_events` row (once per attempt, one statement) and asks for the attempt's
+//! caller ID to be re-scored. A re-score (job `rescore:<did>`, due `rescore_delay_ms` after
+//! the first request, absorbing the requests that follow) scores the DID over its last 50
+//! scored calls (only calls since its last cooldown ended count), stores the score and its
+//! components, and applies the action: warning (event), cooldown (out of rotation for the
+//! cooldown, `did.health.cooldown`) or burn (`did.health.burned`) — never before the minimum
+//! sample of calls. Debouncing keeps the cost per DID, not per call, at high call rates.
 //!
-//! Each job is one transaction holding the DID's row lock, so concurrent jobs for one DID
-//! score in turn and a state change is applied once.
+//! A re-score is one transaction holding the DID's row lock, so concurrent re-scores of one
+//! DID run in turn and a state change is applied once.
 
 use std::sync::Arc;
 
@@ -61,23 +63,29 @@ impl HealthScorer {
         )
     }
 
-    /// Records attempt `attempt`'s health event (if it has a DID and is completed) and
-    /// re-scores the DID. Returns what changed, or `None` for an attempt without a DID.
+    /// Records attempt `attempt`'s health event (if it has a DID and is completed) and asks
+    /// for its DID to be re-scored `rescore_delay_ms` later; outcomes arriving meanwhile are
+    /// scored together (the `rescore:<did>` job absorbs them). Returns the DID.
     ///
-    /// Errors: Postgres failures (the job retries; the event row is written once).
+    /// Errors: Postgres failures (the job retries; the event row is written once), Redis
+    /// failures.
     pub async fn record(
         &self,
         attempt: outdial_domain::AttemptId,
-    ) -> Result<Option<Scored>, JobError> {
-        let mut tx = self.svc.store.pool().begin().await?;
-        let Some(did) = record_health_event(&mut tx, attempt).await? else {
-            tx.commit().await?;
-            return Ok(None);
-        };
-        let scored = self.rescore_in(&mut tx, did).await?;
-        tx.commit().await?;
-        self.publish(&scored).await;
-        Ok(Some(scored))
+    ) -> Result<Option<DidId>, JobError> {
+        let mut conn = self.svc.store.pool().acquire().await?;
+        let did = record_health_event(&mut conn, attempt).await?;
+        drop(conn);
+        if let Some(did_id) = did {
+            let now = self.svc.clock.now_ms();
+            let due = now + self.svc.config.health.rescore_delay_ms;
+            self.svc
+                .health_queue
+                .enqueue(&[HealthJob::Rescore { did_id }.at(due)], now)
+                .await
+                .map_err(JobError::retry)?;
+        }
+        Ok(did)
     }
 
     /// Re-scores DID `did` (after a spam flag).

@@ -445,3 +445,17 @@ pub async fn paused_campaigns(
     .await?;
     rows.into_iter().map(TryInto::try_into).collect()
 }
+
+/// The campaign `id`, read inside the caller's transaction.
+///
+/// Errors: [`StoreError::NotFound`]; database failures.
+pub async fn campaign_in(conn: &mut sqlx::PgConnection, id: CampaignId) -> Result<Campaign> {
+    let row: Option<CampaignRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = $1"
+    )))
+    .bind(id.0)
+    .fetch_optional(conn)
+    .await?;
+    row.ok_or_else(|| StoreError::not_found("campaign", id))?
+        .try_into()
+}

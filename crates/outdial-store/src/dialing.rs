@@ -245,26 +245,57 @@ pub async fn lock_contacts(
     Ok(locked.into_iter().map(ContactId).collect())
 }
 
+/// A contact a tick or a direct call just moved to `dialing`, with what its first check
+/// needs, read in the same statement.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claimed {
+    /// the contact
+    pub contact: Contact,
+    /// whether one of its numbers is on its organization's suppression list (SPEC §5.1)
+    pub suppressed: bool,
+}
+
+#[derive(sqlx::FromRow)]
+struct ClaimedRow {
+    #[sqlx(flatten)]
+    contact: ContactRow,
+    suppressed: bool,
+}
+
+const SUPPRESSED: &str = "EXISTS (SELECT 1 FROM suppressions s WHERE s.org_id = contacts.org_id AND s.phone = ANY(contacts.phone_numbers)) AS suppressed";
+
+fn claimed(row: Option<ClaimedRow>) -> Result<Option<Claimed>> {
+    row.map(|r| {
+        Ok(Claimed {
+            contact: r.contact.try_into()?,
+            suppressed: r.suppressed,
+        })
+    })
+    .transpose()
+}
+
 /// Moves one admitted contact of `campaign` from `locked` to `dialing`, oldest admission
-/// first, skipping rows another transaction holds. `None` when none is admitted.
+/// first, skipping rows another transaction holds — and only while the campaign is still
+/// dialing, so a pause or cancel stops new attempts at once. `None` when none is admitted.
 ///
 /// Errors: database failures.
 pub async fn claim_locked(
     conn: &mut PgConnection,
     campaign: CampaignId,
     now: DateTime<Utc>,
-) -> Result<Option<Contact>> {
-    let row: Option<ContactRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+) -> Result<Option<Claimed>> {
+    let row: Option<ClaimedRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE contacts SET status = 'dialing', updated_at = $2
          WHERE id = (SELECT id FROM contacts WHERE campaign_id = $1 AND status = 'locked'
+                       AND EXISTS (SELECT 1 FROM campaigns WHERE id = $1 AND status = 'dialing')
                      ORDER BY locked_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)
-         RETURNING {CONTACT_COLUMNS}"
+         RETURNING {CONTACT_COLUMNS}, {SUPPRESSED}"
     )))
     .bind(campaign.0)
     .bind(now)
     .fetch_optional(conn)
     .await?;
-    row.map(TryInto::try_into).transpose()
+    claimed(row)
 }
 
 /// Moves contact `id` from `locked` to `dialing` (a direct call). `None` if it is not locked.
@@ -274,15 +305,16 @@ pub async fn claim_contact(
     conn: &mut PgConnection,
     id: ContactId,
     now: DateTime<Utc>,
-) -> Result<Option<Contact>> {
-    let row: Option<ContactRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "UPDATE contacts SET status = 'dialing', updated_at = $2 WHERE id = $1 AND status = 'locked' RETURNING {CONTACT_COLUMNS}"
+) -> Result<Option<Claimed>> {
+    let row: Option<ClaimedRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE contacts SET status = 'dialing', updated_at = $2 WHERE id = $1 AND status = 'locked'
+         RETURNING {CONTACT_COLUMNS}, {SUPPRESSED}"
     )))
     .bind(id.0)
     .bind(now)
     .fetch_optional(conn)
     .await?;
-    row.map(TryInto::try_into).transpose()
+    claimed(row)
 }
 
 /// Whether any of `phones` is on `org`'s suppression list (SPEC §5.1).
@@ -400,6 +432,18 @@ impl CallAttempt {
 const ATTEMPT_COLUMNS: &str = "id, contact_id, attempt_index, org_id, campaign_id, did_id, from_number, to_number, channel_pool, \
     status, disposition, provider_call_sid, carrier_status, answered_by, duration_s, spam_flagged, error, completed_by, \
     created_at, originated_at, ended_at";
+
+#[derive(sqlx::FromRow)]
+struct CompletedRow {
+    #[sqlx(flatten)]
+    attempt: CallAttempt,
+    phone_count: Option<i32>,
+    max_attempts_per_phone_number: Option<i32>,
+    retry_delay_ms: Option<i64>,
+    voicemail_drop: Option<bool>,
+    retry_busy: Option<bool>,
+    campaign_status: Option<String>,
+}
 
 /// An attempt to record before calling the carrier (SPEC §5.6).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -579,11 +623,17 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Option<Completion>> {
         let mut tx = self.pool.begin().await?;
-        let attempt: Option<CallAttempt> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "UPDATE call_attempts SET status = 'completed', disposition = $2, carrier_status = COALESCE($3, carrier_status),
-                 answered_by = COALESCE($4, answered_by), duration_s = COALESCE($5, duration_s),
-                 provider_call_sid = COALESCE(provider_call_sid, $6), completed_by = $7, error = $8, ended_at = $9
-             WHERE id = $1 AND status <> 'completed' RETURNING {ATTEMPT_COLUMNS}"
+        // One statement ends the attempt (first completion only) and reads what the outcome
+        // table needs: the contact's number count and status, the campaign's policy.
+        let row: Option<CompletedRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "WITH a AS (
+                 UPDATE call_attempts SET status = 'completed', disposition = $2, carrier_status = COALESCE($3, carrier_status),
+                     answered_by = COALESCE($4, answered_by), duration_s = COALESCE($5, duration_s),
+                     provider_call_sid = COALESCE(provider_call_sid, $6), completed_by = $7, error = $8, ended_at = $9
+                 WHERE id = $1 AND status <> 'completed' RETURNING {ATTEMPT_COLUMNS})
+             SELECT a.*, cardinality(c.phone_numbers) AS phone_count,
+                    k.max_attempts_per_phone_number, k.retry_delay_ms, k.voicemail_drop, k.retry_busy, k.status AS campaign_status
+             FROM a JOIN contacts c ON c.id = a.contact_id LEFT JOIN campaigns k ON k.id = a.campaign_id"
         )))
         .bind(id.0)
         .bind(outcome.disposition.as_str())
@@ -596,28 +646,22 @@ impl Store {
         .bind(now)
         .fetch_optional(&mut *tx)
         .await?;
-        let Some(attempt) = attempt else {
+        let Some(row) = row else {
             return Ok(None);
         };
-        let (phone_count, contact_status): (i32, String) = sqlx::query_as(
-            "SELECT cardinality(phone_numbers), status FROM contacts WHERE id = $1 FOR UPDATE",
-        )
-        .bind(attempt.contact_id)
-        .fetch_one(&mut *tx)
-        .await?;
-        let (policy, campaign_status) = match attempt.campaign_id {
-            Some(c) => {
-                let (per, delay, vm, busy, status): (i32, i64, bool, bool, String) = sqlx::query_as(
-                    "SELECT max_attempts_per_phone_number, retry_delay_ms, voicemail_drop, retry_busy, status FROM campaigns WHERE id = $1",
-                )
-                .bind(c)
-                .fetch_one(&mut *tx)
-                .await?;
+        let attempt = row.attempt;
+        let (policy, campaign_status) = match row.campaign_status {
+            Some(status) => {
                 let policy = RetryPolicy {
-                    max_attempts_per_phone_number: u32::try_from(per).map_err(corrupt)?,
-                    retry_delay_ms: delay,
-                    voicemail_drop: vm,
-                    retry_busy: busy,
+                    max_attempts_per_phone_number: u32::try_from(
+                        row.max_attempts_per_phone_number.unwrap_or(2),
+                    )
+                    .map_err(corrupt)?,
+                    retry_delay_ms: row
+                        .retry_delay_ms
+                        .unwrap_or(RetryPolicy::default().retry_delay_ms),
+                    voicemail_drop: row.voicemail_drop.unwrap_or(false),
+                    retry_busy: row.retry_busy.unwrap_or(false),
                 };
                 (
                     policy,
@@ -627,7 +671,7 @@ impl Store {
             None => (RetryPolicy::default(), None),
         };
         let index = u32::try_from(attempt.attempt_index).map_err(corrupt)?;
-        let phones = usize::try_from(phone_count).unwrap_or(0);
+        let phones = usize::try_from(row.phone_count.unwrap_or(0)).unwrap_or(0);
         let resolution = resolve(outcome.disposition, index, phones, &policy, now);
         let (status, reason, next_index, retry_after) = match resolution {
             Resolution::Retry { .. } if campaign_status == Some(CampaignStatus::Cancelled) => (
@@ -654,24 +698,20 @@ impl Store {
         };
         // A contact that is no longer dialing (cancelled meanwhile) keeps its status; the
         // attempt's outcome is still recorded on it.
-        let contact_status = if contact_status == "dialing" {
-            status.to_owned()
-        } else {
-            contact_status
-        };
-        sqlx::query(
-            "UPDATE contacts SET status = $2, disposition = $3, status_reason = COALESCE($4, status_reason),
+        let contact_status: String = sqlx::query_scalar(
+            "UPDATE contacts SET status = CASE WHEN status = 'dialing' THEN $2 ELSE status END, disposition = $3,
+                 status_reason = CASE WHEN status = 'dialing' THEN COALESCE($4, status_reason) ELSE status_reason END,
                  attempt_count = GREATEST(attempt_count, $5), retry_after = COALESCE($6, retry_after), locked_at = NULL, updated_at = $7
-             WHERE id = $1",
+             WHERE id = $1 RETURNING status",
         )
         .bind(attempt.contact_id)
-        .bind(&contact_status)
+        .bind(status)
         .bind(outcome.disposition.as_str())
         .bind(reason)
         .bind(next_index)
         .bind(retry_after)
         .bind(now)
-        .execute(&mut *tx)
+        .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
         Ok(Some(Completion {

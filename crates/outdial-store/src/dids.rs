@@ -227,8 +227,8 @@ pub async fn mark_did_called(conn: &mut PgConnection, id: DidId, now: DateTime<U
 }
 
 /// Writes the `did_health_events` row of completed attempt `attempt` (idempotent: one row
-/// per attempt) and marks the attempt's health as recorded. Returns the DID to re-score, or
-/// `None` when the attempt has no DID or is not completed.
+/// per attempt) and marks the attempt's health as recorded, in one statement. Returns the
+/// DID to re-score, or `None` when the attempt has no DID or is not completed.
 ///
 /// Errors: database failures.
 pub async fn record_health_event(
@@ -236,24 +236,20 @@ pub async fn record_health_event(
     attempt: AttemptId,
 ) -> Result<Option<DidId>> {
     let did: Option<Option<i64>> = sqlx::query_scalar(
-        "UPDATE call_attempts SET health_recorded = true WHERE id = $1 AND status = 'completed' RETURNING did_id",
+        "WITH a AS (
+             UPDATE call_attempts SET health_recorded = true WHERE id = $1 AND status = 'completed'
+             RETURNING id, did_id, disposition, duration_s, spam_flagged, ended_at, created_at),
+         ins AS (
+             INSERT INTO did_health_events (did_id, call_attempt_id, disposition, duration_s, spam_flagged, at)
+             SELECT did_id, id, disposition, COALESCE(duration_s, 0), spam_flagged, COALESCE(ended_at, created_at)
+             FROM a WHERE did_id IS NOT NULL
+             ON CONFLICT (call_attempt_id) DO NOTHING)
+         SELECT did_id FROM a",
     )
     .bind(attempt.0)
-    .fetch_optional(&mut *conn)
+    .fetch_optional(conn)
     .await?;
-    let Some(Some(did)) = did else {
-        return Ok(None);
-    };
-    sqlx::query(
-        "INSERT INTO did_health_events (did_id, call_attempt_id, disposition, duration_s, spam_flagged, at)
-         SELECT did_id, id, disposition, COALESCE(duration_s, 0), spam_flagged, COALESCE(ended_at, created_at)
-         FROM call_attempts WHERE id = $1
-         ON CONFLICT (call_attempt_id) DO NOTHING",
-    )
-    .bind(attempt.0)
-    .execute(conn)
-    .await?;
-    Ok(Some(DidId(did)))
+    Ok(did.flatten().map(DidId))
 }
 
 /// Locks DID `id` for re-scoring and returns it.

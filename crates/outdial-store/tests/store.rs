@@ -190,6 +190,10 @@ async fn dialing_attempt(
         .create_did(org, "+12125550001", t0())
         .await
         .expect("did");
+    store
+        .transition_campaign(campaign, None, CampaignCommand::Start, "test", None, t0())
+        .await
+        .expect("start: ticks only claim contacts of a dialing campaign");
     let mut tx = store.pool().begin().await.expect("tx");
     let cands = dialing::fetch_candidates(
         &mut tx,
@@ -207,7 +211,8 @@ async fn dialing_attempt(
     let c = dialing::claim_locked(&mut tx, campaign, t0())
         .await
         .expect("claim")
-        .expect("a locked contact");
+        .expect("a locked contact")
+        .contact;
     let new = NewAttempt {
         contact_id: c.id,
         attempt_index: c.attempt_count,

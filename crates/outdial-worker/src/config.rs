@@ -289,6 +289,9 @@ pub struct HealthSettings {
     pub warming_ms: i64,
     /// Calls a warming DID may take over its warming period (20).
     pub warming_max_calls: u32,
+    /// A DID is re-scored this long after the first outcome that asks for it, ms; outcomes
+    /// arriving meanwhile are scored together (one re-score per DID per period).
+    pub rescore_delay_ms: i64,
 }
 
 impl Default for HealthSettings {
@@ -303,6 +306,7 @@ impl Default for HealthSettings {
             cooldown_ms: l.cooldown_ms,
             warming_ms: l.warming_ms,
             warming_max_calls: l.warming_max_calls,
+            rescore_delay_ms: 1_000,
         }
     }
 }

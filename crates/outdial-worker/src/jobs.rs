@@ -2,7 +2,8 @@
 //!
 //! | queue | jobs | concurrency |
 //! |---|---|---|
-//! | `campaign-dialer` | [`DialerJob`] | 5 |
+//! | `campaign-dialer` | [`DialerJob`] (ticks, calls, callbacks, timeouts) | 5 |
+//! | `campaign-dispatch` | [`DialerJob`] (`Dispatch`, `Maintenance`, `DidLifecycle`) | 2 |
 //! | `campaign-health` | [`HealthJob`] | 10 |
 //! | `campaign-stats` | [`StatsJob`] | 5 |
 //!
@@ -16,6 +17,10 @@ use serde::{Deserialize, Serialize};
 
 /// Name of the dialer queue (keys `bull:{campaign-dialer}:…`).
 pub const DIALER_QUEUE: &str = "campaign-dialer";
+/// Name of the dialer's control queue: the fleet-wide singleton jobs (`dispatch`,
+/// `maintenance`, `did-lifecycle`). They have a queue of their own so a backlog of ticks and
+/// call jobs can never delay the dispatch cycle (which is what relieves such a backlog).
+pub const DISPATCH_QUEUE: &str = "campaign-dispatch";
 /// Name of the health queue.
 pub const HEALTH_QUEUE: &str = "campaign-health";
 /// Name of the stats queue.
@@ -110,6 +115,14 @@ impl Job for DialerJob {
 }
 
 impl DialerJob {
+    /// Whether this job runs on the control queue ([`DISPATCH_QUEUE`]).
+    pub fn is_control(&self) -> bool {
+        matches!(
+            self,
+            Self::Dispatch | Self::Maintenance | Self::DidLifecycle
+        )
+    }
+
     /// The job's deduplication id.
     pub fn id(&self) -> String {
         match self {

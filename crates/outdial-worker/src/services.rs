@@ -10,7 +10,9 @@ use outdial_store::Store;
 
 use crate::config::Config;
 use crate::events::Events;
-use crate::jobs::{DIALER_QUEUE, DialerJob, HEALTH_QUEUE, HealthJob, STATS_QUEUE, StatsJob};
+use crate::jobs::{
+    DIALER_QUEUE, DISPATCH_QUEUE, DialerJob, HEALTH_QUEUE, HealthJob, STATS_QUEUE, StatsJob,
+};
 use crate::runtime::WorkerConfig;
 
 /// Everything a worker or the API talks to. Cheap to clone.
@@ -32,6 +34,8 @@ pub struct Services {
     pub channels: Channels,
     /// `campaign-dialer`.
     pub dialer_queue: Queue<DialerJob>,
+    /// `campaign-dispatch`: the dialer's fleet-wide singleton jobs.
+    pub dispatch_queue: Queue<DialerJob>,
     /// `campaign-health`.
     pub health_queue: Queue<HealthJob>,
     /// `campaign-stats`.
@@ -98,6 +102,7 @@ impl Services {
             events: Events::new(redis.clone(), prefix.clone()),
             channels: Channels::new(redis.clone(), prefix.clone(), config.channels.clone()),
             dialer_queue: Queue::new(redis.clone(), queue(DIALER_QUEUE)),
+            dispatch_queue: Queue::new(redis.clone(), queue(DISPATCH_QUEUE)),
             health_queue: Queue::new(redis.clone(), queue(HEALTH_QUEUE)),
             stats_queue: Queue::new(redis.clone(), queue(STATS_QUEUE)),
             redis,

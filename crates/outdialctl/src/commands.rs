@@ -445,6 +445,7 @@ async fn queues(svc: &Services, dead: usize, json_out: bool) -> anyhow::Result<(
         }};
     }
     one!(svc.dialer_queue);
+    one!(svc.dispatch_queue);
     one!(svc.health_queue);
     one!(svc.stats_queue);
     if json_out {
