@@ -205,6 +205,33 @@ impl InProcess {
         .expect("import")
     }
 
+    /// Another dialer on the same Postgres, Redis prefix, carrier and clock, with its own
+    /// Postgres and Redis connection pools — what a second dialer pod is — and its
+    /// `campaign-dialer` worker.
+    ///
+    /// # Panics
+    /// When a service is unreachable.
+    pub async fn extra_dialer(&self) -> (Arc<Dialer>, Worker<DialerJob, Dialer>) {
+        let pg = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(5)
+            .connect(&self.db.url)
+            .await
+            .expect("postgres");
+        let redis = deadpool_redis::Config::from_url(&self.redis.url)
+            .create_pool(Some(deadpool_redis::Runtime::Tokio1))
+            .expect("redis pool");
+        let svc = Services::from_parts(
+            (*self.svc.config).clone(),
+            outdial_store::Store::new(pg),
+            redis,
+            self.redis.client.clone(),
+            Arc::new(self.clock.clone()),
+        );
+        let dialer = Arc::new(Dialer::with_rest_carrier(svc).expect("dialer"));
+        let worker = Arc::clone(&dialer).worker();
+        (dialer, worker)
+    }
+
     /// Scripts the simulator's outcomes for calls to `number`, in order.
     pub async fn script(&self, number: &str, outcomes: &[&str]) {
         let body = serde_json::json!({ number: outcomes });
@@ -257,10 +284,13 @@ impl InProcess {
             ran += self.health_worker.drain(10_000).await.expect("health");
             ran += self.stats_worker.drain(10_000).await.expect("stats");
             let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-            while self.sim_stats().await.calls_active > 0 {
+            while {
+                let s = self.sim_stats().await;
+                s.calls_active + s.messages_active > 0
+            } {
                 assert!(
                     tokio::time::Instant::now() < deadline,
-                    "simulator still has calls in flight after 10 s"
+                    "simulator still has calls or messages in flight after 10 s"
                 );
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }

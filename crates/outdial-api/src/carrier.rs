@@ -11,9 +11,9 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
-use outdial_carrier::callback::CallStatusCallback;
+use outdial_carrier::callback::{CallStatusCallback, MessageStatusCallback};
 use outdial_carrier::signature;
-use outdial_domain::AttemptId;
+use outdial_domain::{AttemptId, ContactId};
 use outdial_worker::jobs::DialerJob;
 
 use crate::AppState;
@@ -50,15 +50,16 @@ pub(crate) fn verified_params(
     Ok(params)
 }
 
-/// The `?attempt=<id>` of a callback URL.
-fn attempt_param(uri: &axum::http::Uri) -> Result<AttemptId, ApiError> {
+/// The numeric `?<name>=<id>` of a callback URL.
+fn id_param(uri: &axum::http::Uri, name: &str) -> Result<i64, ApiError> {
     let query = uri.query().unwrap_or_default();
     form_urlencoded::parse(query.as_bytes())
-        .find(|(k, _)| k == "attempt")
+        .find(|(k, _)| k == name)
         .and_then(|(_, v)| v.parse::<i64>().ok())
-        .map(AttemptId)
         .ok_or_else(|| {
-            ApiError::BadRequest("the callback URL has no numeric `attempt` parameter".into())
+            ApiError::BadRequest(format!(
+                "the callback URL has no numeric `{name}` parameter"
+            ))
         })
 }
 
@@ -70,7 +71,7 @@ pub(crate) async fn voice_status(
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {
     let params = verified_params(&state, &uri, &headers, &body)?;
-    let attempt_id = attempt_param(&uri)?;
+    let attempt_id = AttemptId(id_param(&uri, "attempt")?);
     let cb = CallStatusCallback::from_params(&params)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let now = state.svc.clock.now_ms();
@@ -81,6 +82,30 @@ pub(crate) async fn voice_status(
         call_duration_s: cb.call_duration_s,
         answered_by: cb.answered_by,
         sip_response_code: cb.sip_response_code,
+    };
+    state.svc.dialer_queue.enqueue(&[job.at(now)], now).await?;
+    metrics::counter!("outdial_api_webhooks_total", "result" => "accepted").increment(1);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /carrier/sms/status?contact=<id>`: a message delivery receipt (SPEC §6). Verified
+/// like a call callback; becomes an `SmsStatus` job deduplicated per contact and status.
+pub(crate) async fn sms_status(
+    State(state): State<AppState>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let params = verified_params(&state, &uri, &headers, &body)?;
+    let contact_id = ContactId(id_param(&uri, "contact")?);
+    let cb = MessageStatusCallback::from_params(&params)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let now = state.svc.clock.now_ms();
+    let job = DialerJob::SmsStatus {
+        contact_id,
+        message_sid: cb.message_sid,
+        message_status: cb.message_status,
+        error_code: cb.error_code,
     };
     state.svc.dialer_queue.enqueue(&[job.at(now)], now).await?;
     metrics::counter!("outdial_api_webhooks_total", "result" => "accepted").increment(1);

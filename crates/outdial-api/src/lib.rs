@@ -5,6 +5,7 @@
 //! | route | scope | module |
 //! |---|---|---|
 //! | `POST /carrier/voice/status?attempt=<id>` | signature | [`carrier`] |
+//! | `POST /carrier/sms/status?contact=<id>` | signature | [`carrier`] |
 //! | `GET/POST /carrier/voice/twiml` | — | [`carrier`] |
 //! | `POST /api/campaigns`, `GET /api/campaigns[/{id}]` | campaigns:manage / read | [`campaigns`] |
 //! | `POST /api/campaigns/{id}/start\|pause\|resume\|cancel` | campaigns:manage | [`campaigns`] |
@@ -12,6 +13,9 @@
 //! | `POST /api/campaigns/{id}/contacts` (CSV body) | contacts:write | [`campaigns`] |
 //! | `GET/PUT /campaign/concurrency-settings` | see handler | [`orgs`] |
 //! | `POST /api/calls` | calls:write | [`orgs`] |
+//! | `GET /api/events?channels=campaign:<id>,did:<id>` (SSE) | events:read / campaigns:read | [`events`] |
+//! | `GET /dids/health`, `GET /dids/health/report` | dids:read / campaigns:read | [`dids`] |
+//! | `POST /dids/{id}/spam-flags` | dids:manage / campaigns:manage | [`dids`] |
 //! | `GET /healthz` | — | |
 //!
 //! Errors are JSON with stable codes ([`error::ApiError`]); a token never sees another
@@ -20,7 +24,9 @@
 pub mod auth;
 pub mod campaigns;
 pub mod carrier;
+pub mod dids;
 pub mod error;
+pub mod events;
 pub mod orgs;
 
 use axum::Router;
@@ -45,6 +51,7 @@ pub fn router(svc: Services) -> anyhow::Result<Router> {
     Ok(Router::new()
         .route("/healthz", get(|| std::future::ready("ok")))
         .route("/carrier/voice/status", post(carrier::voice_status))
+        .route("/carrier/sms/status", post(carrier::sms_status))
         .route(
             "/carrier/voice/twiml",
             get(carrier::twiml).post(carrier::twiml),
@@ -69,6 +76,10 @@ pub fn router(svc: Services) -> anyhow::Result<Router> {
             get(orgs::get_concurrency).put(orgs::put_concurrency),
         )
         .route("/api/calls", post(orgs::create_call))
+        .route("/api/events", get(events::stream))
+        .route("/dids/health", get(dids::health))
+        .route("/dids/health/report", get(dids::report))
+        .route("/dids/{id}/spam-flags", post(dids::spam_flag))
         .with_state(AppState { svc, dialer }))
 }
 

@@ -8,6 +8,7 @@
 //! | `VoiceTick` | [`voice`] | a campaign's pacer: one admitted contact per tick, ticks every `1000 / cps` ms on a fixed grid |
 //! | `StartContact` | [`voice`] | starts an admitted direct call |
 //! | `Originate`, `CallStatus`, `CallTimeout` | [`calls`] | carrier call, webhook outcome, durable 30-minute timeout — the attempt ends exactly once |
+//! | `SmsTick`, `SmsSend`, `SmsStatus`, `SmsTimeout` | [`sms`] | the SMS drip (one prospect per tick, every gap ÷ usable DIDs), the send, delivery receipts, the delivery timeout |
 //! | `Maintenance`, `DidLifecycle` | [`maintenance`] | channel lease renewal, Redis ↔ Postgres reconciliation, DID cooldown/warming |
 //!
 //! [`control`] holds campaign start / pause / resume / cancel, shared with the API and
@@ -18,6 +19,7 @@ pub mod calls;
 pub mod control;
 pub mod dispatch;
 pub mod maintenance;
+pub mod sms;
 pub mod voice;
 
 use std::sync::Arc;
@@ -35,8 +37,7 @@ use outdial_worker::{Done, Handler, JobContext, JobError, Worker};
 pub struct Dialer {
     svc: Services,
     voice: Arc<dyn VoiceProvider>,
-    /// Texts go through this provider (SMS ticks).
-    #[allow(dead_code)]
+    /// Texts go through this provider (SMS sends).
     sms: Arc<dyn MessagingProvider>,
 }
 
@@ -155,9 +156,18 @@ impl Handler<DialerJob> for Dialer {
             DialerJob::CallTimeout { attempt_id } => self.call_timeout(attempt_id).await,
             DialerJob::Maintenance => self.maintenance(&ctx).await,
             DialerJob::DidLifecycle => self.did_lifecycle(&ctx).await,
-            DialerJob::SmsTick { .. } | DialerJob::SmsStatus { .. } => {
-                Err(JobError::abort("SMS campaigns are not implemented yet"))
+            DialerJob::SmsTick { campaign_id } => self.sms_tick(campaign_id, &ctx).await,
+            DialerJob::SmsSend { contact_id } => self.sms_send(contact_id).await,
+            DialerJob::SmsStatus {
+                contact_id,
+                message_sid,
+                message_status,
+                error_code,
+            } => {
+                self.sms_status(contact_id, &message_sid, &message_status, error_code)
+                    .await
             }
+            DialerJob::SmsTimeout { contact_id } => self.sms_timeout(contact_id).await,
         }
     }
 }

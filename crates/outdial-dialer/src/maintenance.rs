@@ -4,8 +4,9 @@
 //! - renews the channel lease of every contact that is `locked` or `dialing` (their calls
 //!   live), re-taking holders Redis lost;
 //! - reconciles Redis with Postgres: every dialing campaign has its tick, every open attempt
-//!   its timeout job (and a `pending` one its originate job), every completed attempt its
-//!   health job, and the singleton jobs exist. All enqueues are deduplicated by id, so this
+//!   its timeout job (and a `pending` one its originate job), every open text message its
+//!   send and delivery-timeout jobs, every completed attempt its health job, and the
+//!   singleton jobs exist. All enqueues are deduplicated by id, so this
 //!   is a no-op when nothing was lost.
 //!
 //! `DidLifecycle` (singleton, every 60 s): cooling → warming once the cooldown ends,
@@ -76,15 +77,16 @@ impl Dialer {
             .campaigns_in_status(CampaignStatus::Dialing)
             .await?
         {
-            if c.channel == Channel::Voice {
-                jobs.push(
-                    DialerJob::VoiceTick {
+            jobs.push(
+                match c.channel {
+                    Channel::Voice => DialerJob::VoiceTick {
                         campaign_id: c.id,
                         planned_us: None,
-                    }
-                    .at(now_ms),
-                );
-            }
+                    },
+                    Channel::Sms => DialerJob::SmsTick { campaign_id: c.id },
+                }
+                .at(now_ms),
+            );
         }
         let grace = Duration::milliseconds(cfg.maintenance_interval_ms);
         for (attempt, status, created) in self.svc.store.open_attempts(RECONCILE_LIMIT).await? {
@@ -102,6 +104,18 @@ impl Dialer {
                     .at(now_ms),
                 );
             }
+        }
+        for (contact, created) in self
+            .svc
+            .store
+            .stalled_sms(now - grace, RECONCILE_LIMIT)
+            .await?
+        {
+            jobs.push(DialerJob::SmsSend { contact_id: contact }.at(now_ms));
+            jobs.push(
+                DialerJob::SmsTimeout { contact_id: contact }
+                    .at(created.timestamp_millis() + cfg.sms_delivery_timeout_ms),
+            );
         }
         self.svc
             .dialer_queue

@@ -173,7 +173,7 @@ impl Dialer {
 
     /// Random delay in `[0, window_jitter_ms]` added to window openings so they are spread
     /// out instead of bursting (the seed's "re-queue storm").
-    fn jitter(&self) -> Duration {
+    pub(crate) fn jitter(&self) -> Duration {
         let max = self.svc.config.dialer.window_jitter_ms.max(0);
         Duration::milliseconds(if max == 0 {
             0
@@ -356,7 +356,7 @@ impl Dialer {
     }
 
     /// Auto-pause (SPEC §5.5): no usable caller ID. The campaign stays paused until resumed.
-    async fn pause_for_no_dids(&self, c: &Campaign, now: DateTime<Utc>) -> Result<(), JobError> {
+    pub(crate) async fn pause_for_no_dids(&self, c: &Campaign, now: DateTime<Utc>) -> Result<(), JobError> {
         // control::apply also gives back the campaign's other admitted contacts.
         match self
             .svc

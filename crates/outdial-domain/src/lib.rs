@@ -17,6 +17,7 @@
 //! | [`health`] | caller-ID health score and action | SPEC §7 |
 //! | [`did`] | caller-ID states and selection | SPEC §5.5, §7 |
 //! | [`campaign`] | campaign state machine and settings | SPEC §8 |
+//! | [`sms`] | text-message statuses, forward-only, and the prospect status each implies | SPEC §6 |
 //! | [`import`] | contact files: E.164 validation, duplicates, time zones, row-numbered rejections | SPEC §11 |
 
 pub mod allocation;
@@ -29,6 +30,7 @@ pub mod ids;
 pub mod import;
 pub mod pacing;
 pub mod phone;
+pub mod sms;
 pub mod window;
 
 pub use clock::{Clock, ManualClock, OffsetClock, SystemClock};

@@ -37,11 +37,11 @@ pub fn next_tick_us(planned_us: i64, interval_us: i64, now_us: i64, max_lag_us: 
     }
 }
 
-/// The SMS drip interval in ms: `gap_minutes × 60 000 / active_dids` (SPEC §6: 10 DIDs and a
-/// 15-minute gap → 90 000 ms; 50 DIDs → 18 000 ms). With no active DID, one full gap.
-pub fn sms_tick_interval_ms(gap_minutes: u32, active_dids: u32) -> i64 {
-    let gap_ms = i64::from(gap_minutes) * 60_000;
-    gap_ms / i64::from(active_dids.max(1))
+/// The SMS drip interval in ms: `gap_ms / active_dids` (SPEC §6: `MIN_SMS_GAP_MINUTES(15) ×
+/// 60 000 / active_DIDs`, so 10 DIDs → 90 000 ms, 50 DIDs → 18 000 ms). With no active DID,
+/// one full gap. At least 1 ms.
+pub fn sms_tick_interval_ms(gap_ms: i64, active_dids: u32) -> i64 {
+    (gap_ms / i64::from(active_dids.max(1))).max(1)
 }
 
 /// Converts µs to the ms due time of a queue job, rounding **up** so a job is never handed
@@ -60,9 +60,9 @@ mod tests {
         assert_eq!(tick_interval_us(20.0), 50_000);
         assert_eq!(tick_interval_us(100.0), 10_000);
         assert_eq!(tick_interval_us(3.0), 333_333);
-        assert_eq!(sms_tick_interval_ms(15, 10), 90_000);
-        assert_eq!(sms_tick_interval_ms(15, 50), 18_000);
-        assert_eq!(sms_tick_interval_ms(15, 0), 900_000);
+        assert_eq!(sms_tick_interval_ms(900_000, 10), 90_000);
+        assert_eq!(sms_tick_interval_ms(900_000, 50), 18_000);
+        assert_eq!(sms_tick_interval_ms(900_000, 0), 900_000);
     }
 
     #[test]

@@ -256,15 +256,15 @@ pub struct Claimed {
 }
 
 #[derive(sqlx::FromRow)]
-struct ClaimedRow {
+pub(crate) struct ClaimedRow {
     #[sqlx(flatten)]
     contact: ContactRow,
     suppressed: bool,
 }
 
-const SUPPRESSED: &str = "EXISTS (SELECT 1 FROM suppressions s WHERE s.org_id = contacts.org_id AND s.phone = ANY(contacts.phone_numbers)) AS suppressed";
+pub(crate) const SUPPRESSED: &str = "EXISTS (SELECT 1 FROM suppressions s WHERE s.org_id = contacts.org_id AND s.phone = ANY(contacts.phone_numbers)) AS suppressed";
 
-fn claimed(row: Option<ClaimedRow>) -> Result<Option<Claimed>> {
+pub(crate) fn claimed(row: Option<ClaimedRow>) -> Result<Option<Claimed>> {
     row.map(|r| {
         Ok(Claimed {
             contact: r.contact.try_into()?,

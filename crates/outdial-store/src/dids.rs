@@ -46,7 +46,7 @@ pub struct Did {
 }
 
 #[derive(sqlx::FromRow)]
-struct DidRow {
+pub(crate) struct DidRow {
     id: i64,
     org_id: i64,
     e164: String,
@@ -63,7 +63,7 @@ struct DidRow {
     state_changed_at: Option<DateTime<Utc>>,
 }
 
-const DID_COLUMNS: &str = "id, org_id, e164, state, health_score, health_components, scored_calls, scored_since, last_call_at, \
+pub(crate) const DID_COLUMNS: &str = "id, org_id, e164, state, health_score, health_components, scored_calls, scored_since, last_call_at, \
     last_sms_at, cooldown_until, warming_until, warming_calls, state_changed_at";
 
 impl TryFrom<DidRow> for Did {
@@ -383,4 +383,106 @@ pub async fn usable_did_counts(
     .fetch_all(conn)
     .await?;
     Ok(rows.into_iter().map(|(o, n)| (OrgId(o), n)).collect())
+}
+
+/// A spam flag as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SpamFlag {
+    /// the flagged DID
+    pub did_id: DidId,
+    /// the flagged call
+    pub attempt_id: AttemptId,
+    /// its carrier `CallSid`, if it had one
+    pub call_sid: Option<String>,
+    /// who raised it (`api:token:<id>`, `carrier`, …)
+    pub source: String,
+    /// free text
+    pub note: Option<String>,
+    /// when it was raised
+    pub at: DateTime<Utc>,
+    /// `false` when the call was already flagged (nothing changed)
+    pub created: bool,
+}
+
+/// Which call a spam flag is about: by attempt id or by carrier `CallSid`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FlaggedCall {
+    /// `call_attempts.id`
+    Attempt(AttemptId),
+    /// `call_attempts.provider_call_sid`
+    CallSid(String),
+}
+
+impl Store {
+    /// Flags one call of DID `did` (of `org`) as reported spam (SPEC §7: feeds the
+    /// spam-clean component): marks the attempt and its health event and records who raised
+    /// it, in one transaction. Flagging a call twice changes nothing (`created = false`).
+    /// The caller re-scores the DID.
+    ///
+    /// Errors: [`StoreError::NotFound`] when the DID is not `org`'s or the call is not one
+    /// of this DID's; database failures.
+    pub async fn flag_spam(
+        &self,
+        did: DidId,
+        org: OrgId,
+        call: &FlaggedCall,
+        source: &str,
+        note: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<SpamFlag> {
+        let mut tx = self.pool.begin().await?;
+        let (attempt_id, sid): (Option<i64>, Option<String>) = match call {
+            FlaggedCall::Attempt(a) => (Some(a.0), None),
+            FlaggedCall::CallSid(s) => (None, Some(s.clone())),
+        };
+        let found: Option<(i64, Option<String>)> = sqlx::query_as(
+            "SELECT a.id, a.provider_call_sid FROM call_attempts a JOIN dids d ON d.id = a.did_id
+             WHERE a.did_id = $1 AND d.org_id = $2
+               AND (a.id = $3 OR a.provider_call_sid = $4) FOR UPDATE OF a",
+        )
+        .bind(did.0)
+        .bind(org.0)
+        .bind(attempt_id)
+        .bind(sid.as_deref())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let (attempt, call_sid) = found.ok_or_else(|| {
+            StoreError::not_found(
+                "call of DID",
+                match call {
+                    FlaggedCall::Attempt(a) => format!("{did} attempt {a}"),
+                    FlaggedCall::CallSid(s) => format!("{did} CallSid {s}"),
+                },
+            )
+        })?;
+        let created: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO spam_flags (did_id, call_attempt_id, source, note, at) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (call_attempt_id) DO NOTHING RETURNING id",
+        )
+        .bind(did.0)
+        .bind(attempt)
+        .bind(source)
+        .bind(note)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE call_attempts SET spam_flagged = true WHERE id = $1")
+            .bind(attempt)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE did_health_events SET spam_flagged = true WHERE call_attempt_id = $1")
+            .bind(attempt)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(SpamFlag {
+            did_id: did,
+            attempt_id: AttemptId(attempt),
+            call_sid,
+            source: source.to_owned(),
+            note: note.map(str::to_owned),
+            at: now,
+            created: created.is_some(),
+        })
+    }
 }

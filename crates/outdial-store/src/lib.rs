@@ -15,6 +15,7 @@
 //! | [`contacts`] | contacts, uploads |
 //! | [`dialing`] | the hot path: dispatch cycle, tick claims, attempts, completion |
 //! | [`dids`] | dids, did_health_events |
+//! | [`sms`] | sms_messages: prospect claim, per-DID gap on `last_sms_at`, forward-only status |
 //! | [`stats`] | campaign_stats and the aggregates behind it |
 
 pub mod campaigns;
@@ -22,6 +23,7 @@ pub mod contacts;
 pub mod dialing;
 pub mod dids;
 pub mod orgs;
+pub mod sms;
 pub mod stats;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};

@@ -219,8 +219,12 @@ pub struct DialerSettings {
     pub maintenance_interval_ms: i64,
     /// DID lifecycle job interval, ms (SPEC: 60 s).
     pub did_lifecycle_interval_ms: i64,
-    /// Minimum gap between two texts from one DID, minutes (SPEC: 15).
-    pub sms_gap_minutes: u32,
+    /// Minimum gap between two texts from one DID, ms (SPEC §6: 15 min); the SMS drip
+    /// interval is this divided by the campaign's usable DIDs.
+    pub sms_gap_ms: i64,
+    /// A text with no final delivery status this long after it was recorded ends `failed`
+    /// with disposition `timeout`, ms (1 h), so a lost receipt cannot hold a campaign open.
+    pub sms_delivery_timeout_ms: i64,
     /// URL the carrier fetches for call instructions (TwiML).
     pub call_url: String,
 }
@@ -240,7 +244,8 @@ impl Default for DialerSettings {
             did_score_threshold: 0.7,
             maintenance_interval_ms: 15_000,
             did_lifecycle_interval_ms: 60_000,
-            sms_gap_minutes: 15,
+            sms_gap_ms: 15 * 60_000,
+            sms_delivery_timeout_ms: 3_600_000,
             call_url: "http://127.0.0.1:8080/carrier/voice/twiml".into(),
         }
     }
@@ -462,7 +467,7 @@ mod tests {
             (5, 10, 5)
         );
         assert_eq!(c.health.cooldown_ms, 7_200_000);
-        assert_eq!(c.dialer.sms_gap_minutes, 15);
+        assert_eq!(c.dialer.sms_gap_ms, 900_000);
     }
 
     #[test]

@@ -43,10 +43,22 @@ pub enum DialerJob {
         #[serde(default)]
         planned_us: Option<i64>,
     },
-    /// One SMS drip tick (SPEC §6). Id `sms-tick:<campaign>`.
+    /// One SMS drip tick (SPEC §6): claims one prospect and one free DID and records the
+    /// message. Id `sms-tick:<campaign>`; re-enqueues itself every `gap / usable DIDs` ms.
     SmsTick {
         /// the campaign
         campaign_id: CampaignId,
+    },
+    /// Hands a recorded message to the carrier. Id `sms-send:<contact>`.
+    SmsSend {
+        /// the prospect
+        contact_id: ContactId,
+    },
+    /// Ends a message with no final delivery status after the delivery timeout as `failed`
+    /// (disposition `timeout`). Id `sms-timeout:<contact>`.
+    SmsTimeout {
+        /// the prospect
+        contact_id: ContactId,
     },
     /// Starts an admitted direct call (no campaign, no pacing). Id `start:<contact>`.
     StartContact {
@@ -103,6 +115,8 @@ impl Job for DialerJob {
             Self::Dispatch => "dispatch",
             Self::VoiceTick { .. } => "voice_tick",
             Self::SmsTick { .. } => "sms_tick",
+            Self::SmsSend { .. } => "sms_send",
+            Self::SmsTimeout { .. } => "sms_timeout",
             Self::StartContact { .. } => "start_contact",
             Self::Originate { .. } => "originate",
             Self::CallStatus { .. } => "call_status",
@@ -129,6 +143,8 @@ impl DialerJob {
             Self::Dispatch => "dispatch".into(),
             Self::VoiceTick { campaign_id, .. } => format!("tick:{campaign_id}"),
             Self::SmsTick { campaign_id } => format!("sms-tick:{campaign_id}"),
+            Self::SmsSend { contact_id } => format!("sms-send:{contact_id}"),
+            Self::SmsTimeout { contact_id } => format!("sms-timeout:{contact_id}"),
             Self::StartContact { contact_id } => format!("start:{contact_id}"),
             Self::Originate { attempt_id } => format!("originate:{attempt_id}"),
             Self::CallStatus {

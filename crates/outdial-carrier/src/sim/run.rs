@@ -114,6 +114,7 @@ pub(crate) async fn run_message(sim: Arc<Sim>, job: MessageJob) {
         deliver(&sim, &job.sid, url, &params).await;
     }
     sim.ended(&job.sid);
+    sim.message_inactive();
 }
 
 /// POSTs one signed callback, retrying connect errors, timeouts and `5xx` after

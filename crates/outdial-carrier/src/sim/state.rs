@@ -46,6 +46,9 @@ pub struct SimStats {
     pub calls_peak: u64,
     /// Messages accepted.
     pub messages_total: u64,
+    /// Messages whose status timeline is still playing (callbacks still to come).
+    #[serde(default)]
+    pub messages_active: u64,
     /// Calls accepted per outcome name.
     pub by_outcome: BTreeMap<String, u64>,
     /// Messages accepted per outcome name.
@@ -247,6 +250,7 @@ impl Sim {
         let outcome = Self::take_scripted(&mut inner, to, SmsOutcome::from_name)
             .unwrap_or_else(|| self.sms_mix.draw(&mut inner.rng));
         inner.stats.messages_total += 1;
+        inner.stats.messages_active += 1;
         *inner
             .stats
             .sms_by_outcome
@@ -286,6 +290,12 @@ impl Sim {
         if let Some(call) = self.inner().calls.get_mut(sid) {
             call.ended_ms = Some(now_ms());
         }
+    }
+
+    /// One message's timeline finished.
+    pub(crate) fn message_inactive(&self) {
+        let mut inner = self.inner();
+        inner.stats.messages_active = inner.stats.messages_active.saturating_sub(1);
     }
 
     /// One call simulation finished (or was stopped).

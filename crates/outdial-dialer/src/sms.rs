@@ -1,0 +1,368 @@
+//! SMS campaigns (SPEC §6): the drip tick, the send, delivery receipts and their timeout.
+//!
+//! A dialing SMS campaign has exactly one tick job (id `sms-tick:<campaign>`). Each tick
+//! texts at most one prospect, then plans the next tick `gap / usable DIDs` ms after its own
+//! planned time, recomputing the DID count every tick (10 DIDs and the 15-minute gap → one
+//! text every 90 s). In one transaction the tick claims a due prospect whose window is open
+//! (DNC prospects are cancelled on the way), claims a DID whose last text is at least the
+//! gap ago (atomic on `last_sms_at`, see [`outdial_store::sms`]) and records the message;
+//! the carrier is called afterwards by the `SmsSend` job, and a `SmsTimeout` job ends a
+//! message whose delivery receipt never comes.
+//!
+//! No usable DID pauses the campaign (`campaign.paused.no_dids`) until it is resumed. With
+//! every DID inside its gap, the tick sleeps until the first one is free; with every zone
+//! outside its window, until the earliest opening (plus jitter).
+
+use chrono::{DateTime, Duration, Utc};
+use outdial_carrier::{CarrierError, SendSmsRequest};
+use outdial_domain::campaign::{CampaignStatus, Channel};
+use outdial_domain::pacing::sms_tick_interval_ms;
+use outdial_domain::phone::parse_timezone_key;
+use outdial_domain::sms::SmsStatus;
+use outdial_domain::{CampaignId, ContactId};
+use outdial_store::StoreError;
+use outdial_store::campaigns::Campaign;
+use outdial_store::dialing;
+use outdial_store::sms::{self, NewSms, SmsAdvance, SmsDidFilter};
+use outdial_worker::events::{Event, names};
+use outdial_worker::jobs::DialerJob;
+use outdial_worker::{Done, JobContext, JobError};
+
+use crate::Dialer;
+
+/// Prospects a tick may cancel for DNC before it gives up until the next tick.
+const DNC_SKIPS_PER_TICK: usize = 50;
+
+impl Dialer {
+    /// The URL the carrier posts delivery receipts of prospect `contact`'s message to.
+    pub fn sms_callback_url(&self, contact: ContactId) -> String {
+        format!(
+            "{}/carrier/sms/status?contact={contact}",
+            self.svc.config.api.public_url.trim_end_matches('/')
+        )
+    }
+
+    fn sms_filter<'a>(&self, c: &'a Campaign) -> SmsDidFilter<'a> {
+        SmsDidFilter {
+            org: c.org_id,
+            caller_ids: &c.caller_ids,
+            min_score: self.svc.config.dialer.did_score_threshold,
+            min_calls: i32::try_from(self.svc.config.health.min_calls).unwrap_or(i32::MAX),
+            gap_ms: self.svc.config.dialer.sms_gap_ms,
+        }
+    }
+
+    pub(crate) async fn sms_tick(
+        &self,
+        campaign_id: CampaignId,
+        ctx: &JobContext,
+    ) -> Result<Done<DialerJob>, JobError> {
+        let now = self.clock().now();
+        let now_ms = now.timestamp_millis();
+        let campaign = match self.svc.store.campaign(campaign_id, None).await {
+            Ok(c) => c,
+            Err(StoreError::NotFound { .. }) => {
+                return Err(JobError::abort(format!(
+                    "campaign {campaign_id} does not exist"
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if campaign.status != CampaignStatus::Dialing || campaign.channel != Channel::Sms {
+            return Ok(Done::nothing()); // paused, cancelled or completed: the ticks stop here
+        }
+        let filter = self.sms_filter(&campaign);
+        let mut tx = self.svc.store.pool().begin().await?;
+        let pool = sms::sms_did_pool(&mut tx, &filter, now).await?;
+        if pool.usable == 0 {
+            tx.rollback().await?;
+            self.pause_for_no_dids(&campaign, now).await?;
+            return Ok(Done::nothing());
+        }
+        let interval = sms_tick_interval_ms(
+            self.svc.config.dialer.sms_gap_ms,
+            u32::try_from(pool.usable).unwrap_or(u32::MAX),
+        );
+        // Planned from this tick's planned time, not from when it ran, so the drip does not
+        // drift; a tick that ran very late restarts the grid from now.
+        let lag = self.svc.config.dialer.max_tick_lag_ms;
+        let mut next = ctx.scheduled_ms + interval;
+        if next < now_ms - lag {
+            next = now_ms + interval;
+        }
+        let tick = |at: i64| DialerJob::SmsTick { campaign_id }.at(at);
+
+        // Zones whose window is open now.
+        let keys = self.svc.store.campaign_timezones(campaign_id).await?;
+        let open: Vec<String> = keys
+            .iter()
+            .filter(|k| {
+                parse_timezone_key(k).is_ok_and(|tzs| campaign.window.is_open_in_all(&tzs, now))
+            })
+            .cloned()
+            .collect();
+        if open.is_empty() {
+            tx.rollback().await?;
+            return self.sms_idle(&campaign, &keys, next, now).await;
+        }
+        if let Some(free_at) = pool.next_free_at {
+            // Every DID texted within the gap: nothing can be sent before the first is free.
+            tx.rollback().await?;
+            return Ok(Done::then(vec![tick(next.max(free_at.timestamp_millis()))]));
+        }
+
+        let mut dnc = Vec::new();
+        let mut jobs = vec![tick(next)];
+        let mut sent = None;
+        let mut did_taken = false;
+        for _ in 0..DNC_SKIPS_PER_TICK {
+            let Some(claimed) = sms::claim_sms_prospect(&mut tx, campaign_id, &open, now).await?
+            else {
+                break;
+            };
+            let contact = claimed.contact;
+            if claimed.suppressed {
+                dialing::end_contact(&mut tx, contact.id, "cancelled", "dnc", now).await?;
+                dnc.push(contact.id);
+                continue;
+            }
+            let Some(did) = sms::claim_sms_did(&mut tx, &filter, now).await? else {
+                // Another pod took the last free DID since the count above.
+                sms::unclaim_sms_prospect(&mut tx, contact.id).await?;
+                did_taken = true;
+                jobs = vec![tick(
+                    next.max(now_ms + self.svc.config.dialer.poll_interval_ms),
+                )];
+                break;
+            };
+            let Some(to) = contact.phone_numbers.first().cloned() else {
+                dialing::end_contact(&mut tx, contact.id, "failed", "no_numbers", now).await?;
+                continue;
+            };
+            let new = NewSms {
+                contact_id: contact.id,
+                org_id: contact.org_id,
+                campaign_id,
+                did_id: did.id,
+                from_number: did.e164.clone(),
+                to_number: to,
+                body: campaign.message_body.clone().unwrap_or_default(),
+            };
+            sent = Some(sms::insert_sms(&mut tx, &new, now).await?);
+            break;
+        }
+        tx.commit().await?;
+        for id in &dnc {
+            metrics::counter!("outdial_dialer_skipped_total", "reason" => "dnc").increment(1);
+            let event = Event::new(names::PROSPECT_DNC, campaign.org_id, now)
+                .campaign(campaign_id)
+                .contact(*id);
+            self.svc.events.publish(&event).await;
+        }
+        if let Some(m) = &sent {
+            metrics::counter!("outdial_dialer_sms_recorded_total").increment(1);
+            let timeout =
+                m.created_at.timestamp_millis() + self.svc.config.dialer.sms_delivery_timeout_ms;
+            jobs.push(DialerJob::SmsSend { contact_id: m.contact_id }.at(now_ms));
+            jobs.push(DialerJob::SmsTimeout { contact_id: m.contact_id }.at(timeout));
+        } else if !did_taken
+            && !self
+                .svc
+                .store
+                .campaign_has_open_contacts(campaign_id)
+                .await?
+        {
+            // Nothing queued, nothing in flight: the campaign is done.
+            self.complete_campaign(campaign_id, now).await?;
+            return Ok(Done::nothing());
+        }
+        if !dnc.is_empty() {
+            self.request_stats(campaign_id).await;
+        }
+        Ok(Done::then(jobs))
+    }
+
+    /// A tick with every zone's window closed: complete the campaign if nothing is left,
+    /// else sleep until the earliest opening (plus jitter), at least until `next_ms`.
+    async fn sms_idle(
+        &self,
+        campaign: &Campaign,
+        keys: &[String],
+        next_ms: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Done<DialerJob>, JobError> {
+        if !self
+            .svc
+            .store
+            .campaign_has_open_contacts(campaign.id)
+            .await?
+        {
+            self.complete_campaign(campaign.id, now).await?;
+            return Ok(Done::nothing());
+        }
+        let first = keys
+            .iter()
+            .filter_map(|k| {
+                parse_timezone_key(k)
+                    .ok()
+                    .and_then(|tzs| campaign.window.next_opening_in_all(&tzs, now))
+            })
+            .min();
+        let wake = first.map_or(
+            now + Duration::milliseconds(self.svc.config.dialer.poll_interval_ms * 10),
+            |t| t + self.jitter(),
+        );
+        Ok(Done::then(vec![
+            DialerJob::SmsTick {
+                campaign_id: campaign.id,
+            }
+            .at(wake.timestamp_millis().max(next_ms)),
+        ]))
+    }
+
+    /// Hands the recorded message of `contact` to the carrier, at most once: `pending →
+    /// submitting` first, so a job that runs again never sends twice. A refused message
+    /// ends `failed` (`campaign.sms.failed`); a transient failure goes back to `pending` and
+    /// the job retries with backoff.
+    pub(crate) async fn sms_send(&self, contact: ContactId) -> Result<Done<DialerJob>, JobError> {
+        let now = self.clock().now();
+        let Some(m) = self.svc.store.begin_sms_submit(contact, now).await? else {
+            return Ok(Done::nothing());
+        };
+        let req = SendSmsRequest {
+            to: m.to_number.clone(),
+            from: m.from_number.clone(),
+            body: m.body.clone(),
+            status_callback: self.sms_callback_url(contact),
+        };
+        match self.sms.send_sms(&req).await {
+            Ok(resp) => {
+                let status = SmsStatus::from_carrier(&resp.status).unwrap_or(SmsStatus::Queued);
+                self.sms_advance(contact, status, Some(&resp.message_sid), None, None, None)
+                    .await?;
+                Ok(Done::nothing())
+            }
+            Err(e @ CarrierError::Transient { .. }) => {
+                self.svc.store.retry_sms_submit(contact).await?;
+                Err(JobError::retry(e))
+            }
+            Err(e) => {
+                tracing::warn!(contact = %contact, error = %e, "text refused by the carrier");
+                let code = match &e {
+                    CarrierError::InvalidNumber { code, .. } => i32::try_from(*code).ok(),
+                    CarrierError::Rejected { code, .. } => code.and_then(|c| i32::try_from(c).ok()),
+                    CarrierError::Transient { .. } => None,
+                };
+                let disposition = matches!(e, CarrierError::InvalidNumber { .. })
+                    .then_some("invalid_number");
+                self.sms_advance(
+                    contact,
+                    SmsStatus::Failed,
+                    None,
+                    code,
+                    Some(&e.to_string()),
+                    disposition,
+                )
+                .await?;
+                Ok(Done::nothing())
+            }
+        }
+    }
+
+    /// A verified delivery receipt (`MessageStatus`) for `contact`'s message.
+    pub(crate) async fn sms_status(
+        &self,
+        contact: ContactId,
+        sid: &str,
+        status: &str,
+        error_code: Option<u32>,
+    ) -> Result<Done<DialerJob>, JobError> {
+        let Some(status) = SmsStatus::from_carrier(status) else {
+            return Ok(Done::nothing()); // a status outdial does not track
+        };
+        let code = error_code.and_then(|c| i32::try_from(c).ok());
+        self.sms_advance(contact, status, Some(sid), code, None, None)
+            .await?;
+        Ok(Done::nothing())
+    }
+
+    /// The delivery timeout of `contact`'s message: still not final → `failed`/`timeout`.
+    pub(crate) async fn sms_timeout(&self, contact: ContactId) -> Result<Done<DialerJob>, JobError> {
+        self.sms_advance(
+            contact,
+            SmsStatus::Failed,
+            None,
+            None,
+            Some("no delivery receipt within the delivery timeout"),
+            Some("timeout"),
+        )
+        .await?;
+        Ok(Done::nothing())
+    }
+
+    /// Moves the message forward (a no-op for a duplicate or late status), then publishes
+    /// its event, requests stats and completes the campaign when this was its last open
+    /// prospect.
+    async fn sms_advance(
+        &self,
+        contact: ContactId,
+        status: SmsStatus,
+        sid: Option<&str>,
+        error_code: Option<i32>,
+        error: Option<&str>,
+        disposition: Option<&str>,
+    ) -> Result<(), JobError> {
+        let now = self.clock().now();
+        let advanced = match self
+            .svc
+            .store
+            .advance_sms(contact, status, sid, error_code, error, disposition, now)
+            .await
+        {
+            Ok(Some(a)) => a,
+            Ok(None) => return Ok(()),
+            Err(StoreError::NotFound { .. }) => {
+                return Err(JobError::abort(format!(
+                    "contact {contact} has no SMS message"
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let SmsAdvance { message: m, from } = advanced;
+        let event_name = match status {
+            SmsStatus::Sent => Some(names::SMS_SENT),
+            SmsStatus::Delivered => Some(names::SMS_DELIVERED),
+            // Refused when handed over vs. reported failed by the network afterwards.
+            SmsStatus::Failed if from.rank() <= SmsStatus::Submitting.rank() => {
+                Some(names::SMS_FAILED)
+            }
+            SmsStatus::Failed | SmsStatus::Undelivered => Some(names::SMS_DELIVERY_FAILED),
+            _ => None,
+        };
+        if let Some(name) = event_name {
+            metrics::counter!("outdial_dialer_sms_total", "status" => status.as_str())
+                .increment(1);
+            let event = Event::new(name, m.org_id, now)
+                .campaign(m.campaign_id)
+                .contact(m.contact_id)
+                .did(m.did_id)
+                .data(serde_json::json!({
+                    "to": m.to_number, "from": m.from_number, "status": m.status,
+                    "message_sid": m.provider_sid, "error_code": m.error_code, "error": m.error,
+                }));
+            self.svc.events.publish(&event).await;
+        }
+        if status.is_final() {
+            self.request_stats(m.campaign_id).await;
+            if !self
+                .svc
+                .store
+                .campaign_has_open_contacts(m.campaign_id)
+                .await?
+            {
+                self.complete_campaign(m.campaign_id, now).await?;
+            }
+        }
+        Ok(())
+    }
+}
