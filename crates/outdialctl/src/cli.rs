@@ -301,6 +301,13 @@ pub struct DemoArgs {
     /// Calls per second of the voice campaign.
     #[arg(long, default_value_t = 20.0)]
     pub cps: f64,
+    /// Prospects of the SMS campaign run beside the voice one: the first rows of the
+    /// contact CSV (0: no SMS campaign).
+    #[arg(long, default_value_t = 400)]
+    pub sms_prospects: usize,
+    /// Minimum gap between two texts of one DID in the demo, ms (production: 15 min).
+    #[arg(long, default_value_t = 2_000)]
+    pub sms_gap_ms: i64,
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 290)]
     pub timeout_s: u64,

@@ -1,18 +1,20 @@
-//! `outdialctl demo` — the main job: one voice campaign through the whole fleet, on the
-//! local Postgres and Redis, in a few minutes.
+//! `outdialctl demo` — the main job: a voice campaign and an SMS campaign side by side
+//! through the whole fleet, on the local Postgres and Redis, in a few minutes.
 //!
 //! 1. (Under `cargo run`) builds the fleet's binaries, so they match this `outdialctl`.
 //! 2. Re-creates the demo database, migrates it, clears the fleet's Redis keys.
 //! 3. Seeds an organization with 20 caller IDs across US area codes, its suppression list
-//!    and an API token; creates a voice campaign at `--cps`; imports the shipped CSV and
-//!    prints the import report.
+//!    and an API token; creates a voice campaign at `--cps` and an SMS campaign texting the
+//!    first `--sms-prospects` rows (one text per DID per `--sms-gap-ms`); imports the
+//!    shipped CSV and prints the import report.
 //! 4. Starts the carrier simulator, the API, two dialers, health and stats as separate
 //!    processes, all on one clock pinned to 18:00 UTC today (a US afternoon: every zone's
 //!    calling window is open whatever the hour of the run), with shortened delays.
-//! 5. Starts the campaign through the API and shows a progress bar until every contact is
-//!    finished.
+//! 5. Starts both campaigns through the API and shows a progress bar until every contact
+//!    and prospect is finished.
 //! 6. Stops every process with SIGTERM and prints the summary: contacts by status and
-//!    disposition, attempts, achieved calls per second, channel peak, DID scores and states.
+//!    disposition, attempts, achieved calls per second, channel peak; prospects and texts
+//!    by status, the shortest gap between two texts of one DID; DID scores and states.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -54,6 +56,12 @@ const DEMO_DIDS: [&str; 20] = [
     "+19165550190",
 ];
 
+/// The simulator's delivery mix for the demo's texts.
+const DEMO_SMS_MIX: &str = "delivered=0.90,undelivered=0.07,failed=0.03";
+
+/// Statuses of a contact or prospect that is not finished.
+const OPEN_STATUSES: [&str; 5] = ["queued", "locked", "dialing", "sending", "sent"];
+
 /// The simulator's outcome mix for the demo: mostly answered, some retries.
 const DEMO_MIX: &str =
     "human=0.50,human_hangup=0.10,machine=0.12,no_answer=0.14,busy=0.05,failed=0.05,silent=0.04";
@@ -89,6 +97,7 @@ pub async fn run(config: Config, args: DemoArgs) -> anyhow::Result<()> {
     // Database and Redis.
     let mut config = config;
     config.channels.pools.insert("campaign".into(), 150);
+    config.dialer.sms_gap_ms = args.sms_gap_ms;
     let (svc, config) = fresh_environment(config, &args.database).await?;
     let db_url = config.postgres.url.clone();
     let now = Utc::now();
@@ -172,10 +181,62 @@ pub async fn run(config: Config, args: DemoArgs) -> anyhow::Result<()> {
         );
     }
 
+    let sms_campaign = if args.sms_prospects > 0 {
+        let spec = CampaignSpec {
+            name: "Demo SMS campaign".into(),
+            channel: Some(outdial_domain::campaign::Channel::Sms),
+            message_body: Some(
+                "Reminder: your appointment is tomorrow at 10:00. Reply STOP to opt out.".into(),
+            ),
+            ..CampaignSpec::default()
+        };
+        let sms = svc
+            .store
+            .create_campaign(
+                &spec
+                    .into_new(org.id, &svc.config.channels)
+                    .map_err(anyhow::Error::msg)?,
+                t,
+            )
+            .await?;
+        let text = String::from_utf8_lossy(&bytes);
+        let head: String = text
+            .lines()
+            .take(args.sms_prospects + 1)
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let r = outdial_dialer::control::import_contacts(
+            &svc,
+            org.id,
+            sms.id,
+            "contacts.csv (head)",
+            head.as_bytes(),
+        )
+        .await?;
+        println!(
+            "SMS campaign {}: first {} rows → {} prospects ({} malformed, {} duplicates, {} suppressed); one text per DID per {} ms",
+            sms.id,
+            r.rows_read,
+            r.imported,
+            r.malformed,
+            r.duplicates,
+            r.suppressed,
+            args.sms_gap_ms
+        );
+        Some(sms.id)
+    } else {
+        None
+    };
+
     // Fleet.
-    let env = fleet_env(&config);
+    let mut env = fleet_env(&config);
+    env.insert(
+        "OUTDIAL_DIALER__SMS_GAP_MS".into(),
+        args.sms_gap_ms.to_string(),
+    );
     let sim_env: BTreeMap<String, String> = [
         ("OUTDIAL_SIM_MIX", DEMO_MIX.to_owned()),
+        ("OUTDIAL_SIM_SMS_MIX", DEMO_SMS_MIX.to_owned()),
         ("OUTDIAL_SIM_TIME_SCALE", "30".to_owned()),
         ("OUTDIAL_SIM_SEED", "20261121".to_owned()),
         (
@@ -219,7 +280,8 @@ pub async fn run(config: Config, args: DemoArgs) -> anyhow::Result<()> {
         log_dir.display()
     );
 
-    let outcome = drive(&svc, &fleet, campaign.id, &token, &args).await;
+    let ids: Vec<CampaignId> = std::iter::once(campaign.id).chain(sms_campaign).collect();
+    let outcome = drive(&svc, &fleet, &ids, &token, &args).await;
     let statuses = fleet.stop(Duration::from_secs(15)).await;
     let leftover = leftover_processes(&fleet);
     let (channel_peak, dialing_secs) = match &outcome {
@@ -230,6 +292,7 @@ pub async fn run(config: Config, args: DemoArgs) -> anyhow::Result<()> {
     summary(
         &svc,
         campaign.id,
+        sms_campaign,
         channel_peak,
         dialing_secs,
         started.elapsed(),
@@ -244,37 +307,42 @@ pub async fn run(config: Config, args: DemoArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Starts the campaign through the API, shows progress until it completes. Returns the
-/// channel peak and the dialing time in seconds.
+/// Starts the campaigns through the API, shows progress until all complete. Returns the
+/// channel peak and the time until the first campaign (the voice one) completed, s.
 async fn drive(
     svc: &Services,
     fleet: &Fleet,
-    id: CampaignId,
+    ids: &[CampaignId],
     token: &str,
     args: &DemoArgs,
 ) -> anyhow::Result<(i64, f64)> {
     let http = reqwest::Client::new();
-    let resp = http
-        .post(format!("{}/api/campaigns/{id}/start", fleet.api_url))
-        .bearer_auth(token)
-        .send()
-        .await
-        .context("starting the campaign")?;
-    if !resp.status().is_success() {
-        bail!(
-            "starting the campaign: {} {}",
-            resp.status(),
-            resp.text().await.unwrap_or_default()
-        );
+    for id in ids {
+        let resp = http
+            .post(format!("{}/api/campaigns/{id}/start", fleet.api_url))
+            .bearer_auth(token)
+            .send()
+            .await
+            .with_context(|| format!("starting campaign {id}"))?;
+        if !resp.status().is_success() {
+            bail!(
+                "starting campaign {id}: {} {}",
+                resp.status(),
+                resp.text().await.unwrap_or_default()
+            );
+        }
     }
     let began = Instant::now();
-    let total: i64 = svc
-        .store
-        .contact_counts(id)
-        .await?
-        .iter()
-        .map(|c| c.count)
-        .sum();
+    let mut total = 0i64;
+    for id in ids {
+        total += svc
+            .store
+            .contact_counts(*id)
+            .await?
+            .iter()
+            .map(|c| c.count)
+            .sum::<i64>();
+    }
     let bar = if args.no_progress {
         ProgressBar::hidden()
     } else {
@@ -287,6 +355,7 @@ async fn drive(
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let mut peak = 0i64;
+    let mut voice_secs: Option<f64> = None;
     let mut last_log = Instant::now();
     let deadline = began + Duration::from_secs(args.timeout_s);
     let mut ctrl_c = Box::pin(tokio::signal::ctrl_c());
@@ -298,40 +367,52 @@ async fn drive(
             .map(|s| s.count)
             .unwrap_or(0);
         peak = peak.max(count);
-        let counts = svc.store.contact_counts(id).await?;
-        let finished: i64 = counts
-            .iter()
-            .filter(|c| !["queued", "locked", "dialing"].contains(&c.status.as_str()))
-            .map(|c| c.count)
-            .sum();
-        let figures = svc.store.attempt_figures(id, svc.clock.now()).await?;
+        let mut finished = 0i64;
+        let mut done = 0usize;
+        for id in ids {
+            let counts = svc.store.contact_counts(*id).await?;
+            finished += counts
+                .iter()
+                .filter(|c| !OPEN_STATUSES.contains(&c.status.as_str()))
+                .map(|c| c.count)
+                .sum::<i64>();
+            let status = svc.store.campaign(*id, None).await?.status;
+            match status {
+                CampaignStatus::Completed => done += 1,
+                CampaignStatus::Dialing => {}
+                other => {
+                    bar.abandon();
+                    bail!("campaign {id} is {other}, not dialing (see the logs)");
+                }
+            }
+            if *id == ids[0] && status == CampaignStatus::Completed && voice_secs.is_none() {
+                voice_secs = Some(began.elapsed().as_secs_f64());
+            }
+        }
+        let figures = svc.store.attempt_figures(ids[0], svc.clock.now()).await?;
         bar.set_position(u64::try_from(finished).unwrap_or(0));
         bar.set_message(format!(
-            "{} attempts, {:.1} calls/s, {} channels in use",
+            "{} call attempts, {:.1} calls/s, {} channels in use",
             figures.attempts,
             figures.last_minute as f64 / 60.0_f64.min(began.elapsed().as_secs_f64().max(1.0)),
             count
         ));
         if args.no_progress && last_log.elapsed() > Duration::from_secs(10) {
             println!(
-                "  {finished}/{total} finished, {} attempts, {count} channels in use",
+                "  {finished}/{total} finished, {} call attempts, {count} channels in use",
                 figures.attempts
             );
             last_log = Instant::now();
         }
-        let status = svc.store.campaign(id, None).await?.status;
-        if status == CampaignStatus::Completed {
+        if done == ids.len() {
             bar.finish();
-            return Ok((peak, began.elapsed().as_secs_f64()));
-        }
-        if status != CampaignStatus::Dialing {
-            bar.abandon();
-            bail!("the campaign is {status}, not dialing (see the logs)");
+            let secs = began.elapsed().as_secs_f64();
+            return Ok((peak, voice_secs.unwrap_or(secs)));
         }
         if Instant::now() > deadline {
             bar.abandon();
             bail!(
-                "the campaign did not finish within {} s ({finished}/{total} contacts finished)",
+                "the campaigns did not finish within {} s ({finished}/{total} contacts finished)",
                 args.timeout_s
             );
         }
@@ -493,9 +574,11 @@ fn leftover_processes(fleet: &Fleet) -> Vec<String> {
         .collect()
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn summary(
     svc: &Services,
     id: CampaignId,
+    sms: Option<CampaignId>,
     channel_peak: i64,
     dialing_secs: f64,
     elapsed: Duration,
@@ -518,7 +601,7 @@ async fn summary(
         *by_disposition.entry(key).or_default() += r.count;
     }
     let total: i64 = by_status.values().sum();
-    let open: i64 = ["queued", "locked", "dialing"]
+    let open: i64 = OPEN_STATUSES
         .iter()
         .filter_map(|s| by_status.get(*s))
         .sum();
@@ -574,6 +657,9 @@ async fn summary(
             .copied()
             .unwrap_or(0)
     );
+    if let Some(sms) = sms {
+        sms_summary(svc, sms).await?;
+    }
     println!("caller IDs:");
     for d in store.dids(Some(c.org_id)).await? {
         println!(
@@ -598,6 +684,59 @@ async fn summary(
     if leftover.is_empty() {
         println!("no process left behind");
     }
+    Ok(())
+}
+
+/// The SMS campaign's part of the summary: prospects and texts by status, texts per DID and
+/// the shortest gap between two texts of one DID (never below the configured gap).
+async fn sms_summary(svc: &Services, id: CampaignId) -> anyhow::Result<()> {
+    let store = &svc.store;
+    let c = store.campaign(id, None).await?;
+    let mut by_status: BTreeMap<String, i64> = BTreeMap::new();
+    let mut by_disposition: BTreeMap<String, i64> = BTreeMap::new();
+    for r in store.contact_counts(id).await? {
+        *by_status.entry(r.status.clone()).or_default() += r.count;
+        let key = r.disposition.or(r.reason).unwrap_or_else(|| "-".into());
+        *by_disposition.entry(key).or_default() += r.count;
+    }
+    let messages = store.campaign_sms(id).await?;
+    let mut texts: BTreeMap<String, i64> = BTreeMap::new();
+    let mut per_did: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+    for m in &messages {
+        *texts.entry(m.status.to_string()).or_default() += 1;
+        per_did
+            .entry(m.did_id.0)
+            .or_default()
+            .push(m.created_at.timestamp_millis());
+    }
+    let min_gap = per_did
+        .values_mut()
+        .filter_map(|v| {
+            v.sort_unstable();
+            v.windows(2).map(|w| w[1] - w[0]).min()
+        })
+        .min();
+    let span_s = messages
+        .first()
+        .zip(messages.last())
+        .map_or(0.0, |(f, l)| (l.created_at - f.created_at).num_milliseconds() as f64 / 1e3);
+    println!(
+        "SMS campaign {} {:?}: {}; {} prospects",
+        c.id,
+        c.name,
+        c.status,
+        by_status.values().sum::<i64>()
+    );
+    println!("  by status:      {}", join(&by_status));
+    println!("  by disposition: {}", join(&by_disposition));
+    println!(
+        "  texts: {} over {span_s:.0} s from {} DIDs ({}); shortest gap between two texts of one DID: {} (configured {} ms)",
+        messages.len(),
+        per_did.len(),
+        join(&texts),
+        min_gap.map_or_else(|| "-".to_owned(), |g| format!("{g} ms")),
+        svc.config.dialer.sms_gap_ms
+    );
     Ok(())
 }
 
