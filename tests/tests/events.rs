@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use outdial_dialer::control::{self, CampaignSpec};
-use outdial_domain::campaign::{CampaignCommand, CampaignStatus};
 use outdial_domain::Clock;
+use outdial_domain::campaign::{CampaignCommand, CampaignStatus};
 use outdial_e2e::InProcess;
 use outdial_worker::events::campaign_channel;
 use serde_json::Value;
@@ -105,7 +105,10 @@ async fn a_subscriber_gets_its_campaigns_events_in_order_and_no_other_orgs() {
             .expect("chunk")
             .expect("open");
         buf.push_str(&String::from_utf8_lossy(&chunk));
-        keepalives += parse_blocks(&mut buf).iter().filter(|b| b.is_none()).count();
+        keepalives += parse_blocks(&mut buf)
+            .iter()
+            .filter(|b| b.is_none())
+            .count();
     }
 
     // A forged event of another organization on this channel must not be relayed.
@@ -121,9 +124,16 @@ async fn a_subscriber_gets_its_campaigns_events_in_order_and_no_other_orgs() {
     // Run both campaigns to the end.
     for id in [c, theirs] {
         let owner = if id == c { org } else { other };
-        control::apply(&e.svc, id, Some(owner), CampaignCommand::Start, "test", None)
-            .await
-            .expect("start");
+        control::apply(
+            &e.svc,
+            id,
+            Some(owner),
+            CampaignCommand::Start,
+            "test",
+            None,
+        )
+        .await
+        .expect("start");
     }
     let store = e.svc.store.clone();
     e.run_until(2_000, 200, || {
@@ -171,7 +181,10 @@ async fn a_subscriber_gets_its_campaigns_events_in_order_and_no_other_orgs() {
         }
     }
     let data: Vec<String> = got.iter().map(|(_, d)| d.clone()).collect();
-    assert_eq!(data, expected, "SSE relays every event of the org, in order");
+    assert_eq!(
+        data, expected,
+        "SSE relays every event of the org, in order"
+    );
     for (event, d) in &got {
         let v: Value = serde_json::from_str(d).expect("json");
         assert_eq!(v["type"], Value::String(event.clone()));
@@ -181,7 +194,10 @@ async fn a_subscriber_gets_its_campaigns_events_in_order_and_no_other_orgs() {
     let types: Vec<&str> = got.iter().map(|(t, _)| t.as_str()).collect();
     assert_eq!(types.first(), Some(&"campaign.status.changed"));
     assert_eq!(
-        types.iter().filter(|t| **t == "campaign.call.initiated").count(),
+        types
+            .iter()
+            .filter(|t| **t == "campaign.call.initiated")
+            .count(),
         3
     );
     assert!(types.contains(&"campaign.stats.updated"));

@@ -12,7 +12,14 @@ use outdial_health::HealthScorer;
 use serde_json::{Value, json};
 
 /// Writes `n` health events of `did` with `disposition` and `duration_s`, at `at`.
-async fn history(e: &InProcess, did: DidId, disposition: &str, duration_s: i32, n: usize, at: DateTime<Utc>) {
+async fn history(
+    e: &InProcess,
+    did: DidId,
+    disposition: &str,
+    duration_s: i32,
+    n: usize,
+    at: DateTime<Utc>,
+) {
     for _ in 0..n {
         sqlx::query(
             "INSERT INTO did_health_events (did_id, disposition, duration_s, spam_flagged, at) VALUES ($1, $2, $3, false, $4)",
@@ -59,7 +66,11 @@ async fn get(e: &InProcess, token: &str, path: &str) -> (u16, Value) {
 async fn a_did_cools_down_warms_up_on_a_ramp_and_returns_and_a_worse_one_burns() {
     let e = InProcess::start(|_, _| {}).await;
     let org = e
-        .org("acme", 10, &["+12125550100", "+12125550101", "+12125550102"])
+        .org(
+            "acme",
+            10,
+            &["+12125550100", "+12125550101", "+12125550102"],
+        )
         .await;
     let token = e.token(org, &["dids:read"]).await;
     let (a, b, c) = (
@@ -114,9 +125,14 @@ async fn a_did_cools_down_warms_up_on_a_ramp_and_returns_and_a_worse_one_burns()
     assert_eq!(report["by_state"]["burned"], 1);
 
     // Cooldown is 2 h: still cooling just before, warming after the next lifecycle run.
-    e.advance_to((t0 + Duration::minutes(119)).timestamp_millis()).await;
-    assert_eq!(e.svc.store.did(a, None).await.expect("a").state, DidState::Cooling);
-    e.advance_to((t0 + Duration::minutes(121)).timestamp_millis()).await;
+    e.advance_to((t0 + Duration::minutes(119)).timestamp_millis())
+        .await;
+    assert_eq!(
+        e.svc.store.did(a, None).await.expect("a").state,
+        DidState::Cooling
+    );
+    e.advance_to((t0 + Duration::minutes(121)).timestamp_millis())
+        .await;
     let warm = e.svc.store.did(a, None).await.expect("a");
     assert_eq!(warm.state, DidState::Warming);
     let warming_since = warm.scored_since.expect("scoring restarts");
@@ -143,7 +159,9 @@ async fn a_did_cools_down_warms_up_on_a_ramp_and_returns_and_a_worse_one_burns()
     assert_eq!(warm.warming_calls, 1);
     let min_calls = e.svc.config.health.min_calls;
     assert!(
-        !warm.voice_candidate(e.clock.now(), &lifecycle, min_calls).within_ramp,
+        !warm
+            .voice_candidate(e.clock.now(), &lifecycle, min_calls)
+            .within_ramp,
         "one call used the whole allowance at the start of warming"
     );
     assert!(
@@ -151,10 +169,18 @@ async fn a_did_cools_down_warms_up_on_a_ramp_and_returns_and_a_worse_one_burns()
             .within_ramp
     );
     // Back to active once warming ends; B stays burned for good.
-    e.advance_to((until + Duration::minutes(1)).timestamp_millis()).await;
-    assert_eq!(e.svc.store.did(a, None).await.expect("a").state, DidState::Active);
-    e.advance_to((until + Duration::hours(5)).timestamp_millis()).await;
-    assert_eq!(e.svc.store.did(b, None).await.expect("b").state, DidState::Burned);
+    e.advance_to((until + Duration::minutes(1)).timestamp_millis())
+        .await;
+    assert_eq!(
+        e.svc.store.did(a, None).await.expect("a").state,
+        DidState::Active
+    );
+    e.advance_to((until + Duration::hours(5)).timestamp_millis())
+        .await;
+    assert_eq!(
+        e.svc.store.did(b, None).await.expect("b").state,
+        DidState::Burned
+    );
     e.finish().await;
 }
 
@@ -190,7 +216,13 @@ async fn a_spam_flag_feeds_the_spam_clean_component_and_is_org_scoped() {
         let url = format!("{}/dids/{}/spam-flags", e.api_url, did.0);
         let http = e.http.clone();
         async move {
-            let r = http.post(url).bearer_auth(token).json(&body).send().await.expect("post");
+            let r = http
+                .post(url)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .expect("post");
             let code = r.status().as_u16();
             (code, r.json::<Value>().await.unwrap_or(Value::Null))
         }
@@ -201,7 +233,11 @@ async fn a_spam_flag_feeds_the_spam_clean_component_and_is_org_scoped() {
     // Exactly one of attempt_id / call_sid.
     let (code, body) = post(token.clone(), json!({})).await;
     assert_eq!(code, 422, "{body}");
-    let (code, body) = post(token.clone(), json!({ "call_sid": sid, "note": "customer complaint" })).await;
+    let (code, body) = post(
+        token.clone(),
+        json!({ "call_sid": sid, "note": "customer complaint" }),
+    )
+    .await;
     assert_eq!(code, 201, "{body}");
     assert_eq!(body["attempt_id"], json!(attempt.id));
     let (code, body) = post(token.clone(), json!({ "attempt_id": attempt.id })).await;

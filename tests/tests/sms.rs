@@ -86,7 +86,11 @@ async fn ten_dids_send_one_text_every_90_s_and_each_ends_as_its_receipts_say() {
     );
 
     let messages = e.svc.store.campaign_sms(c).await.expect("sms");
-    assert_eq!(messages.len(), 23, "one text per prospect except the DNC one");
+    assert_eq!(
+        messages.len(),
+        23,
+        "one text per prospect except the DNC one"
+    );
     // One text every 15 min × 60 000 / 10 DIDs = 90 000 ms, on a fixed grid from the start.
     for (k, m) in messages.iter().enumerate() {
         assert_eq!(
@@ -98,7 +102,10 @@ async fn ten_dids_send_one_text_every_90_s_and_each_ends_as_its_receipts_say() {
     // Every DID texts at most once per 15 minutes; with 10 DIDs each is used every 900 s.
     for (did, times) in by_did(&messages) {
         for w in times.windows(2) {
-            assert!(w[1] - w[0] >= GAP_MS, "DID {did} texted twice within the gap: {w:?}");
+            assert!(
+                w[1] - w[0] >= GAP_MS,
+                "DID {did} texted twice within the gap: {w:?}"
+            );
         }
     }
     assert_eq!(by_did(&messages).len(), 10);
@@ -129,11 +136,11 @@ async fn ten_dids_send_one_text_every_90_s_and_each_ends_as_its_receipts_say() {
         .filter(|m| m.status == SmsStatus::Delivered)
         .count();
     assert_eq!(delivered, 21);
-    assert!(
-        messages
-            .iter()
-            .all(|m| m.provider_sid.as_deref().is_some_and(|s| s.starts_with("SM")))
-    );
+    assert!(messages.iter().all(|m| {
+        m.provider_sid
+            .as_deref()
+            .is_some_and(|s| s.starts_with("SM"))
+    }));
     e.finish().await;
 }
 
@@ -175,7 +182,10 @@ async fn no_did_texts_twice_within_the_gap_with_three_dialers_racing() {
     let per_did = by_did(&all);
     for (did, times) in &per_did {
         for w in times.windows(2) {
-            assert!(w[1] - w[0] >= GAP_MS, "DID {did} texted twice within the gap: {w:?}");
+            assert!(
+                w[1] - w[0] >= GAP_MS,
+                "DID {did} texted twice within the gap: {w:?}"
+            );
         }
     }
     // Five DIDs over one hour (t0 … t0+60 min inclusive) can send at most 5 × 5 texts, and

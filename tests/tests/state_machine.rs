@@ -70,16 +70,31 @@ async fn two_pods_pausing_and_resuming_at_once_end_in_a_consistent_state() {
     assert!(a + b >= 2, "some commands were accepted");
     // The log is one unbroken chain, and it ends in the stored status.
     for w in log.windows(2) {
-        assert_eq!(w[0].to_status, w[1].from_status, "{:?} then {:?}", w[0], w[1]);
+        assert_eq!(
+            w[0].to_status, w[1].from_status,
+            "{:?} then {:?}",
+            w[0], w[1]
+        );
         assert_ne!(w[1].from_status, w[1].to_status);
     }
-    assert_eq!(log.last().expect("last").to_status, campaign.status.as_str());
+    assert_eq!(
+        log.last().expect("last").to_status,
+        campaign.status.as_str()
+    );
     assert!(matches!(
         campaign.status,
         CampaignStatus::Dialing | CampaignStatus::Paused
     ));
-    assert!(log[1..].iter().all(|t| t.actor == "pod-a" || t.actor == "pod-b"));
-    assert!(log[1..].iter().all(|t| t.reason.as_deref() == Some("race test")));
+    assert!(
+        log[1..]
+            .iter()
+            .all(|t| t.actor == "pod-a" || t.actor == "pod-b")
+    );
+    assert!(
+        log[1..]
+            .iter()
+            .all(|t| t.reason.as_deref() == Some("race test"))
+    );
 
     // Cancel racing a resume: cancel always wins in the end (any → cancelled), and once
     // cancelled nothing moves it again.

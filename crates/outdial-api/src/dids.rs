@@ -20,7 +20,12 @@ use crate::AppState;
 use crate::auth::Auth;
 use crate::error::{ApiError, parse_json};
 
-const READ: &[&str] = &["dids:read", "dids:manage", "campaigns:read", "campaigns:manage"];
+const READ: &[&str] = &[
+    "dids:read",
+    "dids:manage",
+    "campaigns:read",
+    "campaigns:manage",
+];
 const MANAGE: &[&str] = &["dids:manage", "campaigns:manage"];
 
 /// Whether `did` can take a call or text now for a campaign restricted to `caller_ids`
@@ -178,7 +183,14 @@ pub(crate) async fn spam_flag(
     let flag = state
         .svc
         .store
-        .flag_spam(did, auth.org_id, &call, &auth.actor(), b.note.as_deref(), now)
+        .flag_spam(
+            did,
+            auth.org_id,
+            &call,
+            &auth.actor(),
+            b.note.as_deref(),
+            now,
+        )
         .await?;
     if flag.created {
         let now_ms = now.timestamp_millis();
@@ -186,7 +198,9 @@ pub(crate) async fn spam_flag(
             .svc
             .health_queue
             .enqueue(
-                &[HealthJob::Rescore { did_id: did }.at(now_ms).keep_earliest()],
+                &[HealthJob::Rescore { did_id: did }
+                    .at(now_ms)
+                    .keep_earliest()],
                 now_ms,
             )
             .await?;

@@ -101,17 +101,14 @@ pub(crate) async fn stream(
     let guard = StreamGuard;
     let events = pubsub.into_on_message().filter_map(move |msg| {
         let _alive = &guard;
-        let out = msg
-            .get_payload::<String>()
-            .ok()
-            .and_then(|json| {
-                let event: Event = serde_json::from_str(&json).ok()?;
-                (event.org_id == org).then(|| {
-                    Ok(SseEvent::default()
-                        .event(event.event_type.clone())
-                        .data(json))
-                })
-            });
+        let out = msg.get_payload::<String>().ok().and_then(|json| {
+            let event: Event = serde_json::from_str(&json).ok()?;
+            (event.org_id == org).then(|| {
+                Ok(SseEvent::default()
+                    .event(event.event_type.clone())
+                    .data(json))
+            })
+        });
         std::future::ready(out)
     });
     let keepalive = Duration::from_millis(state.svc.config.api.sse_keepalive_ms);

@@ -111,10 +111,17 @@ impl Dialer {
             .stalled_sms(now - grace, RECONCILE_LIMIT)
             .await?
         {
-            jobs.push(DialerJob::SmsSend { contact_id: contact }.at(now_ms));
             jobs.push(
-                DialerJob::SmsTimeout { contact_id: contact }
-                    .at(created.timestamp_millis() + cfg.sms_delivery_timeout_ms),
+                DialerJob::SmsSend {
+                    contact_id: contact,
+                }
+                .at(now_ms),
+            );
+            jobs.push(
+                DialerJob::SmsTimeout {
+                    contact_id: contact,
+                }
+                .at(created.timestamp_millis() + cfg.sms_delivery_timeout_ms),
             );
         }
         self.svc

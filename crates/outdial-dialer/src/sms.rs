@@ -23,7 +23,7 @@ use outdial_domain::{CampaignId, ContactId};
 use outdial_store::StoreError;
 use outdial_store::campaigns::Campaign;
 use outdial_store::dialing;
-use outdial_store::sms::{self, NewSms, SmsAdvance, SmsDidFilter};
+use outdial_store::sms::{self, NewSms, SmsAdvance, SmsDidFilter, SmsUpdate};
 use outdial_worker::events::{Event, names};
 use outdial_worker::jobs::DialerJob;
 use outdial_worker::{Done, JobContext, JobError};
@@ -163,8 +163,18 @@ impl Dialer {
             metrics::counter!("outdial_dialer_sms_recorded_total").increment(1);
             let timeout =
                 m.created_at.timestamp_millis() + self.svc.config.dialer.sms_delivery_timeout_ms;
-            jobs.push(DialerJob::SmsSend { contact_id: m.contact_id }.at(now_ms));
-            jobs.push(DialerJob::SmsTimeout { contact_id: m.contact_id }.at(timeout));
+            jobs.push(
+                DialerJob::SmsSend {
+                    contact_id: m.contact_id,
+                }
+                .at(now_ms),
+            );
+            jobs.push(
+                DialerJob::SmsTimeout {
+                    contact_id: m.contact_id,
+                }
+                .at(timeout),
+            );
         } else if !did_taken
             && !self
                 .svc
@@ -238,8 +248,11 @@ impl Dialer {
         match self.sms.send_sms(&req).await {
             Ok(resp) => {
                 let status = SmsStatus::from_carrier(&resp.status).unwrap_or(SmsStatus::Queued);
-                self.sms_advance(contact, status, Some(&resp.message_sid), None, None, None)
-                    .await?;
+                let u = SmsUpdate {
+                    sid: Some(&resp.message_sid),
+                    ..SmsUpdate::status(status)
+                };
+                self.sms_advance(contact, &u).await?;
                 Ok(Done::nothing())
             }
             Err(e @ CarrierError::Transient { .. }) => {
@@ -253,17 +266,16 @@ impl Dialer {
                     CarrierError::Rejected { code, .. } => code.and_then(|c| i32::try_from(c).ok()),
                     CarrierError::Transient { .. } => None,
                 };
-                let disposition = matches!(e, CarrierError::InvalidNumber { .. })
-                    .then_some("invalid_number");
-                self.sms_advance(
-                    contact,
-                    SmsStatus::Failed,
-                    None,
-                    code,
-                    Some(&e.to_string()),
+                let disposition =
+                    matches!(e, CarrierError::InvalidNumber { .. }).then_some("invalid_number");
+                let error = e.to_string();
+                let u = SmsUpdate {
+                    error_code: code,
+                    error: Some(&error),
                     disposition,
-                )
-                .await?;
+                    ..SmsUpdate::status(SmsStatus::Failed)
+                };
+                self.sms_advance(contact, &u).await?;
                 Ok(Done::nothing())
             }
         }
@@ -281,44 +293,36 @@ impl Dialer {
             return Ok(Done::nothing()); // a status outdial does not track
         };
         let code = error_code.and_then(|c| i32::try_from(c).ok());
-        self.sms_advance(contact, status, Some(sid), code, None, None)
-            .await?;
+        let u = SmsUpdate {
+            sid: Some(sid),
+            error_code: code,
+            ..SmsUpdate::status(status)
+        };
+        self.sms_advance(contact, &u).await?;
         Ok(Done::nothing())
     }
 
     /// The delivery timeout of `contact`'s message: still not final → `failed`/`timeout`.
-    pub(crate) async fn sms_timeout(&self, contact: ContactId) -> Result<Done<DialerJob>, JobError> {
-        self.sms_advance(
-            contact,
-            SmsStatus::Failed,
-            None,
-            None,
-            Some("no delivery receipt within the delivery timeout"),
-            Some("timeout"),
-        )
-        .await?;
+    pub(crate) async fn sms_timeout(
+        &self,
+        contact: ContactId,
+    ) -> Result<Done<DialerJob>, JobError> {
+        let u = SmsUpdate {
+            error: Some("no delivery receipt within the delivery timeout"),
+            disposition: Some("timeout"),
+            ..SmsUpdate::status(SmsStatus::Failed)
+        };
+        self.sms_advance(contact, &u).await?;
         Ok(Done::nothing())
     }
 
     /// Moves the message forward (a no-op for a duplicate or late status), then publishes
     /// its event, requests stats and completes the campaign when this was its last open
     /// prospect.
-    async fn sms_advance(
-        &self,
-        contact: ContactId,
-        status: SmsStatus,
-        sid: Option<&str>,
-        error_code: Option<i32>,
-        error: Option<&str>,
-        disposition: Option<&str>,
-    ) -> Result<(), JobError> {
+    async fn sms_advance(&self, contact: ContactId, u: &SmsUpdate<'_>) -> Result<(), JobError> {
         let now = self.clock().now();
-        let advanced = match self
-            .svc
-            .store
-            .advance_sms(contact, status, sid, error_code, error, disposition, now)
-            .await
-        {
+        let status = u.status;
+        let advanced = match self.svc.store.advance_sms(contact, u, now).await {
             Ok(Some(a)) => a,
             Ok(None) => return Ok(()),
             Err(StoreError::NotFound { .. }) => {
@@ -340,8 +344,7 @@ impl Dialer {
             _ => None,
         };
         if let Some(name) = event_name {
-            metrics::counter!("outdial_dialer_sms_total", "status" => status.as_str())
-                .increment(1);
+            metrics::counter!("outdial_dialer_sms_total", "status" => status.as_str()).increment(1);
             let event = Event::new(name, m.org_id, now)
                 .campaign(m.campaign_id)
                 .contact(m.contact_id)

@@ -356,7 +356,11 @@ impl Dialer {
     }
 
     /// Auto-pause (SPEC §5.5): no usable caller ID. The campaign stays paused until resumed.
-    pub(crate) async fn pause_for_no_dids(&self, c: &Campaign, now: DateTime<Utc>) -> Result<(), JobError> {
+    pub(crate) async fn pause_for_no_dids(
+        &self,
+        c: &Campaign,
+        now: DateTime<Utc>,
+    ) -> Result<(), JobError> {
         // control::apply also gives back the campaign's other admitted contacts.
         match self
             .svc

@@ -260,7 +260,11 @@ pub struct NewSms {
 /// returns the existing one.
 ///
 /// Errors: database failures.
-pub async fn insert_sms(conn: &mut PgConnection, m: &NewSms, now: DateTime<Utc>) -> Result<SmsMessage> {
+pub async fn insert_sms(
+    conn: &mut PgConnection,
+    m: &NewSms,
+    now: DateTime<Utc>,
+) -> Result<SmsMessage> {
     let row: SmsRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "WITH ins AS (
              INSERT INTO sms_messages (contact_id, org_id, campaign_id, did_id, from_number, to_number, body, created_at)
@@ -281,6 +285,35 @@ pub async fn insert_sms(conn: &mut PgConnection, m: &NewSms, now: DateTime<Utc>)
     .fetch_one(conn)
     .await?;
     row.try_into()
+}
+
+/// A status reported for a message, with what came with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SmsUpdate<'a> {
+    /// the new status
+    pub status: SmsStatus,
+    /// the carrier's `MessageSid`, if known
+    pub sid: Option<&'a str>,
+    /// the carrier's `ErrorCode`
+    pub error_code: Option<i32>,
+    /// why it failed, in words
+    pub error: Option<&'a str>,
+    /// the prospect's disposition when it is not the one the status implies (`timeout`,
+    /// `invalid_number`)
+    pub disposition: Option<&'a str>,
+}
+
+impl<'a> SmsUpdate<'a> {
+    /// `status` with nothing else.
+    pub fn status(status: SmsStatus) -> Self {
+        Self {
+            status,
+            sid: None,
+            error_code: None,
+            error: None,
+            disposition: None,
+        }
+    }
 }
 
 /// What a status change did.
@@ -352,30 +385,32 @@ impl Store {
         Ok(())
     }
 
-    /// Moves the message of `contact` to `status` if that is forward of its current status
-    /// ([`SmsStatus::advances_to`]), recording `sid`, `error_code` and `error` when given,
-    /// and the prospect to the status and disposition the message implies
-    /// ([`SmsStatus::prospect`]; `disposition` overrides the latter, e.g. `timeout`) — one
-    /// transaction. `None` when the status is not forward (a duplicate or late callback).
+    /// Moves the message of `contact` to `u.status` if that is forward of its current
+    /// status ([`SmsStatus::advances_to`]), recording the sid, error code and error when
+    /// given, and the prospect to the status and disposition the message implies
+    /// ([`SmsStatus::prospect`]; `u.disposition` overrides the latter) — one transaction.
+    /// `None` when the status is not forward (a duplicate or late callback).
     ///
     /// Errors: [`StoreError::NotFound`] without a message; database failures.
     pub async fn advance_sms(
         &self,
         contact: ContactId,
-        status: SmsStatus,
-        sid: Option<&str>,
-        error_code: Option<i32>,
-        error: Option<&str>,
-        disposition: Option<&str>,
+        u: &SmsUpdate<'_>,
         now: DateTime<Utc>,
     ) -> Result<Option<SmsAdvance>> {
+        let SmsUpdate {
+            status,
+            sid,
+            error_code,
+            error,
+            disposition,
+        } = *u;
         let mut tx = self.pool.begin().await?;
-        let current: Option<String> = sqlx::query_scalar(
-            "SELECT status FROM sms_messages WHERE contact_id = $1 FOR UPDATE",
-        )
-        .bind(contact.0)
-        .fetch_optional(&mut *tx)
-        .await?;
+        let current: Option<String> =
+            sqlx::query_scalar("SELECT status FROM sms_messages WHERE contact_id = $1 FOR UPDATE")
+                .bind(contact.0)
+                .fetch_optional(&mut *tx)
+                .await?;
         let from: SmsStatus = current
             .ok_or_else(|| StoreError::not_found("SMS message of contact", contact))?
             .parse()
@@ -422,7 +457,11 @@ impl Store {
     /// message is still `pending`) and their delivery timeout, in case Redis lost them.
     ///
     /// Errors: database failures.
-    pub async fn stalled_sms(&self, before: DateTime<Utc>, limit: i64) -> Result<Vec<(ContactId, DateTime<Utc>)>> {
+    pub async fn stalled_sms(
+        &self,
+        before: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<(ContactId, DateTime<Utc>)>> {
         let rows: Vec<(i64, DateTime<Utc>)> = sqlx::query_as(
             "SELECT contact_id, created_at FROM sms_messages
              WHERE status NOT IN ('delivered', 'undelivered', 'failed') AND created_at < $1

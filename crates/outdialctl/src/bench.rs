@@ -398,7 +398,7 @@ async fn dispatch(
     }
     // Skip the warm-up cycles.
     let measured: Vec<f64> = cycles.iter().copied().skip(10).collect();
-    let mut sorted = measured.clone();
+    let mut sorted = measured;
     sorted.sort_by(f64::total_cmp);
     let rate = starts as f64 / (to - from).num_milliseconds() as f64 * 1_000.0;
     println!(

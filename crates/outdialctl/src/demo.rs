@@ -601,10 +601,7 @@ async fn summary(
         *by_disposition.entry(key).or_default() += r.count;
     }
     let total: i64 = by_status.values().sum();
-    let open: i64 = OPEN_STATUSES
-        .iter()
-        .filter_map(|s| by_status.get(*s))
-        .sum();
+    let open: i64 = OPEN_STATUSES.iter().filter_map(|s| by_status.get(*s)).sum();
     let mut attempt_disp: BTreeMap<String, i64> = BTreeMap::new();
     let mut completed_by: BTreeMap<String, i64> = BTreeMap::new();
     for a in &attempts {
@@ -716,10 +713,9 @@ async fn sms_summary(svc: &Services, id: CampaignId) -> anyhow::Result<()> {
             v.windows(2).map(|w| w[1] - w[0]).min()
         })
         .min();
-    let span_s = messages
-        .first()
-        .zip(messages.last())
-        .map_or(0.0, |(f, l)| (l.created_at - f.created_at).num_milliseconds() as f64 / 1e3);
+    let span_s = messages.first().zip(messages.last()).map_or(0.0, |(f, l)| {
+        (l.created_at - f.created_at).num_milliseconds() as f64 / 1e3
+    });
     println!(
         "SMS campaign {} {:?}: {}; {} prospects",
         c.id,
