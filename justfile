@@ -35,5 +35,7 @@ bench-pacing *ARGS: services
     cargo run --release -q -p outdialctl -- bench pacing {{ARGS}}
 
 # Dispatch benchmark: 1M contacts, 1,000 orgs, 2,000 campaigns (release build).
+# Postgres over its Unix socket: sqlx 0.9.0 leaves Nagle on for TCP (launchbadge/sqlx#4335),
+# which stalls every query with large parameters ~40 ms (docs/BENCHMARKS.md).
 bench-dispatch *ARGS: services
-    cargo run --release -q -p outdialctl -- bench dispatch {{ARGS}}
+    OUTDIAL_POSTGRES__URL="${OUTDIAL_POSTGRES__URL:-postgres://postgres@localhost/postgres?host=/var/run/postgresql}" cargo run --release -q -p outdialctl -- bench dispatch {{ARGS}}

@@ -2,8 +2,9 @@
 //!
 //! The signature is checked against the URL the carrier was given — the configured
 //! `api.public_url` plus this request's path and query — and the form parameters. A forged
-//! or altered callback is answered 403 and nothing is written. A genuine one becomes a
-//! `CallStatus` job on `campaign-dialer` (deduplicated per attempt and status, so a carrier
+//! or altered callback is answered 403 and nothing is written. A genuine progress callback
+//! (`initiated`, `ringing`, `in-progress`) is acknowledged and nothing else: outcomes need
+//! only the final status. A genuine final one becomes a `CallStatus` job on `campaign-dialer` (deduplicated per attempt and status, so a carrier
 //! retry is harmless) and is answered 204 only once it is durably queued; if Redis is down
 //! the answer is 503 and the carrier retries.
 
@@ -74,6 +75,12 @@ pub(crate) async fn voice_status(
     let attempt_id = AttemptId(id_param(&uri, "attempt")?);
     let cb = CallStatusCallback::from_params(&params)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    if !cb.is_final() {
+        // Progress (`initiated`, `ringing`, `in-progress`): the outcome needs only the final
+        // status, which carries the CallSid too; acknowledged, nothing to do.
+        metrics::counter!("outdial_api_webhooks_total", "result" => "progress").increment(1);
+        return Ok(StatusCode::NO_CONTENT);
+    }
     let now = state.svc.clock.now_ms();
     let job = DialerJob::CallStatus {
         attempt_id,

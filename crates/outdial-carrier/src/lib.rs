@@ -40,4 +40,4 @@ pub use provider::{
     CarrierError, INVALID_NUMBER_CODES, MessagingProvider, OriginateRequest, OriginateResponse,
     SendSmsRequest, SendSmsResponse, VoiceProvider,
 };
-pub use twilio::TwilioRest;
+pub use twilio::{CALL_EVENTS, TwilioRest};

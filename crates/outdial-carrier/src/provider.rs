@@ -20,9 +20,12 @@ pub struct OriginateRequest {
     pub from: String,
     /// URL the carrier fetches call instructions (TwiML) from once answered.
     pub url: String,
-    /// URL the carrier `POST`s signed status callbacks to; events `initiated`, `ringing`,
-    /// `answered` and `completed` are requested.
+    /// URL the carrier `POST`s signed status callbacks to.
     pub status_callback: String,
+    /// Progress events to report there, each sent as a repeated `StatusCallbackEvent` field
+    /// (`initiated`, `ringing`, `answered`, `completed`); the carrier reports the final
+    /// status (`completed`, `busy`, `no-answer`, `failed`, `canceled`) in any case.
+    pub status_events: Vec<String>,
     /// Ask for answering-machine detection (`MachineDetection=Enable`), so the final
     /// callback carries `AnsweredBy`.
     pub machine_detection: bool,

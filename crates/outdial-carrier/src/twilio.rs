@@ -11,7 +11,8 @@ use crate::provider::{
 };
 
 /// The call progress events requested on every originate, in order.
-pub(crate) const CALL_EVENTS: [&str; 4] = ["initiated", "ringing", "answered", "completed"];
+/// Every call progress event a carrier can report (`StatusCallbackEvent` values).
+pub const CALL_EVENTS: [&str; 4] = ["initiated", "ringing", "answered", "completed"];
 
 /// A Twilio-compatible REST client: [`VoiceProvider`] and [`MessagingProvider`] over
 /// `POST …/Calls.json` and `POST …/Messages.json` with HTTP basic auth.
@@ -185,9 +186,9 @@ impl VoiceProvider for TwilioRest {
             ("StatusCallbackMethod", "POST"),
         ];
         form.extend(
-            CALL_EVENTS
+            req.status_events
                 .iter()
-                .map(|event| ("StatusCallbackEvent", *event)),
+                .map(|event| ("StatusCallbackEvent", event.as_str())),
         );
         if req.machine_detection {
             form.push(("MachineDetection", "Enable"));

@@ -21,6 +21,10 @@ fn request(to: &str, status_callback: &str, machine_detection: bool) -> Originat
         from: FROM.to_owned(),
         url: "https://outdial.example/twiml/agent".to_owned(),
         status_callback: status_callback.to_owned(),
+        status_events: outdial_carrier::CALL_EVENTS
+            .iter()
+            .map(|e| (*e).to_owned())
+            .collect(),
         machine_detection,
     }
 }

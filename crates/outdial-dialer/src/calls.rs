@@ -43,6 +43,16 @@ impl Dialer {
             from: attempt.from_number.clone(),
             url: self.svc.config.dialer.call_url.clone(),
             status_callback: self.status_callback_url(id),
+            status_events: self
+                .svc
+                .config
+                .dialer
+                .call_status_events
+                .split(',')
+                .map(str::trim)
+                .filter(|e| !e.is_empty())
+                .map(str::to_owned)
+                .collect(),
             machine_detection: true,
         };
         let span = tracing::info_span!("originate", attempt = %id, contact = attempt.contact_id, did = ?attempt.did_id);

@@ -6,8 +6,10 @@
 //!    the campaign's calling window now.
 //! 3. **Need**: each campaign keeps at most `⌈cps × lookahead⌉` contacts admitted ahead of
 //!    its ticks, so admission follows its pace.
-//! 4. **Fetch** due contacts with `FOR UPDATE SKIP LOCKED`: direct calls (no campaign) first,
-//!    then up to each campaign's need in eligible zones.
+//! 4. **Fetch** due contacts in SPEC order: direct calls (no campaign) first, then up to each
+//!    campaign's need in eligible zones. The read takes no row locks: only the contacts the
+//!    allocation picks are locked, `FOR UPDATE SKIP LOCKED`, in step 6 — locking every
+//!    campaign's candidates each second cost Postgres more than the whole rest of a call.
 //! 5. **Allocate** `free = global limit − active` across organizations with demand and room
 //!    ([`outdial_domain::allocation::allocate`]).
 //! 6. **Admit** each organization's share in order (direct calls first, then campaign
@@ -112,6 +114,9 @@ pub struct DispatchReport {
     pub admitted: usize,
     /// how long the cycle took, ms
     pub duration_ms: f64,
+    /// wall time per step, `name:ms,…` (lock+sweep, org_loads, campaigns, campaign_loads,
+    /// zones, plan+pools, fetch, allocate, channels, lock_contacts, commit, wake)
+    pub steps: String,
 }
 
 /// How many contacts a campaign keeps admitted ahead of its ticks.
@@ -152,6 +157,41 @@ struct Plan {
     allocation: Vec<u32>,
     /// each organization's picks in admission order, `allocation` long
     picked: BTreeMap<OrgId, Vec<Candidate>>,
+    /// wall time of each step, ms (logged with the cycle)
+    timings: Timings,
+}
+
+/// Wall time of a cycle's steps, for the debug log line (`outdialctl bench dispatch`).
+#[derive(Debug, Default)]
+struct Timings {
+    last: Option<Instant>,
+    steps: Vec<(&'static str, f64)>,
+}
+
+impl Timings {
+    fn start() -> Self {
+        Self {
+            last: Some(Instant::now()),
+            steps: Vec::new(),
+        }
+    }
+
+    fn step(&mut self, name: &'static str) {
+        let now = Instant::now();
+        if let Some(last) = self.last {
+            self.steps
+                .push((name, (now - last).as_secs_f64() * 1_000.0));
+        }
+        self.last = Some(now);
+    }
+
+    fn render(&self) -> String {
+        self.steps
+            .iter()
+            .map(|(n, ms)| format!("{n}:{ms:.1}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
 }
 
 impl Dialer {
@@ -164,6 +204,7 @@ impl Dialer {
                 admitted = report.admitted,
                 free = report.free,
                 swept = report.swept,
+                steps = %report.steps,
                 "dispatch cycle"
             );
             metrics::histogram!("outdial_dialer_dispatch_cycle_seconds")
@@ -187,18 +228,23 @@ impl Dialer {
         lock: bool,
     ) -> Result<Plan, JobError> {
         let cfg = &self.svc.config.dialer;
+        let mut timings = Timings::start();
         let loads = dialing::org_loads(tx).await?;
+        timings.step("org_loads");
         let campaigns = dialing_campaigns(tx, Channel::Voice).await?;
+        timings.step("campaigns");
         let campaign_loads: HashMap<CampaignId, (i64, i64)> = dialing::campaign_loads(tx)
             .await?
             .into_iter()
             .map(|(c, l, d)| (c, (l, d)))
             .collect();
+        timings.step("campaign_loads");
         let ids: Vec<CampaignId> = campaigns.iter().map(|c| c.id).collect();
         let mut zones_of: HashMap<CampaignId, Vec<String>> = HashMap::new();
         for (c, tz) in dialing::campaigns_timezones(tx, &ids).await? {
             zones_of.entry(c).or_default().push(tz);
         }
+        timings.step("zones");
         let mut verdicts = VerdictCache::new();
         let mut plans: Vec<CampaignPlan> = campaigns
             .iter()
@@ -222,6 +268,7 @@ impl Dialer {
             .status_all(now.timestamp_millis())
             .await
             .map_err(JobError::retry)?;
+        timings.step("plan+pools");
         let pool_free = |name: &str| {
             pools
                 .iter()
@@ -243,6 +290,7 @@ impl Dialer {
         } else {
             dialing::fetch_candidates(tx, now, &needs, &eligible, direct_limit, lock).await?
         };
+        timings.step("fetch");
 
         // Demand per organization, then the SPEC §4 allocation.
         let priority: HashMap<CampaignId, i32> =
@@ -255,12 +303,14 @@ impl Dialer {
                 .unwrap_or(i32::MAX);
             by_org.entry(cand.org_id).or_default().push((cand, p));
         }
+        let mut per_campaign: HashMap<CampaignId, usize> = HashMap::new();
+        for (c, _) in by_org.values().flatten() {
+            if let Some(id) = c.campaign_id {
+                *per_campaign.entry(id).or_default() += 1;
+            }
+        }
         for p in &mut plans {
-            p.candidates = by_org
-                .values()
-                .flatten()
-                .filter(|(c, _)| c.campaign_id == Some(p.campaign_id))
-                .count();
+            p.candidates = per_campaign.get(&p.campaign_id).copied().unwrap_or(0);
         }
         let demands: Vec<OrgDemand> = loads
             .iter()
@@ -286,6 +336,7 @@ impl Dialer {
                 );
             }
         }
+        timings.step("allocate");
         Ok(Plan {
             loads,
             plans,
@@ -295,6 +346,7 @@ impl Dialer {
             demands,
             allocation,
             picked,
+            timings,
         })
     }
 
@@ -317,6 +369,8 @@ impl Dialer {
             now,
         )
         .await?;
+        let swept_at = Instant::now();
+        let plan = self.plan(&mut tx, now, false).await?;
         let Plan {
             loads,
             mut plans,
@@ -326,7 +380,12 @@ impl Dialer {
             demands,
             allocation,
             picked,
-        } = self.plan(&mut tx, now, true).await?;
+            mut timings,
+        } = plan;
+        timings.steps.insert(
+            0,
+            ("lock+sweep", (swept_at - started).as_secs_f64() * 1_000.0),
+        );
         // Every organization, zeros included, so a gauge never keeps a stale value.
         for o in &loads {
             metrics::gauge!("outdial_dialer_active_calls", "org" => o.org_id.to_string())
@@ -353,6 +412,7 @@ impl Dialer {
                 }
             }
         }
+        timings.step("channels");
         let ids: Vec<ContactId> = granted.iter().map(|c| c.contact_id).collect();
         let locked = match dialing::lock_contacts(&mut tx, &ids, now).await {
             Ok(l) => l,
@@ -361,10 +421,12 @@ impl Dialer {
                 return Err(e.into());
             }
         };
+        timings.step("lock_contacts");
         if let Err(e) = tx.commit().await {
             self.release_holders(&granted, now_ms).await;
             return Err(e.into());
         }
+        timings.step("commit");
         let locked: std::collections::HashSet<ContactId> = locked.into_iter().collect();
         let (admitted, lost): (Vec<Candidate>, Vec<Candidate>) = granted
             .into_iter()
@@ -384,11 +446,14 @@ impl Dialer {
         // Start: wake the campaigns' ticks (moving them earlier only: a tick on its pacing
         // grid is not moved before its planned time — see voice_tick), start direct calls.
         let mut jobs = Vec::new();
+        let mut admitted_per: HashMap<CampaignId, usize> = HashMap::new();
+        for c in &admitted {
+            if let Some(id) = c.campaign_id {
+                *admitted_per.entry(id).or_default() += 1;
+            }
+        }
         for p in &mut plans {
-            p.admitted = admitted
-                .iter()
-                .filter(|c| c.campaign_id == Some(p.campaign_id))
-                .count();
+            p.admitted = admitted_per.get(&p.campaign_id).copied().unwrap_or(0);
             if p.admitted > 0 {
                 let tick = DialerJob::VoiceTick {
                     campaign_id: p.campaign_id,
@@ -414,6 +479,7 @@ impl Dialer {
                 .await
                 .map_err(JobError::retry)?;
         }
+        timings.step("wake");
         let orgs = org_plans(&demands, &allocation, |org| {
             admitted.iter().filter(|c| c.org_id == org).count()
         });
@@ -433,6 +499,7 @@ impl Dialer {
             direct_admitted: direct.len(),
             admitted: admitted.len(),
             duration_ms: started.elapsed().as_secs_f64() * 1_000.0,
+            steps: timings.render(),
         })
     }
 

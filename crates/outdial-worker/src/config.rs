@@ -227,6 +227,11 @@ pub struct DialerSettings {
     pub sms_delivery_timeout_ms: i64,
     /// URL the carrier fetches for call instructions (TwiML).
     pub call_url: String,
+    /// Call progress events requested from the carrier (`StatusCallbackEvent`). Outcomes
+    /// need only the final status, which always comes; `answered` is what agent-bridging
+    /// integrations hook. Each extra event is one more signed callback per call.
+    /// Comma-separated, e.g. `answered,completed`.
+    pub call_status_events: String,
 }
 
 impl Default for DialerSettings {
@@ -247,6 +252,7 @@ impl Default for DialerSettings {
             sms_gap_ms: 15 * 60_000,
             sms_delivery_timeout_ms: 3_600_000,
             call_url: "http://127.0.0.1:8080/carrier/voice/twiml".into(),
+            call_status_events: "answered,completed".into(),
         }
     }
 }
