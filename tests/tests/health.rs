@@ -251,3 +251,51 @@ async fn a_spam_flag_feeds_the_spam_clean_component_and_is_org_scoped() {
     assert_eq!(d.scored_calls, 1);
     e.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_the_carrier_reports_as_spam_counts_against_its_did() {
+    let e = InProcess::start(|_, sim| {
+        sim.mix = [("human".to_owned(), 1.0)].into_iter().collect();
+    })
+    .await;
+    let org = e.org("acme", 10, &["+12125550100"]).await;
+    e.script("+12125551000", &["spam_reported"]).await;
+    let c = e
+        .campaign(
+            org,
+            CampaignSpec {
+                name: "c".into(),
+                ..CampaignSpec::default()
+            },
+        )
+        .await;
+    e.import(org, c, "phone\n+12125551000\n+12125551001\n")
+        .await;
+    control::apply(&e.svc, c, Some(org), CampaignCommand::Start, "test", None)
+        .await
+        .expect("start");
+    let store = e.svc.store.clone();
+    e.run_until(2_000, 100, || {
+        let s = store.clone();
+        async move { s.campaign(c, None).await.expect("c").status == CampaignStatus::Completed }
+    })
+    .await;
+    // Past the re-score debounce.
+    e.advance_to(e.clock.now_ms() + 5_000).await;
+    let attempts = e.svc.store.campaign_attempts(c).await.expect("attempts");
+    let flagged: Vec<&str> = attempts
+        .iter()
+        .filter(|a| a.spam_flagged)
+        .map(|a| a.to_number.as_str())
+        .collect();
+    assert_eq!(flagged, ["+12125551000"]);
+    let did = DidId(attempts[0].did_id.expect("did"));
+    let d = e.svc.store.did(did, None).await.expect("did");
+    assert_eq!(d.scored_calls, 2);
+    // Two calls, one flagged: spam clean = 1 − 1/2.
+    assert_eq!(
+        d.health_components.expect("components")["spam_clean"],
+        json!(0.5)
+    );
+    e.finish().await;
+}

@@ -89,6 +89,7 @@ pub(crate) async fn voice_status(
         call_duration_s: cb.call_duration_s,
         answered_by: cb.answered_by,
         sip_response_code: cb.sip_response_code,
+        spam_flagged: cb.spam_flagged,
     };
     state.svc.dialer_queue.enqueue(&[job.at(now)], now).await?;
     metrics::counter!("outdial_api_webhooks_total", "result" => "accepted").increment(1);

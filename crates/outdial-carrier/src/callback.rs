@@ -81,6 +81,10 @@ pub struct CallStatusCallback {
     pub answered_by: Option<String>,
     /// `SipResponseCode` of the far end (200, 404, 486 …), when the carrier reports one.
     pub sip_response_code: Option<u16>,
+    /// `SpamFlagged=true`: the carrier's call analytics (or the called party) reported this
+    /// call as spam. Not a Twilio parameter; carriers that label calls send it, the
+    /// simulator's `spam_reported` outcome does. Feeds the spam-clean component (SPEC §7).
+    pub spam_flagged: bool,
 }
 
 impl CallStatusCallback {
@@ -95,6 +99,8 @@ impl CallStatusCallback {
             call_duration_s: number(params, "CallDuration")?,
             answered_by: get(params, "AnsweredBy").map(str::to_owned),
             sip_response_code: number(params, "SipResponseCode")?,
+            spam_flagged: get(params, "SpamFlagged")
+                .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1"),
         })
     }
 
@@ -203,6 +209,7 @@ mod tests {
             call_duration_s: duration,
             answered_by: answered_by.map(str::to_owned),
             sip_response_code: sip,
+            spam_flagged: false,
         }
     }
 

@@ -83,6 +83,7 @@ impl Dialer {
                     call_sid: None,
                     completed_by: "originate",
                     error: Some(e.to_string()),
+                    spam_flagged: false,
                 };
                 self.finish(id, &outcome).await?;
                 Ok(Done::nothing())
@@ -109,6 +110,7 @@ impl Dialer {
             call_sid: Some(cb.call_sid.clone()),
             completed_by: "webhook",
             error: None,
+            spam_flagged: cb.spam_flagged,
         };
         self.finish(id, &outcome).await?;
         Ok(Done::nothing())
@@ -123,6 +125,7 @@ impl Dialer {
             call_sid: None,
             completed_by: "timeout",
             error: Some("no completion signal within the completion timeout".into()),
+            spam_flagged: false,
         };
         self.finish(id, &outcome).await?;
         Ok(Done::nothing())

@@ -143,6 +143,7 @@ impl Handler<DialerJob> for Dialer {
                 call_duration_s,
                 answered_by,
                 sip_response_code,
+                spam_flagged,
             } => {
                 let cb = outdial_carrier::callback::CallStatusCallback {
                     call_sid,
@@ -150,6 +151,7 @@ impl Handler<DialerJob> for Dialer {
                     call_duration_s,
                     answered_by,
                     sip_response_code,
+                    spam_flagged,
                 };
                 self.call_status(attempt_id, cb).await
             }

@@ -532,6 +532,8 @@ pub struct AttemptOutcome {
     pub completed_by: &'static str,
     /// error text
     pub error: Option<String>,
+    /// the carrier reported the call as flagged spam (SPEC §7 spam-clean component)
+    pub spam_flagged: bool,
 }
 
 /// A completion that happened (exactly once per attempt).
@@ -639,7 +641,8 @@ impl Store {
             "WITH a AS (
                  UPDATE call_attempts SET status = 'completed', disposition = $2, carrier_status = COALESCE($3, carrier_status),
                      answered_by = COALESCE($4, answered_by), duration_s = COALESCE($5, duration_s),
-                     provider_call_sid = COALESCE(provider_call_sid, $6), completed_by = $7, error = $8, ended_at = $9
+                     provider_call_sid = COALESCE(provider_call_sid, $6), completed_by = $7, error = $8, ended_at = $9,
+                     spam_flagged = spam_flagged OR $10
                  WHERE id = $1 AND status <> 'completed' RETURNING {ATTEMPT_COLUMNS})
              SELECT a.*, cardinality(c.phone_numbers) AS phone_count,
                     k.max_attempts_per_phone_number, k.retry_delay_ms, k.voicemail_drop, k.retry_busy, k.status AS campaign_status
@@ -654,6 +657,7 @@ impl Store {
         .bind(outcome.completed_by)
         .bind(&outcome.error)
         .bind(now)
+        .bind(outcome.spam_flagged)
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else {

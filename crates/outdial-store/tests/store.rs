@@ -245,6 +245,7 @@ fn outcome(d: Disposition, by: &'static str) -> AttemptOutcome {
         call_sid: None,
         completed_by: by,
         error: None,
+        spam_flagged: false,
     }
 }
 

@@ -85,6 +85,9 @@ pub enum DialerJob {
         answered_by: Option<String>,
         /// `SipResponseCode`
         sip_response_code: Option<u16>,
+        /// `SpamFlagged=true` on the callback
+        #[serde(default)]
+        spam_flagged: bool,
     },
     /// A verified SMS delivery callback. Id `sms-status:<contact>:<status>`.
     SmsStatus {
@@ -254,6 +257,7 @@ mod tests {
                 call_duration_s: Some(42),
                 answered_by: None,
                 sip_response_code: None,
+                spam_flagged: true,
             },
         ];
         for job in jobs {

@@ -68,7 +68,7 @@ pub struct SimConfig {
     /// The auth token: basic-auth password of requests, and the key callbacks are signed with.
     pub auth_token: String,
     /// Weights of the call outcomes (`human`, `human_hangup`, `machine`, `no_answer`,
-    /// `busy`, `failed`, `silent`); need not sum to 1, missing names weigh 0.
+    /// `busy`, `failed`, `silent`, `spam_reported`); need not sum to 1, missing names weigh 0.
     pub mix: BTreeMap<String, f64>,
     /// Weights of the message outcomes (`delivered`, `undelivered`, `failed`).
     pub sms_mix: BTreeMap<String, f64>,

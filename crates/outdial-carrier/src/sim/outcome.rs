@@ -23,11 +23,14 @@ pub enum CallOutcome {
     Failed,
     /// `initiated`/`ringing`, then nothing: the engine's completion timeout must catch it.
     Silent,
+    /// A human answers, talks 5..=30 simulated seconds, and the call is reported as spam:
+    /// `completed`, `AnsweredBy=human`, `SpamFlagged=true`.
+    SpamReported,
 }
 
 impl CallOutcome {
     /// Every call outcome.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::Human,
         Self::HumanHangup,
         Self::Machine,
@@ -35,6 +38,7 @@ impl CallOutcome {
         Self::Busy,
         Self::Failed,
         Self::Silent,
+        Self::SpamReported,
     ];
 
     /// The name used in `mix`, `/sim/script`, `/sim/calls` and metrics (`"no_answer"`, …).
@@ -47,6 +51,7 @@ impl CallOutcome {
             Self::Busy => "busy",
             Self::Failed => "failed",
             Self::Silent => "silent",
+            Self::SpamReported => "spam_reported",
         }
     }
 
@@ -61,6 +66,7 @@ impl CallOutcome {
             Self::Human => Some(20..=180),
             Self::HumanHangup => Some(1..=8),
             Self::Machine => Some(15..=40),
+            Self::SpamReported => Some(5..=30),
             Self::NoAnswer | Self::Busy | Self::Failed | Self::Silent => None,
         }
     }
@@ -195,6 +201,7 @@ pub(crate) struct Final {
     pub(crate) duration_s: u32,
     pub(crate) sip: u16,
     pub(crate) answered_by: Option<&'static str>,
+    pub(crate) spam: bool,
 }
 
 /// The callbacks `plan` produces, in order; `no_answer_ring_s` is how long an unanswered
@@ -210,6 +217,7 @@ pub(crate) fn call_timeline(
         event: Some(event),
         fin: None,
     };
+    let spam = plan.outcome == CallOutcome::SpamReported;
     let fin = |wait_ms, status, duration_s, sip, answered_by: Option<&'static str>| Step {
         wait_ms,
         status,
@@ -218,11 +226,15 @@ pub(crate) fn call_timeline(
             duration_s,
             sip,
             answered_by: answered_by.filter(|_| machine_detection),
+            spam,
         }),
     };
     let talk_ms = u64::from(plan.talk_s) * 1000;
     match plan.outcome {
-        CallOutcome::Human | CallOutcome::HumanHangup | CallOutcome::Machine => {
+        CallOutcome::Human
+        | CallOutcome::HumanHangup
+        | CallOutcome::Machine
+        | CallOutcome::SpamReported => {
             let answered_by = if plan.outcome == CallOutcome::Machine {
                 "machine_end_beep"
             } else {
@@ -374,7 +386,8 @@ mod tests {
             Some(Final {
                 duration_s: 42,
                 sip: 200,
-                answered_by: Some("human")
+                answered_by: Some("human"),
+                spam: false,
             })
         );
 

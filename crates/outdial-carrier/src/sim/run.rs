@@ -80,6 +80,9 @@ pub(crate) async fn run_call(sim: Arc<Sim>, job: CallJob) {
                 if let Some(answered_by) = fin.answered_by {
                     params.push(param("AnsweredBy", answered_by));
                 }
+                if fin.spam {
+                    params.push(param("SpamFlagged", "true"));
+                }
             }
             deliver(&sim, &job.sid, url, &params).await;
             sequence += 1;
