@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use outdial_domain::Clock;
 use outdial_queue::{Envelope, Job, NewJob, Queue, QueueError, Reserved, Settle};
-use tokio::sync::{Notify, Semaphore, mpsc};
+use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
@@ -337,7 +337,10 @@ impl<J: Job, H: Handler<J>> Worker<J, H> {
         let sem = Arc::new(Semaphore::new(self.cfg.concurrency));
         let inflight: Arc<Mutex<HashMap<String, i64>>> = Arc::new(Mutex::new(HashMap::new()));
         let (tx, rx) = mpsc::unbounded_channel::<Settle<J>>();
-        let stop = Arc::new(Notify::new());
+        // A watch, not a Notify: a loop busy with Redis when shutdown comes must still see
+        // it at its next wait (`Notify::notify_waiters` only wakes current waiters, and a
+        // missed one left `renewer.await` hanging forever).
+        let (stop_tx, stop) = watch::channel(false);
         let wake = Arc::new(Notify::new());
 
         let flusher = tokio::spawn(flush_loop(
@@ -352,20 +355,20 @@ impl<J: Job, H: Handler<J>> Worker<J, H> {
             Arc::clone(&self.clock),
             Arc::clone(&inflight),
             self.cfg.renew_every_ms,
-            Arc::clone(&stop),
+            stop.clone(),
         ));
         let depth = tokio::spawn(depth_loop(
             self.queue.clone(),
             Arc::clone(&self.clock),
             self.cfg.depth_every_ms,
-            Arc::clone(&stop),
+            stop.clone(),
         ));
         let waker = wake_client.map(|c| {
             tokio::spawn(wake_loop(
                 self.queue.clone(),
                 c,
                 Arc::clone(&wake),
-                Arc::clone(&stop),
+                stop.clone(),
             ))
         });
 
@@ -469,7 +472,7 @@ impl<J: Job, H: Handler<J>> Worker<J, H> {
                 tracing::info!(queue = %queue_name, jobs = n, "handed back unfinished jobs");
             }
         }
-        stop.notify_waiters();
+        let _ = stop_tx.send(true);
         let _ = renewer.await;
         let _ = depth.await;
         if let Some(w) = waker {
@@ -568,13 +571,13 @@ async fn renew_loop<J: Job>(
     clock: Arc<dyn Clock>,
     inflight: Arc<Mutex<HashMap<String, i64>>>,
     every_ms: i64,
-    stop: Arc<Notify>,
+    mut stop: watch::Receiver<bool>,
 ) {
     let period = Duration::from_millis(u64::try_from(every_ms.max(50)).unwrap_or(50));
     loop {
         tokio::select! {
             () = tokio::time::sleep(period) => {}
-            () = stop.notified() => return,
+            _ = stop.wait_for(|s| *s) => return,
         }
         // Lease tokens do not change when renewed, so nothing here races with settling.
         let leases: Vec<(String, i64)> = inflight
@@ -602,7 +605,7 @@ async fn depth_loop<J: Job>(
     queue: Queue<J>,
     clock: Arc<dyn Clock>,
     every_ms: u64,
-    stop: Arc<Notify>,
+    mut stop: watch::Receiver<bool>,
 ) {
     loop {
         if let Ok(c) = queue.counts(clock.now_ms()).await {
@@ -619,7 +622,7 @@ async fn depth_loop<J: Job>(
         }
         tokio::select! {
             () = tokio::time::sleep(Duration::from_millis(every_ms.max(100))) => {}
-            () = stop.notified() => return,
+            _ = stop.wait_for(|s| *s) => return,
         }
     }
 }
@@ -628,7 +631,7 @@ async fn wake_loop<J: Job>(
     queue: Queue<J>,
     client: redis::Client,
     wake: Arc<Notify>,
-    stop: Arc<Notify>,
+    mut stop: watch::Receiver<bool>,
 ) {
     loop {
         match queue.subscribe_wakeups(&client).await {
@@ -641,7 +644,7 @@ async fn wake_loop<J: Job>(
                             Some(_) => wake.notify_one(),
                             None => break,
                         },
-                        () = stop.notified() => return,
+                        _ = stop.wait_for(|s| *s) => return,
                     }
                 }
             }
@@ -651,7 +654,7 @@ async fn wake_loop<J: Job>(
         }
         tokio::select! {
             () = tokio::time::sleep(Duration::from_secs(1)) => {}
-            () = stop.notified() => return,
+            _ = stop.wait_for(|s| *s) => return,
         }
     }
 }
