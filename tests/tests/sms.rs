@@ -251,3 +251,42 @@ async fn a_text_whose_receipt_never_comes_fails_after_the_delivery_timeout() {
     );
     e.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn maintenance_resends_a_recorded_text_whose_send_job_redis_lost() {
+    let e = InProcess::start(|_, sim| {
+        sim.sms_mix = [("delivered".to_owned(), 1.0)].into_iter().collect();
+    })
+    .await;
+    let org = e.org("acme", 10, &["+12125559100"]).await;
+    let c = sms_campaign(&e, org, &prospects(1, "415")).await;
+    // The tick records the message; then Redis loses every dialer job (its send included).
+    assert!(matches!(
+        e.dialer_worker.try_execute_once().await.expect("tick"),
+        outdial_worker::Outcome::Processed { .. }
+    ));
+    let m = e.svc.store.campaign_sms(c).await.expect("sms");
+    assert_eq!(m[0].status, SmsStatus::Pending);
+    let mut conn = e.redis.pool.get().await.expect("redis");
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}bull:{{campaign-dialer}}:*", e.redis.prefix))
+        .query_async(&mut conn)
+        .await
+        .expect("keys");
+    assert!(!keys.is_empty());
+    let () = redis::cmd("DEL")
+        .arg(&keys)
+        .query_async(&mut conn)
+        .await
+        .expect("del");
+    // Past the maintenance grace (one maintenance interval), maintenance restores the send.
+    let interval = e.svc.config.dialer.maintenance_interval_ms;
+    e.advance_to(e.clock.now_ms() + 2 * interval + 1_000).await;
+    let m = e.svc.store.campaign_sms(c).await.expect("sms");
+    assert_eq!(m[0].status, SmsStatus::Delivered, "{m:?}");
+    assert_eq!(
+        e.svc.store.campaign(c, None).await.expect("c").status,
+        CampaignStatus::Completed
+    );
+    e.finish().await;
+}

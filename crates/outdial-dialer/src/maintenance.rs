@@ -105,18 +105,20 @@ impl Dialer {
                 );
             }
         }
-        for (contact, created) in self
+        for (contact, created, pending) in self
             .svc
             .store
             .stalled_sms(now - grace, RECONCILE_LIMIT)
             .await?
         {
-            jobs.push(
-                DialerJob::SmsSend {
-                    contact_id: contact,
-                }
-                .at(now_ms),
-            );
+            if pending {
+                jobs.push(
+                    DialerJob::SmsSend {
+                        contact_id: contact,
+                    }
+                    .at(now_ms),
+                );
+            }
             jobs.push(
                 DialerJob::SmsTimeout {
                     contact_id: contact,

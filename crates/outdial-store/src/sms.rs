@@ -453,17 +453,18 @@ impl Store {
     }
 
     /// Prospects whose message is not final and was recorded before `before`, oldest first,
-    /// with the recording time: maintenance re-enqueues their send job (a no-op unless the
-    /// message is still `pending`) and their delivery timeout, in case Redis lost them.
+    /// with the recording time and whether it is still `pending`: maintenance re-enqueues
+    /// the send job of a pending one and the delivery timeout of every one, in case Redis
+    /// lost them.
     ///
     /// Errors: database failures.
     pub async fn stalled_sms(
         &self,
         before: DateTime<Utc>,
         limit: i64,
-    ) -> Result<Vec<(ContactId, DateTime<Utc>)>> {
-        let rows: Vec<(i64, DateTime<Utc>)> = sqlx::query_as(
-            "SELECT contact_id, created_at FROM sms_messages
+    ) -> Result<Vec<(ContactId, DateTime<Utc>, bool)>> {
+        let rows: Vec<(i64, DateTime<Utc>, bool)> = sqlx::query_as(
+            "SELECT contact_id, created_at, status = 'pending' FROM sms_messages
              WHERE status NOT IN ('delivered', 'undelivered', 'failed') AND created_at < $1
              ORDER BY created_at LIMIT $2",
         )
@@ -471,6 +472,9 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.into_iter().map(|(c, t)| (ContactId(c), t)).collect())
+        Ok(rows
+            .into_iter()
+            .map(|(c, t, pending)| (ContactId(c), t, pending))
+            .collect())
     }
 }
