@@ -285,6 +285,60 @@ pub mod process {
         status.code()
     }
 
+    /// The contract every fleet binary keeps (SPEC §2, §9): started on a fresh test database
+    /// (migrated by `migrator`) and Redis prefix, it prints a stdout line containing `ready`
+    /// with a `metrics=http://…/metrics` URL, serves Prometheus text there, and exits with
+    /// code 0 within 20 s of SIGTERM.
+    ///
+    /// # Panics
+    /// When any of that does not hold, or a service is unreachable.
+    pub async fn assert_serves_metrics_and_stops_on_sigterm(
+        bin: &str,
+        ready: &str,
+        migrator: &sqlx::migrate::Migrator,
+    ) {
+        let db = crate::TestDb::new(migrator).await;
+        let redis = crate::TestRedis::new().await;
+        let started = start(bin, &crate::fleet_env(&db, &redis), ready).await;
+        let url = metrics_url(&started.ready_line).expect("metrics URL in the ready line");
+        let body = reqwest::get(&url)
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("body");
+        assert!(
+            body.is_empty() || body.contains("# TYPE") || body.contains("outdial_"),
+            "Prometheus text: {body}"
+        );
+        assert_eq!(
+            terminate(started, Duration::from_secs(20)).await,
+            Some(0),
+            "graceful exit on SIGTERM"
+        );
+        db.cleanup().await;
+    }
+
+    /// A fleet binary given an unknown setting (`OUTDIAL_DIALER__POLL_INTERVAL`, missing its
+    /// `_MS`) exits unsuccessfully and its stderr names the key (docs/configuration.md).
+    ///
+    /// # Panics
+    /// When it starts anyway or the message does not name the key.
+    pub async fn assert_refuses_an_unknown_setting(bin: &str) {
+        let out = Command::new(bin)
+            .env_clear()
+            .env("OUTDIAL_DIALER__POLL_INTERVAL", "5")
+            .output()
+            .await
+            .expect("run");
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("poll_interval"),
+            "names the bad key: {stderr}"
+        );
+    }
+
     /// The `http://…/metrics` URL in a ready line (`… metrics=http://127.0.0.1:PORT/metrics`).
     pub fn metrics_url(ready_line: &str) -> Option<String> {
         ready_line
