@@ -64,6 +64,17 @@ fn id_param(uri: &axum::http::Uri, name: &str) -> Result<i64, ApiError> {
         })
 }
 
+/// Queues a verified callback's job on `campaign-dialer`, due now, and answers 204 once it
+/// is durably queued (deduplicated by the job's id, so a carrier retry is harmless).
+///
+/// Errors: 503 when Redis is unavailable (the carrier retries).
+async fn accept(state: &AppState, job: DialerJob) -> Result<StatusCode, ApiError> {
+    let now = state.svc.clock.now_ms();
+    state.svc.dialer_queue.enqueue(&[job.at(now)], now).await?;
+    metrics::counter!("outdial_api_webhooks_total", "result" => "accepted").increment(1);
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// `POST /carrier/voice/status?attempt=<id>`: a call status callback.
 pub(crate) async fn voice_status(
     State(state): State<AppState>,
@@ -81,7 +92,6 @@ pub(crate) async fn voice_status(
         metrics::counter!("outdial_api_webhooks_total", "result" => "progress").increment(1);
         return Ok(StatusCode::NO_CONTENT);
     }
-    let now = state.svc.clock.now_ms();
     let job = DialerJob::CallStatus {
         attempt_id,
         call_sid: cb.call_sid,
@@ -91,9 +101,7 @@ pub(crate) async fn voice_status(
         sip_response_code: cb.sip_response_code,
         spam_flagged: cb.spam_flagged,
     };
-    state.svc.dialer_queue.enqueue(&[job.at(now)], now).await?;
-    metrics::counter!("outdial_api_webhooks_total", "result" => "accepted").increment(1);
-    Ok(StatusCode::NO_CONTENT)
+    accept(&state, job).await
 }
 
 /// `POST /carrier/sms/status?contact=<id>`: a message delivery receipt (SPEC §6). Verified
@@ -108,16 +116,13 @@ pub(crate) async fn sms_status(
     let contact_id = ContactId(id_param(&uri, "contact")?);
     let cb = MessageStatusCallback::from_params(&params)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let now = state.svc.clock.now_ms();
     let job = DialerJob::SmsStatus {
         contact_id,
         message_sid: cb.message_sid,
         message_status: cb.message_status,
         error_code: cb.error_code,
     };
-    state.svc.dialer_queue.enqueue(&[job.at(now)], now).await?;
-    metrics::counter!("outdial_api_webhooks_total", "result" => "accepted").increment(1);
-    Ok(StatusCode::NO_CONTENT)
+    accept(&state, job).await
 }
 
 /// `GET|POST /carrier/voice/twiml`: call instructions for answered calls (a plain call:

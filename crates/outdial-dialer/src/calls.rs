@@ -183,13 +183,28 @@ impl Dialer {
         self.svc.events.publish(&event).await;
         if let Some(c) = campaign {
             self.request_stats(c).await;
-            if !matches!(done.resolution, Resolution::Retry { .. })
-                && !self.svc.store.campaign_has_open_contacts(c).await?
-            {
-                self.complete_campaign(c, now).await?;
+            if !matches!(done.resolution, Resolution::Retry { .. }) {
+                self.complete_if_done(c, now).await?;
             }
         }
         Ok(Some(done))
+    }
+
+    /// Completes campaign `id` (SPEC §8: voice when no contact is queued, locked or dialing;
+    /// SMS when every prospect is delivered, failed or cancelled) if it has no open contact
+    /// left. Returns whether nothing was left.
+    ///
+    /// Errors: Postgres failures.
+    pub(crate) async fn complete_if_done(
+        &self,
+        id: CampaignId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, JobError> {
+        if self.svc.store.campaign_has_open_contacts(id).await? {
+            return Ok(false);
+        }
+        self.complete_campaign(id, now).await?;
+        Ok(true)
     }
 
     /// Marks a dialing campaign completed (SPEC §8) once nothing is left to do; a campaign in

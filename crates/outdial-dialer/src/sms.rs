@@ -175,15 +175,8 @@ impl Dialer {
                 }
                 .at(timeout),
             );
-        } else if !did_taken
-            && !self
-                .svc
-                .store
-                .campaign_has_open_contacts(campaign_id)
-                .await?
-        {
+        } else if !did_taken && self.complete_if_done(campaign_id, now).await? {
             // Nothing queued, nothing in flight: the campaign is done.
-            self.complete_campaign(campaign_id, now).await?;
             return Ok(Done::nothing());
         }
         if !dnc.is_empty() {
@@ -201,27 +194,12 @@ impl Dialer {
         next_ms: i64,
         now: DateTime<Utc>,
     ) -> Result<Done<DialerJob>, JobError> {
-        if !self
-            .svc
-            .store
-            .campaign_has_open_contacts(campaign.id)
-            .await?
-        {
-            self.complete_campaign(campaign.id, now).await?;
+        if self.complete_if_done(campaign.id, now).await? {
             return Ok(Done::nothing());
         }
-        let first = keys
-            .iter()
-            .filter_map(|k| {
-                parse_timezone_key(k)
-                    .ok()
-                    .and_then(|tzs| campaign.window.next_opening_in_all(&tzs, now))
-            })
-            .min();
-        let wake = first.map_or(
-            now + Duration::milliseconds(self.svc.config.dialer.poll_interval_ms * 10),
-            |t| t + self.jitter(),
-        );
+        let wake = self.reopening(campaign, keys, now).unwrap_or_else(|| {
+            now + Duration::milliseconds(self.svc.config.dialer.poll_interval_ms * 10)
+        });
         Ok(Done::then(vec![
             DialerJob::SmsTick {
                 campaign_id: campaign.id,
@@ -357,14 +335,7 @@ impl Dialer {
         }
         if status.is_final() {
             self.request_stats(m.campaign_id).await;
-            if !self
-                .svc
-                .store
-                .campaign_has_open_contacts(m.campaign_id)
-                .await?
-            {
-                self.complete_campaign(m.campaign_id, now).await?;
-            }
+            self.complete_if_done(m.campaign_id, now).await?;
         }
         Ok(())
     }

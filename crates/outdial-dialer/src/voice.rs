@@ -136,32 +136,13 @@ impl Dialer {
         next_planned_us: i64,
         now: DateTime<Utc>,
     ) -> Result<Done<DialerJob>, JobError> {
-        if !self
-            .svc
-            .store
-            .campaign_has_open_contacts(campaign.id)
-            .await?
-        {
-            self.complete_campaign(campaign.id, now).await?;
+        if self.complete_if_done(campaign.id, now).await? {
             return Ok(Done::nothing());
         }
-        let cfg = &self.svc.config.dialer;
-        let mut wake = now + Duration::milliseconds(cfg.poll_interval_ms * 10);
         let zones = self.svc.store.campaign_timezones(campaign.id).await?;
-        let openings: Vec<Option<DateTime<Utc>>> = zones
-            .iter()
-            .map(|k| {
-                parse_timezone_key(k)
-                    .ok()
-                    .and_then(|tzs| campaign.window.next_opening_in_all(&tzs, now))
-            })
-            .collect();
-        if !openings.is_empty()
-            && openings.iter().all(|o| o.is_some_and(|t| t > now))
-            && let Some(first) = openings.iter().flatten().min()
-        {
-            wake = *first + self.jitter();
-        }
+        let wake = self.reopening(campaign, &zones, now).unwrap_or_else(|| {
+            now + Duration::milliseconds(self.svc.config.dialer.poll_interval_ms * 10)
+        });
         Ok(Done::then(vec![
             DialerJob::VoiceTick {
                 campaign_id: campaign.id,
@@ -169,6 +150,34 @@ impl Dialer {
             }
             .at(wake.timestamp_millis().max(us_to_due_ms(next_planned_us))),
         ]))
+    }
+
+    /// When `campaign`'s window next opens, plus [`Self::jitter`], if it is closed now in
+    /// every one of its zone keys `keys` (`"America/Chicago"`, or zones joined by `&`);
+    /// `None` when a zone is open now, a key does not parse, a zone never opens, or there
+    /// are no keys (SPEC §5.2: sleep until the earliest opening instead of spinning).
+    pub(crate) fn reopening(
+        &self,
+        campaign: &Campaign,
+        keys: &[String],
+        now: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        let openings: Vec<Option<DateTime<Utc>>> = keys
+            .iter()
+            .map(|k| {
+                parse_timezone_key(k)
+                    .ok()
+                    .and_then(|tzs| campaign.window.next_opening_in_all(&tzs, now))
+            })
+            .collect();
+        if openings.is_empty() || !openings.iter().all(|o| o.is_some_and(|t| t > now)) {
+            return None;
+        }
+        openings
+            .into_iter()
+            .flatten()
+            .min()
+            .map(|t| t + self.jitter())
     }
 
     /// Random delay in `[0, window_jitter_ms]` added to window openings so they are spread

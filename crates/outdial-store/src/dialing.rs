@@ -137,29 +137,6 @@ pub async fn dialing_campaigns_timezones(
         .collect())
 }
 
-/// Time-zone keys of every campaign in `campaigns`: `(campaign, zone key)`.
-///
-/// Errors: database failures.
-pub async fn campaigns_timezones(
-    conn: &mut PgConnection,
-    campaigns: &[CampaignId],
-) -> Result<Vec<(CampaignId, String)>> {
-    let ids: Vec<i64> = campaigns.iter().map(|c| c.0).collect();
-    let rows: Vec<(i64, String)> = sqlx::query_as(
-        // A join, not `campaign_id = ANY($1)`: as a filter, ANY compares every row with
-        // every id (≈ 40 ms a cycle at 2,000 campaigns).
-        "SELECT ct.campaign_id, ct.timezone FROM unnest($1::bigint[]) AS x(id)
-         JOIN campaign_timezones ct ON ct.campaign_id = x.id",
-    )
-    .bind(&ids)
-    .fetch_all(conn)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(c, tz)| (CampaignId(c), tz))
-        .collect())
-}
-
 /// A due contact a dispatch cycle may admit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Candidate {
@@ -346,19 +323,6 @@ pub async fn claim_contact(
     .fetch_optional(conn)
     .await?;
     claimed(row)
-}
-
-/// Whether any of `phones` is on `org`'s suppression list (SPEC §5.1).
-///
-/// Errors: database failures.
-pub async fn is_suppressed(conn: &mut PgConnection, org: OrgId, phones: &[String]) -> Result<bool> {
-    Ok(sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM suppressions WHERE org_id = $1 AND phone = ANY($2))",
-    )
-    .bind(org.0)
-    .bind(phones)
-    .fetch_one(conn)
-    .await?)
 }
 
 /// Ends a contact without a call: `status` (`cancelled`, `exhausted`, `failed`) with
