@@ -192,6 +192,53 @@ impl InProcess {
             .id
     }
 
+    /// A campaign of `org` from `spec`, with `csv` imported, started (actor `test`).
+    ///
+    /// # Panics
+    /// When the spec is invalid or a step fails.
+    pub async fn started_campaign(&self, org: OrgId, spec: CampaignSpec, csv: &str) -> CampaignId {
+        let c = self.campaign(org, spec).await;
+        self.import(org, c, csv).await;
+        outdial_dialer::control::apply(
+            &self.svc,
+            c,
+            Some(org),
+            outdial_domain::campaign::CampaignCommand::Start,
+            "test",
+            None,
+        )
+        .await
+        .expect("start");
+        c
+    }
+
+    /// [`InProcess::run_until`] every campaign in `ids` is `completed`.
+    ///
+    /// # Panics
+    /// When one is not completed after `max_steps` steps.
+    pub async fn run_until_completed(
+        &self,
+        ids: &[CampaignId],
+        step_max_ms: i64,
+        max_steps: usize,
+    ) {
+        let store = self.svc.store.clone();
+        let ids = ids.to_vec();
+        self.run_until(step_max_ms, max_steps, || {
+            let (store, ids) = (store.clone(), ids.clone());
+            async move {
+                for id in ids {
+                    let status = store.campaign(id, None).await.expect("campaign").status;
+                    if status != outdial_domain::campaign::CampaignStatus::Completed {
+                        return false;
+                    }
+                }
+                true
+            }
+        })
+        .await;
+    }
+
     /// Imports `csv` into `campaign`.
     pub async fn import(&self, org: OrgId, campaign: CampaignId, csv: &str) -> ImportReport {
         outdial_dialer::control::import_contacts(

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use outdial_dialer::control::{self, CampaignSpec};
 use outdial_domain::Clock;
-use outdial_domain::campaign::{CampaignCommand, CampaignStatus};
+use outdial_domain::campaign::CampaignCommand;
 use outdial_e2e::InProcess;
 
 const CONTACTS: &str = "external_id,name,phone,phone_2\n\
@@ -69,19 +69,7 @@ async fn each_contact_ends_as_its_outcomes_say() {
     .await
     .expect("start");
 
-    let store = e.svc.store.clone();
-    e.run_until(5_000, 2_000, || {
-        let store = store.clone();
-        async move {
-            store
-                .campaign(campaign, None)
-                .await
-                .expect("campaign")
-                .status
-                == CampaignStatus::Completed
-        }
-    })
-    .await;
+    e.run_until_completed(&[campaign], 5_000, 2_000).await;
 
     let contacts = e
         .svc

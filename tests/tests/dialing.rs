@@ -25,12 +25,7 @@ async fn running_campaign(e: &InProcess, org: OrgId, cps: f64, contacts: &str) -
         retry_delay_ms: Some(1_000),
         ..CampaignSpec::default()
     };
-    let c = e.campaign(org, spec).await;
-    e.import(org, c, contacts).await;
-    control::apply(&e.svc, c, Some(org), CampaignCommand::Start, "test", None)
-        .await
-        .expect("start");
-    c
+    e.started_campaign(org, spec, contacts).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -41,12 +36,7 @@ async fn calls_start_on_the_pacing_grid_without_drift() {
     .await;
     let org = e.org("acme", 20, &["+12125550999"]).await;
     let c = running_campaign(&e, org, 3.0, &csv(9, "212")).await;
-    let store = e.svc.store.clone();
-    e.run_until(2_000, 500, || {
-        let s = store.clone();
-        async move { s.campaign(c, None).await.expect("c").status == CampaignStatus::Completed }
-    })
-    .await;
+    e.run_until_completed(&[c], 2_000, 500).await;
     let starts: Vec<i64> = e
         .svc
         .store

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use outdial_dialer::control::{self, CampaignSpec};
 use outdial_domain::Clock;
-use outdial_domain::campaign::{CampaignCommand, CampaignStatus};
+use outdial_domain::campaign::CampaignCommand;
 use outdial_e2e::InProcess;
 use outdial_worker::events::campaign_channel;
 use serde_json::Value;
@@ -135,25 +135,32 @@ async fn a_subscriber_gets_its_campaigns_events_in_order_and_no_other_orgs() {
         .await
         .expect("start");
     }
-    let store = e.svc.store.clone();
-    e.run_until(2_000, 200, || {
-        let s = store.clone();
-        async move {
-            s.campaign(c, None).await.expect("c").status == CampaignStatus::Completed
-                && s.campaign(theirs, None).await.expect("t").status == CampaignStatus::Completed
-        }
-    })
-    .await;
-    // Let the throttled stats events out, then read what Redis delivered.
+    e.run_until_completed(&[c, theirs], 2_000, 200).await;
+    // Let the throttled stats events out; then an end marker of this organization, which
+    // Redis delivers after everything published before it, to both subscribers.
     e.advance_to(e.clock.now_ms() + 5_000).await;
+    let end = serde_json::json!({"type": "test.end", "org_id": org.0, "campaign_id": c.0, "at": "2026-07-01T18:00:00Z", "data": {}});
+    let end = end.to_string();
+    let _: i64 = redis::cmd("PUBLISH")
+        .arg(&channel)
+        .arg(&end)
+        .query_async(&mut conn)
+        .await
+        .expect("publish");
     let mut reference: Vec<String> = Vec::new();
     {
         use futures_util::StreamExt;
         let mut messages = raw.on_message();
-        while let Ok(Some(m)) =
-            tokio::time::timeout(Duration::from_millis(500), messages.next()).await
-        {
-            reference.push(m.get_payload().expect("payload"));
+        loop {
+            let m = tokio::time::timeout(Duration::from_secs(5), messages.next())
+                .await
+                .expect("the end marker within 5 s")
+                .expect("subscribed");
+            let payload: String = m.get_payload().expect("payload");
+            if payload == end {
+                break;
+            }
+            reference.push(payload);
         }
     }
     let expected: Vec<String> = reference
@@ -166,7 +173,7 @@ async fn a_subscriber_gets_its_campaigns_events_in_order_and_no_other_orgs() {
         expected.len() + 1,
         "exactly the forged event is another org's"
     );
-    while got.len() < expected.len() {
+    while got.last().is_none_or(|(t, _)| t != "test.end") {
         let chunk = tokio::time::timeout(Duration::from_secs(5), sse.chunk())
             .await
             .expect("events within 5 s")
@@ -180,6 +187,7 @@ async fn a_subscriber_gets_its_campaigns_events_in_order_and_no_other_orgs() {
             }
         }
     }
+    got.pop();
     let data: Vec<String> = got.iter().map(|(_, d)| d.clone()).collect();
     assert_eq!(
         data, expected,

@@ -260,26 +260,14 @@ async fn a_call_the_carrier_reports_as_spam_counts_against_its_did() {
     .await;
     let org = e.org("acme", 10, &["+12125550100"]).await;
     e.script("+12125551000", &["spam_reported"]).await;
+    let spec = CampaignSpec {
+        name: "c".into(),
+        ..CampaignSpec::default()
+    };
     let c = e
-        .campaign(
-            org,
-            CampaignSpec {
-                name: "c".into(),
-                ..CampaignSpec::default()
-            },
-        )
+        .started_campaign(org, spec, "phone\n+12125551000\n+12125551001\n")
         .await;
-    e.import(org, c, "phone\n+12125551000\n+12125551001\n")
-        .await;
-    control::apply(&e.svc, c, Some(org), CampaignCommand::Start, "test", None)
-        .await
-        .expect("start");
-    let store = e.svc.store.clone();
-    e.run_until(2_000, 100, || {
-        let s = store.clone();
-        async move { s.campaign(c, None).await.expect("c").status == CampaignStatus::Completed }
-    })
-    .await;
+    e.run_until_completed(&[c], 2_000, 100).await;
     // Past the re-score debounce.
     e.advance_to(e.clock.now_ms() + 5_000).await;
     let attempts = e.svc.store.campaign_attempts(c).await.expect("attempts");
