@@ -143,15 +143,7 @@ async fn pacing(
             calls_per_second: Some(cps),
             ..CampaignSpec::default()
         };
-        let campaign = svc
-            .store
-            .create_campaign(
-                &spec
-                    .into_new(org.id, &svc.config.channels)
-                    .map_err(anyhow::Error::msg)?,
-                svc.clock.now(),
-            )
-            .await?;
+        let campaign = crate::commands::new_campaign(&svc, org.id, spec).await?;
         let wanted = (cps * (seconds * 1_000 + WARM_UP_MS) as f64 / 1_000.0).ceil() as u64;
         let mut csv = String::from("phone\n");
         for i in 0..(wanted + (cps * 10.0).ceil() as u64 + 5) {

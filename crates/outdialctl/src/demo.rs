@@ -139,15 +139,7 @@ pub async fn run(config: Config, args: DemoArgs) -> anyhow::Result<()> {
         voicemail_drop: Some(true),
         ..CampaignSpec::default()
     };
-    let campaign = svc
-        .store
-        .create_campaign(
-            &spec
-                .into_new(org.id, &svc.config.channels)
-                .map_err(anyhow::Error::msg)?,
-            t,
-        )
-        .await?;
+    let campaign = crate::commands::new_campaign(&svc, org.id, spec).await?;
     let bytes =
         std::fs::read(&contacts).with_context(|| format!("reading {}", contacts.display()))?;
     let report =
@@ -190,15 +182,7 @@ pub async fn run(config: Config, args: DemoArgs) -> anyhow::Result<()> {
             ),
             ..CampaignSpec::default()
         };
-        let sms = svc
-            .store
-            .create_campaign(
-                &spec
-                    .into_new(org.id, &svc.config.channels)
-                    .map_err(anyhow::Error::msg)?,
-                t,
-            )
-            .await?;
+        let sms = crate::commands::new_campaign(&svc, org.id, spec).await?;
         let text = String::from_utf8_lossy(&bytes);
         let head: String = text
             .lines()
