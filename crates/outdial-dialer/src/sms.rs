@@ -23,7 +23,7 @@ use outdial_domain::{CampaignId, ContactId};
 use outdial_store::StoreError;
 use outdial_store::campaigns::Campaign;
 use outdial_store::dialing;
-use outdial_store::sms::{self, NewSms, SmsAdvance, SmsDidFilter, SmsUpdate};
+use outdial_store::sms::{self, NewSms, SmsDidFilter, SmsUpdate};
 use outdial_worker::events::{Event, names};
 use outdial_worker::jobs::DialerJob;
 use outdial_worker::{Done, JobContext, JobError};
@@ -300,8 +300,8 @@ impl Dialer {
     async fn sms_advance(&self, contact: ContactId, u: &SmsUpdate<'_>) -> Result<(), JobError> {
         let now = self.clock().now();
         let status = u.status;
-        let advanced = match self.svc.store.advance_sms(contact, u, now).await {
-            Ok(Some(a)) => a,
+        let m = match self.svc.store.advance_sms(contact, u, now).await {
+            Ok(Some(m)) => m,
             Ok(None) => return Ok(()),
             Err(StoreError::NotFound { .. }) => {
                 return Err(JobError::abort(format!(
@@ -310,14 +310,12 @@ impl Dialer {
             }
             Err(e) => return Err(e.into()),
         };
-        let SmsAdvance { message: m, from } = advanced;
         let event_name = match status {
             SmsStatus::Sent => Some(names::SMS_SENT),
             SmsStatus::Delivered => Some(names::SMS_DELIVERED),
-            // Refused when handed over vs. reported failed by the network afterwards.
-            SmsStatus::Failed if from.rank() <= SmsStatus::Submitting.rank() => {
-                Some(names::SMS_FAILED)
-            }
+            // Never accepted by the carrier (no MessageSid: refused when handed over, or
+            // never handed over) vs. reported failed by the network afterwards.
+            SmsStatus::Failed if m.provider_sid.is_none() => Some(names::SMS_FAILED),
             SmsStatus::Failed | SmsStatus::Undelivered => Some(names::SMS_DELIVERY_FAILED),
             _ => None,
         };

@@ -316,15 +316,6 @@ impl<'a> SmsUpdate<'a> {
     }
 }
 
-/// What a status change did.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SmsAdvance {
-    /// the message after the change
-    pub message: SmsMessage,
-    /// the status it had before
-    pub from: SmsStatus,
-}
-
 impl Store {
     /// The message of prospect `contact`.
     ///
@@ -388,8 +379,10 @@ impl Store {
     /// Moves the message of `contact` to `u.status` if that is forward of its current
     /// status ([`SmsStatus::advances_to`]), recording the sid, error code and error when
     /// given, and the prospect to the status and disposition the message implies
-    /// ([`SmsStatus::prospect`]; `u.disposition` overrides the latter) — one transaction.
-    /// `None` when the status is not forward (a duplicate or late callback).
+    /// ([`SmsStatus::prospect`]; `u.disposition` overrides the latter) — one statement, so
+    /// two receipts racing for one message move it forward once. Returns the message
+    /// after the change; `None` when the status is not forward (a duplicate or late
+    /// callback).
     ///
     /// Errors: [`StoreError::NotFound`] without a message; database failures.
     pub async fn advance_sms(
@@ -397,59 +390,53 @@ impl Store {
         contact: ContactId,
         u: &SmsUpdate<'_>,
         now: DateTime<Utc>,
-    ) -> Result<Option<SmsAdvance>> {
-        let SmsUpdate {
-            status,
-            sid,
-            error_code,
-            error,
-            disposition,
-        } = *u;
-        let mut tx = self.pool.begin().await?;
-        let current: Option<String> =
-            sqlx::query_scalar("SELECT status FROM sms_messages WHERE contact_id = $1 FOR UPDATE")
-                .bind(contact.0)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let from: SmsStatus = current
-            .ok_or_else(|| StoreError::not_found("SMS message of contact", contact))?
-            .parse()
-            .map_err(corrupt)?;
-        if !from.advances_to(status) {
-            return Ok(None);
-        }
-        let row: SmsRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "UPDATE sms_messages SET status = $2,
-                 provider_sid = COALESCE(provider_sid, $3),
-                 error_code = COALESCE($4, error_code), error = COALESCE($5, error),
-                 sent_at = CASE WHEN $2 = 'sent' THEN $6 ELSE sent_at END,
-                 ended_at = CASE WHEN $2 IN ('delivered', 'undelivered', 'failed') THEN $6 ELSE ended_at END
-             WHERE contact_id = $1 RETURNING {SMS_COLUMNS}"
+    ) -> Result<Option<SmsMessage>> {
+        let (contact_status, implied) = u.status.prospect();
+        let before: Vec<&str> = SmsStatus::ALL
+            .into_iter()
+            .filter(|s| s.advances_to(u.status))
+            .map(SmsStatus::as_str)
+            .collect();
+        let row: Option<SmsRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "WITH m AS (
+                 UPDATE sms_messages SET status = $2,
+                     provider_sid = COALESCE(provider_sid, $3),
+                     error_code = COALESCE($4, error_code), error = COALESCE($5, error),
+                     sent_at = CASE WHEN $2 = 'sent' THEN $6 ELSE sent_at END,
+                     ended_at = CASE WHEN $2 IN ('delivered', 'undelivered', 'failed') THEN $6 ELSE ended_at END
+                 WHERE contact_id = $1 AND status = ANY($7) RETURNING {SMS_COLUMNS}),
+             c AS (
+                 UPDATE contacts SET status = $8, disposition = COALESCE($9, disposition), updated_at = $6
+                 WHERE id = $1 AND status IN ('sending', 'sent') AND EXISTS (SELECT 1 FROM m))
+             SELECT {SMS_COLUMNS} FROM m"
         )))
         .bind(contact.0)
-        .bind(status.as_str())
-        .bind(sid)
-        .bind(error_code)
-        .bind(error)
+        .bind(u.status.as_str())
+        .bind(u.sid)
+        .bind(u.error_code)
+        .bind(u.error)
         .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
-        let (contact_status, implied) = status.prospect();
-        sqlx::query(
-            "UPDATE contacts SET status = $2, disposition = COALESCE($3, disposition), updated_at = $4
-             WHERE id = $1 AND status IN ('sending', 'sent')",
-        )
-        .bind(contact.0)
+        .bind(&before)
         .bind(contact_status)
-        .bind(disposition.or(implied))
-        .bind(now)
-        .execute(&mut *tx)
+        .bind(u.disposition.or(implied))
+        .fetch_optional(&self.pool)
         .await?;
-        tx.commit().await?;
-        Ok(Some(SmsAdvance {
-            message: row.try_into()?,
-            from,
-        }))
+        match row {
+            Some(r) => Ok(Some(r.try_into()?)),
+            None => {
+                let exists: bool = sqlx::query_scalar(
+                    "SELECT EXISTS (SELECT 1 FROM sms_messages WHERE contact_id = $1)",
+                )
+                .bind(contact.0)
+                .fetch_one(&self.pool)
+                .await?;
+                if exists {
+                    Ok(None)
+                } else {
+                    Err(StoreError::not_found("SMS message of contact", contact))
+                }
+            }
+        }
     }
 
     /// Prospects whose message is not final and was recorded before `before`, oldest first,
