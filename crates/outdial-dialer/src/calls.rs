@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use outdial_carrier::callback::CallStatusCallback;
 use outdial_carrier::{CarrierError, OriginateRequest};
 use outdial_domain::campaign::CampaignCommand;
-use outdial_domain::contact::{Disposition, Resolution};
+use outdial_domain::contact::Disposition;
 use outdial_domain::{AttemptId, CampaignId, OrgId};
 use outdial_store::StoreError;
 use outdial_store::dialing::{AttemptOutcome, Completion};
@@ -183,8 +183,8 @@ impl Dialer {
         self.svc.events.publish(&event).await;
         if let Some(c) = campaign {
             self.request_stats(c).await;
-            if !matches!(done.resolution, Resolution::Retry { .. }) {
-                self.complete_if_done(c, now).await?;
+            if done.campaign_finished {
+                self.complete_campaign(c, now).await?;
             }
         }
         Ok(Some(done))

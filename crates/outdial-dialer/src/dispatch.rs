@@ -114,8 +114,8 @@ pub struct DispatchReport {
     pub admitted: usize,
     /// how long the cycle took, ms
     pub duration_ms: f64,
-    /// wall time per step, `name:ms,…` (lock+sweep, reads, plan, fetch, allocate,
-    /// channels, lock_contacts, commit, wake)
+    /// wall time per step, `name:ms,…` (lock, reads (with the sweep), plan, fetch,
+    /// allocate, channels, lock_contacts, commit, wake)
     pub steps: String,
 }
 
@@ -149,6 +149,8 @@ pub(crate) fn interleave(per_org: &BTreeMap<OrgId, Vec<Candidate>>) -> Vec<Candi
 /// What a cycle (or `explain`) computes before admitting anything.
 struct Plan {
     loads: Vec<dialing::OrgLoad>,
+    /// contacts the stale-lock sweep returned to queued (a cycle only)
+    swept: Vec<dialing::HolderRef>,
     plans: Vec<CampaignPlan>,
     pools: Vec<outdial_channels::PoolStatus>,
     active_total: i64,
@@ -219,29 +221,37 @@ impl Dialer {
     }
 
     /// Reads the state a cycle decides on and decides: campaign needs and open zones, free
-    /// slots, candidates (row-locked when `lock`), the SPEC §4 allocation and each
-    /// organization's picks in admission order.
+    /// slots, candidates, the SPEC §4 allocation and each organization's picks in admission
+    /// order. With `sweep_before` (a cycle, not `explain`), contacts locked before it go back
+    /// to queued first (SPEC §5 step 1) — only when the loads show such a contact, so a cycle
+    /// with nothing stale pays nothing for the sweep.
     async fn plan(
         &self,
         tx: &mut sqlx::PgConnection,
         now: DateTime<Utc>,
-        lock: bool,
+        sweep_before: Option<DateTime<Utc>>,
     ) -> Result<Plan, JobError> {
         let cfg = &self.svc.config.dialer;
         let mut timings = Timings::start();
-        // The reads run at once: the loads on this cycle's transaction (they must see its
-        // sweep, so swept contacts can be admitted again in the same cycle), the campaign
-        // settings, their zones and the channel pools each on their own connection — two
-        // sequential waits instead of five (under CPU contention every round trip also
-        // waits for a CPU). Boxed: the joined queries make a large future.
+        // The reads run at once: the loads (and a sweep when they show a stale lock) on this
+        // cycle's transaction — the loads must see its sweep, so swept contacts can be
+        // admitted again in the same cycle — the campaign settings, their zones and the
+        // channel pools each on their own connection: one wait instead of five (under CPU
+        // contention every round trip also waits for a CPU). Boxed: the joined queries make
+        // a large future.
         let pool = self.svc.store.pool();
         let now_ms = now.timestamp_millis();
-        let ((loads, campaign_loads), campaigns, zone_rows, pools) = Box::pin(async {
+        let ((loads, swept), campaigns, zone_rows, pools) = Box::pin(async {
             tokio::try_join!(
                 async {
-                    let loads = dialing::org_loads(&mut *tx).await?;
-                    let campaign_loads = dialing::campaign_loads(&mut *tx).await?;
-                    Ok::<_, JobError>((loads, campaign_loads))
+                    let loads = dialing::loads(&mut *tx).await?;
+                    match sweep_before {
+                        Some(before) if loads.oldest_lock.is_some_and(|t| t < before) => {
+                            let swept = dialing::sweep_stale_locks(&mut *tx, before, now).await?;
+                            Ok::<_, JobError>((dialing::loads(&mut *tx).await?, swept))
+                        }
+                        _ => Ok((loads, Vec::new())),
+                    }
                 },
                 async {
                     let mut c = pool.acquire().await?;
@@ -264,7 +274,8 @@ impl Dialer {
         })
         .await?;
         timings.step("reads");
-        let campaign_loads: HashMap<CampaignId, (i64, i64)> = campaign_loads
+        let campaign_loads: HashMap<CampaignId, (i64, i64)> = loads
+            .campaigns
             .into_iter()
             .map(|(c, l, d)| (c, (l, d)))
             .collect();
@@ -286,6 +297,7 @@ impl Dialer {
                 )
             })
             .collect();
+        let loads = loads.orgs;
         let active_total: i64 = loads.iter().map(|o| o.active).sum();
         let free = u32::try_from((i64::from(cfg.global_concurrency_limit) - active_total).max(0))
             .unwrap_or(0);
@@ -309,7 +321,7 @@ impl Dialer {
         let candidates = if free == 0 {
             Vec::new()
         } else {
-            dialing::fetch_candidates(tx, now, &needs, &eligible, direct_limit, lock).await?
+            dialing::fetch_candidates(tx, now, &needs, &eligible, direct_limit, false).await?
         };
         timings.step("fetch");
 
@@ -360,6 +372,7 @@ impl Dialer {
         timings.step("allocate");
         Ok(Plan {
             loads,
+            swept,
             plans,
             pools,
             active_total,
@@ -384,16 +397,12 @@ impl Dialer {
         if !dialing::try_dispatch_lock(&mut tx).await? {
             return Ok(DispatchReport::default());
         }
-        let swept = dialing::sweep_stale_locks(
-            &mut tx,
-            now - Duration::milliseconds(cfg.stale_lock_ms),
-            now,
-        )
-        .await?;
-        let swept_at = Instant::now();
-        let plan = self.plan(&mut tx, now, false).await?;
+        let locked_at = Instant::now();
+        let stale_before = now - Duration::milliseconds(cfg.stale_lock_ms);
+        let plan = self.plan(&mut tx, now, Some(stale_before)).await?;
         let Plan {
             loads,
+            swept,
             mut plans,
             pools,
             active_total,
@@ -403,10 +412,9 @@ impl Dialer {
             picked,
             mut timings,
         } = plan;
-        timings.steps.insert(
-            0,
-            ("lock+sweep", (swept_at - started).as_secs_f64() * 1_000.0),
-        );
+        timings
+            .steps
+            .insert(0, ("lock", (locked_at - started).as_secs_f64() * 1_000.0));
         // Every organization, zeros included, so a gauge never keeps a stale value.
         for o in &loads {
             metrics::gauge!("outdial_dialer_active_calls", "org" => o.org_id.to_string())
@@ -541,7 +549,7 @@ impl Dialer {
             demands,
             allocation,
             ..
-        } = self.plan(&mut tx, now, false).await?;
+        } = self.plan(&mut tx, now, None).await?;
         let paused = outdial_store::campaigns::paused_campaigns(&mut tx, Channel::Voice).await?;
         let next_due = dialing::next_due_by_campaign(&mut tx).await?;
         let usable_dids = outdial_store::dids::usable_did_counts(

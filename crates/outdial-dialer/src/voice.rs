@@ -22,7 +22,7 @@ use outdial_queue::NewJob;
 use outdial_store::StoreError;
 use outdial_store::campaigns::Campaign;
 use outdial_store::dialing::{self, CallAttempt, Claimed, NewAttempt};
-use outdial_store::dids::{mark_did_called, usable_dids};
+use outdial_store::dids::usable_dids;
 use outdial_worker::events::{Event, names};
 use outdial_worker::jobs::{DialerJob, StatsJob};
 use outdial_worker::{Done, JobContext, JobError};
@@ -338,8 +338,8 @@ impl Dialer {
             }
             return Ok(self.skipped(Skip::NoDids, contact.campaign_id).await);
         };
-        mark_did_called(&mut tx, did.id, now).await?;
-        // 6. The attempt row, before the carrier is called (idempotency key).
+        // 6. The attempt row, before the carrier is called (idempotency key); it also marks
+        //    the caller ID called.
         let new = NewAttempt {
             contact_id: contact.id,
             attempt_index: contact.attempt_count,

@@ -68,52 +68,59 @@ pub struct OrgLoad {
     pub active: i64,
 }
 
-/// Limits and active calls of every organization that has active calls or queued contacts.
+/// What a dispatch cycle reads of the contacts that hold capacity (SPEC §4: active =
+/// `locked` or `dialing`), in one statement: every organization's limit and active count,
+/// each campaign's admitted and in-call counts, and the oldest admission.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct Loads {
+    /// every organization, by id
+    pub orgs: Vec<OrgLoad>,
+    /// per campaign with active contacts: `(campaign, locked, dialing)`
+    pub campaigns: Vec<(CampaignId, i64, i64)>,
+    /// the earliest `locked_at` of any `locked` contact: a stale-lock sweep (SPEC §5 step 1)
+    /// has work only when this is older than the threshold
+    pub oldest_lock: Option<DateTime<Utc>>,
+}
+
+/// Reads [`Loads`]: one pass over the active-contacts index joined to `organizations`
+/// (replacing three statements — org loads, campaign loads and the sweep's scan — on the
+/// cycle's critical path).
 ///
 /// Errors: database failures.
-pub async fn org_loads(conn: &mut PgConnection) -> Result<Vec<OrgLoad>> {
-    let rows: Vec<(i64, i32, i64)> = sqlx::query_as(
-        "SELECT o.id, o.concurrency_limit, COALESCE(a.active, 0)
+pub async fn loads(conn: &mut PgConnection) -> Result<Loads> {
+    type Row = (i64, i32, Option<i64>, i64, i64, Option<DateTime<Utc>>);
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT o.id, o.concurrency_limit, a.campaign_id, COALESCE(a.locked, 0), COALESCE(a.dialing, 0), a.oldest_lock
          FROM organizations o
-         LEFT JOIN (SELECT org_id, count(*) AS active FROM contacts WHERE status IN ('locked', 'dialing') GROUP BY org_id) a
+         LEFT JOIN (SELECT org_id, campaign_id,
+                           count(*) FILTER (WHERE status = 'locked') AS locked,
+                           count(*) FILTER (WHERE status = 'dialing') AS dialing,
+                           min(locked_at) FILTER (WHERE status = 'locked') AS oldest_lock
+                    FROM contacts WHERE status IN ('locked', 'dialing') GROUP BY org_id, campaign_id) a
            ON a.org_id = o.id
          ORDER BY o.id",
     )
     .fetch_all(conn)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, limit, active)| OrgLoad {
-            org_id: OrgId(id),
-            limit,
-            active,
-        })
-        .collect())
-}
-
-/// Per-campaign counts of admitted (`locked`) and in-call (`dialing`) contacts.
-///
-/// Errors: database failures.
-pub async fn campaign_loads(conn: &mut PgConnection) -> Result<Vec<(CampaignId, i64, i64)>> {
-    let rows: Vec<(i64, i64, i64)> = sqlx::query_as(
-        "SELECT campaign_id, count(*) FILTER (WHERE status = 'locked'), count(*) FILTER (WHERE status = 'dialing')
-         FROM contacts WHERE status IN ('locked', 'dialing') AND campaign_id IS NOT NULL GROUP BY campaign_id",
-    )
-    .fetch_all(conn)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(c, l, d)| (CampaignId(c), l, d))
-        .collect())
-}
-
-/// Active calls per SIP pool (contacts locked or dialing).
-///
-/// Errors: database failures.
-pub async fn pool_loads(conn: &mut PgConnection) -> Result<Vec<(String, i64)>> {
-    Ok(sqlx::query_as("SELECT sip_pool, count(*) FROM contacts WHERE status IN ('locked', 'dialing') GROUP BY sip_pool")
-        .fetch_all(conn)
-        .await?)
+    let mut out = Loads::default();
+    for (org, limit, campaign, locked, dialing, oldest) in rows {
+        match out.orgs.last_mut() {
+            Some(last) if last.org_id.0 == org => last.active += locked + dialing,
+            _ => out.orgs.push(OrgLoad {
+                org_id: OrgId(org),
+                limit,
+                active: locked + dialing,
+            }),
+        }
+        if let Some(c) = campaign {
+            out.campaigns.push((CampaignId(c), locked, dialing));
+        }
+        out.oldest_lock = match (out.oldest_lock, oldest) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+    Ok(out)
 }
 
 /// Time-zone keys of every dialing campaign on `channel`: `(campaign, zone key)`.
@@ -429,15 +436,23 @@ const ATTEMPT_COLUMNS: &str = "id, contact_id, attempt_index, org_id, campaign_i
     created_at, originated_at, ended_at";
 
 #[derive(sqlx::FromRow)]
-struct CompletedRow {
-    #[sqlx(flatten)]
-    attempt: CallAttempt,
+struct PolicyRow {
+    attempt_status: String,
+    attempt_index: i32,
     phone_count: Option<i32>,
     max_attempts_per_phone_number: Option<i32>,
     retry_delay_ms: Option<i64>,
     voicemail_drop: Option<bool>,
     retry_busy: Option<bool>,
     campaign_status: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct CompletedRow {
+    #[sqlx(flatten)]
+    attempt: CallAttempt,
+    contact_status: String,
+    campaign_finished: bool,
 }
 
 /// An attempt to record before calling the carrier (SPEC §5.6).
@@ -463,7 +478,10 @@ pub struct NewAttempt {
 
 /// Inserts the attempt row, or returns the existing one for the same (contact, attempt
 /// index): the idempotency key, so a retried job never records — or places — a second call
-/// for the same attempt. The bool is `true` when this call created it.
+/// for the same attempt. The bool is `true` when this call created it. Creating it also
+/// records the call on its caller ID in the same statement (what
+/// [`crate::dids::mark_did_called`] does: last call time for least-recently-used order,
+/// one more warming call), so a retried job does not count the call twice.
 ///
 /// Errors: database failures.
 pub async fn insert_attempt(
@@ -472,9 +490,14 @@ pub async fn insert_attempt(
     now: DateTime<Utc>,
 ) -> Result<(CallAttempt, bool)> {
     let created: Option<CallAttempt> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO call_attempts (contact_id, attempt_index, org_id, campaign_id, did_id, from_number, to_number, channel_pool, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-         ON CONFLICT (contact_id, attempt_index) DO NOTHING RETURNING {ATTEMPT_COLUMNS}"
+        "WITH a AS (
+             INSERT INTO call_attempts (contact_id, attempt_index, org_id, campaign_id, did_id, from_number, to_number, channel_pool, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             ON CONFLICT (contact_id, attempt_index) DO NOTHING RETURNING {ATTEMPT_COLUMNS}),
+         d AS (
+             UPDATE dids SET last_call_at = $9, warming_calls = warming_calls + CASE WHEN state = 'warming' THEN 1 ELSE 0 END
+             WHERE id = $5 AND EXISTS (SELECT 1 FROM a))
+         SELECT * FROM a"
     )))
     .bind(a.contact_id.0)
     .bind(a.attempt_index)
@@ -530,6 +553,11 @@ pub struct Completion {
     pub resolution: Resolution,
     /// the contact's new status
     pub contact_status: String,
+    /// the contact is finished and no other contact of its campaign is open (queued,
+    /// locked, dialing, sending, sent): the campaign can complete (SPEC §8). Two
+    /// completions racing for a campaign's last two contacts may both see the other still
+    /// open; the campaign's idle tick completes it then.
+    pub campaign_finished: bool,
 }
 
 impl Store {
@@ -612,43 +640,33 @@ impl Store {
     /// table with the campaign's retry policy; later ones return `None` and change nothing.
     /// If the campaign was cancelled meanwhile, a retry becomes `cancelled`.
     ///
-    /// Errors: database failures.
+    /// Two statements, no transaction: a read of what the outcome table needs (the attempt
+    /// index, the contact's number count, the campaign's policy and status — none of which a
+    /// concurrent completion changes), then one statement that ends the attempt only if it is
+    /// still open (the compare-and-set) and resolves the contact with it, atomically. The
+    /// same statement tells whether the campaign has no open contact left
+    /// ([`Completion::campaign_finished`]).
+    ///
+    /// Errors: [`StoreError::NotFound`] for an unknown attempt, database failures.
     pub async fn complete_attempt(
         &self,
         id: AttemptId,
         outcome: &AttemptOutcome,
         now: DateTime<Utc>,
     ) -> Result<Option<Completion>> {
-        let mut tx = self.pool.begin().await?;
-        // One statement ends the attempt (first completion only) and reads what the outcome
-        // table needs: the contact's number count and status, the campaign's policy.
-        let row: Option<CompletedRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "WITH a AS (
-                 UPDATE call_attempts SET status = 'completed', disposition = $2, carrier_status = COALESCE($3, carrier_status),
-                     answered_by = COALESCE($4, answered_by), duration_s = COALESCE($5, duration_s),
-                     provider_call_sid = COALESCE(provider_call_sid, $6), completed_by = $7, error = $8, ended_at = $9,
-                     spam_flagged = spam_flagged OR $10
-                 WHERE id = $1 AND status <> 'completed' RETURNING {ATTEMPT_COLUMNS})
-             SELECT a.*, cardinality(c.phone_numbers) AS phone_count,
+        let policy_row: Option<PolicyRow> = sqlx::query_as(
+            "SELECT a.status AS attempt_status, a.attempt_index, cardinality(c.phone_numbers) AS phone_count,
                     k.max_attempts_per_phone_number, k.retry_delay_ms, k.voicemail_drop, k.retry_busy, k.status AS campaign_status
-             FROM a JOIN contacts c ON c.id = a.contact_id LEFT JOIN campaigns k ON k.id = a.campaign_id"
-        )))
+             FROM call_attempts a JOIN contacts c ON c.id = a.contact_id LEFT JOIN campaigns k ON k.id = a.campaign_id
+             WHERE a.id = $1",
+        )
         .bind(id.0)
-        .bind(outcome.disposition.as_str())
-        .bind(&outcome.carrier_status)
-        .bind(&outcome.answered_by)
-        .bind(outcome.duration_s)
-        .bind(&outcome.call_sid)
-        .bind(outcome.completed_by)
-        .bind(&outcome.error)
-        .bind(now)
-        .bind(outcome.spam_flagged)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&self.pool)
         .await?;
-        let Some(row) = row else {
+        let row = policy_row.ok_or_else(|| StoreError::not_found("call attempt", id))?;
+        if row.attempt_status == "completed" {
             return Ok(None);
-        };
-        let attempt = row.attempt;
+        }
         let (policy, campaign_status) = match row.campaign_status {
             Some(status) => {
                 let policy = RetryPolicy {
@@ -669,14 +687,14 @@ impl Store {
             }
             None => (RetryPolicy::default(), None),
         };
-        let index = u32::try_from(attempt.attempt_index).map_err(corrupt)?;
+        let index = u32::try_from(row.attempt_index).map_err(corrupt)?;
         let phones = usize::try_from(row.phone_count.unwrap_or(0)).unwrap_or(0);
         let resolution = resolve(outcome.disposition, index, phones, &policy, now);
         let (status, reason, next_index, retry_after) = match resolution {
             Resolution::Retry { .. } if campaign_status == Some(CampaignStatus::Cancelled) => (
                 "cancelled",
                 Some("campaign_cancelled"),
-                attempt.attempt_index + 1,
+                row.attempt_index + 1,
                 None,
             ),
             Resolution::Retry {
@@ -688,35 +706,55 @@ impl Store {
                 i32::try_from(next_attempt_index).unwrap_or(i32::MAX),
                 Some(retry_after),
             ),
-            other => (
-                other.status().as_str(),
-                None,
-                attempt.attempt_index + 1,
-                None,
-            ),
+            other => (other.status().as_str(), None, row.attempt_index + 1, None),
         };
-        // A contact that is no longer dialing (cancelled meanwhile) keeps its status; the
-        // attempt's outcome is still recorded on it.
-        let contact_status: String = sqlx::query_scalar(
-            "UPDATE contacts SET status = CASE WHEN status = 'dialing' THEN $2 ELSE status END, disposition = $3,
-                 status_reason = CASE WHEN status = 'dialing' THEN COALESCE($4, status_reason) ELSE status_reason END,
-                 attempt_count = GREATEST(attempt_count, $5), retry_after = COALESCE($6, retry_after), locked_at = NULL, updated_at = $7
-             WHERE id = $1 RETURNING status",
-        )
-        .bind(attempt.contact_id)
-        .bind(status)
+        // The attempt ends only if still open; the contact changes only with it. A contact
+        // that is no longer dialing (cancelled meanwhile) keeps its status; the attempt's
+        // outcome is still recorded on it. `campaign_finished`: the contact is no longer open
+        // and no other contact of its campaign is (the statement's snapshot still shows this
+        // contact's old row, hence `o.id <> c.id`).
+        let done: Option<CompletedRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "WITH a AS (
+                 UPDATE call_attempts SET status = 'completed', disposition = $2, carrier_status = COALESCE($3, carrier_status),
+                     answered_by = COALESCE($4, answered_by), duration_s = COALESCE($5, duration_s),
+                     provider_call_sid = COALESCE(provider_call_sid, $6), completed_by = $7, error = $8, ended_at = $9,
+                     spam_flagged = spam_flagged OR $10
+                 WHERE id = $1 AND status <> 'completed' RETURNING {ATTEMPT_COLUMNS}),
+             c AS (
+                 UPDATE contacts SET status = CASE WHEN contacts.status = 'dialing' THEN $11 ELSE contacts.status END, disposition = $2,
+                     status_reason = CASE WHEN contacts.status = 'dialing' THEN COALESCE($12, contacts.status_reason) ELSE contacts.status_reason END,
+                     attempt_count = GREATEST(contacts.attempt_count, $13), retry_after = COALESCE($14, contacts.retry_after),
+                     locked_at = NULL, updated_at = $9
+                 FROM a WHERE contacts.id = a.contact_id
+                 RETURNING contacts.id, contacts.status, contacts.campaign_id)
+             SELECT a.*, c.status AS contact_status,
+                    (c.campaign_id IS NOT NULL AND c.status NOT IN ({OPEN})
+                     AND NOT EXISTS (SELECT 1 FROM contacts o WHERE o.campaign_id = c.campaign_id AND o.status IN ({OPEN}) AND o.id <> c.id))
+                    AS campaign_finished
+             FROM a JOIN c ON c.id = a.contact_id",
+            OPEN = crate::stats::OPEN_STATUSES,
+        )))
+        .bind(id.0)
         .bind(outcome.disposition.as_str())
+        .bind(&outcome.carrier_status)
+        .bind(&outcome.answered_by)
+        .bind(outcome.duration_s)
+        .bind(&outcome.call_sid)
+        .bind(outcome.completed_by)
+        .bind(&outcome.error)
+        .bind(now)
+        .bind(outcome.spam_flagged)
+        .bind(status)
         .bind(reason)
         .bind(next_index)
         .bind(retry_after)
-        .bind(now)
-        .fetch_one(&mut *tx)
+        .fetch_optional(&self.pool)
         .await?;
-        tx.commit().await?;
-        Ok(Some(Completion {
-            attempt,
+        Ok(done.map(|d| Completion {
+            attempt: d.attempt,
             resolution,
-            contact_status,
+            contact_status: d.contact_status,
+            campaign_finished: d.campaign_finished,
         }))
     }
 

@@ -24,6 +24,10 @@ pub struct AttemptFigures {
     pub last_at: Option<DateTime<Utc>>,
 }
 
+/// The contact statuses that are not finished (SQL list): a campaign with a contact in one
+/// of them is not complete (SPEC §8).
+pub(crate) const OPEN_STATUSES: &str = "'queued', 'locked', 'dialing', 'sending', 'sent'";
+
 impl Store {
     /// Attempt figures of `campaign` at `now`.
     ///
@@ -91,7 +95,7 @@ impl Store {
     /// Errors: database failures.
     pub async fn campaign_has_open_contacts(&self, campaign: CampaignId) -> Result<bool> {
         Ok(sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM contacts WHERE campaign_id = $1 AND status IN ('queued', 'locked', 'dialing', 'sending', 'sent'))",
+            sqlx::AssertSqlSafe(format!("SELECT EXISTS (SELECT 1 FROM contacts WHERE campaign_id = $1 AND status IN ({OPEN_STATUSES}))")),
         )
         .bind(campaign.0)
         .fetch_one(&self.pool)

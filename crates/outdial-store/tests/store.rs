@@ -190,6 +190,12 @@ async fn dialing_attempt(
         .create_did(org, "+12125550001", t0())
         .await
         .expect("did");
+    // Warming, so that its ramp counter shows how many calls were recorded on it.
+    sqlx::query("UPDATE dids SET state = 'warming' WHERE id = $1")
+        .bind(did.id.0)
+        .execute(store.pool())
+        .await
+        .expect("warming");
     store
         .transition_campaign(campaign, None, CampaignCommand::Start, "test", None, t0())
         .await
@@ -276,6 +282,10 @@ async fn completion_happens_exactly_once_and_resolves_the_contact(pool: PgPool) 
     let done = done.expect("first completion wins");
     assert_eq!(done.contact_status, "queued");
     assert!(
+        !done.campaign_finished,
+        "a contact queued for a retry keeps its campaign open"
+    );
+    assert!(
         store
             .complete_attempt(attempt, &outcome(Disposition::Timeout, "timeout"), now)
             .await
@@ -294,6 +304,33 @@ async fn completion_happens_exactly_once_and_resolves_the_contact(pool: PgPool) 
         (a.status.as_str(), a.completed_by.as_deref()),
         ("completed", Some("webhook"))
     );
+}
+
+#[sqlx::test(migrator = "outdial_store::MIGRATOR")]
+async fn the_last_contacts_final_outcome_finishes_the_campaign_and_marks_the_did_once(
+    pool: PgPool,
+) {
+    let (store, org, campaign) = setup(pool, 1).await;
+    let (_, attempt) = dialing_attempt(&store, org, campaign).await;
+    // dialing_attempt inserted the attempt twice (idempotency): the DID counts one call.
+    let (last_call, warming_calls): (Option<DateTime<Utc>>, i32) =
+        sqlx::query_as("SELECT last_call_at, warming_calls FROM dids WHERE org_id = $1")
+            .bind(org.0)
+            .fetch_one(store.pool())
+            .await
+            .expect("did");
+    assert_eq!((last_call, warming_calls), (Some(t0()), 1));
+    let done = store
+        .complete_attempt(
+            attempt,
+            &outcome(Disposition::HumanConnected, "webhook"),
+            t0(),
+        )
+        .await
+        .expect("complete")
+        .expect("first completion");
+    assert_eq!(done.contact_status, "completed");
+    assert!(done.campaign_finished, "no other contact is open");
 }
 
 #[sqlx::test(migrator = "outdial_store::MIGRATOR")]
