@@ -136,7 +136,8 @@ impl Dialer {
     /// completion when this was its last open contact. Returns the completion, or `None` if
     /// the attempt had already ended.
     ///
-    /// Errors: Postgres failures (the job retries; the compare-and-set makes that safe).
+    /// Errors: Postgres failures (the job retries; the compare-and-set makes that safe); an
+    /// unknown attempt id is permanent (the job is dead-lettered at once).
     pub async fn finish(
         &self,
         id: AttemptId,
@@ -144,8 +145,14 @@ impl Dialer {
     ) -> Result<Option<Completion>, JobError> {
         let now = self.clock().now();
         let now_ms = now.timestamp_millis();
-        let Some(done) = self.svc.store.complete_attempt(id, outcome, now).await? else {
-            return Ok(None);
+        let done = match self.svc.store.complete_attempt(id, outcome, now).await {
+            Ok(Some(done)) => done,
+            Ok(None) => return Ok(None),
+            // No retry can make it exist: dead-letter at once, with the reason.
+            Err(StoreError::NotFound { .. }) => {
+                return Err(JobError::abort(format!("call attempt {id} does not exist")));
+            }
+            Err(e) => return Err(e.into()),
         };
         let a = &done.attempt;
         self.release_named(&[(a.channel_pool.clone(), a.holder())], now_ms)

@@ -1,7 +1,8 @@
 //! The dispatch cycle (SPEC §4, §5 "Dispatch cycle"): one at a time fleet-wide, every poll
 //! interval.
 //!
-//! 1. **Sweep** contacts `locked` longer than the stale threshold back to `queued`.
+//! 1. **Sweep** contacts `locked` longer than the stale threshold back to `queued` — read
+//!    with the loads in one statement, so the `UPDATE` runs only when a lock is stale.
 //! 2. **Eligible zones**: which contact time zones of each dialing voice campaign are inside
 //!    the campaign's calling window now.
 //! 3. **Need**: each campaign keeps at most `⌈cps × lookahead⌉` contacts admitted ahead of

@@ -331,6 +331,16 @@ async fn the_last_contacts_final_outcome_finishes_the_campaign_and_marks_the_did
         .expect("first completion");
     assert_eq!(done.contact_status, "completed");
     assert!(done.campaign_finished, "no other contact is open");
+    assert!(matches!(
+        store
+            .complete_attempt(
+                AttemptId(attempt.0 + 1_000),
+                &outcome(Disposition::Failed, "webhook"),
+                t0()
+            )
+            .await,
+        Err(StoreError::NotFound { .. })
+    ));
 }
 
 #[sqlx::test(migrator = "outdial_store::MIGRATOR")]
