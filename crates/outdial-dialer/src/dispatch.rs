@@ -322,7 +322,7 @@ impl Dialer {
         let candidates = if free == 0 {
             Vec::new()
         } else {
-            dialing::fetch_candidates(tx, now, &needs, &eligible, direct_limit, false).await?
+            dialing::fetch_candidates(tx, now, &needs, &eligible, direct_limit).await?
         };
         timings.step("fetch");
 

@@ -115,10 +115,7 @@ pub async fn loads(conn: &mut PgConnection) -> Result<Loads> {
         if let Some(c) = campaign {
             out.campaigns.push((CampaignId(c), locked, dialing));
         }
-        out.oldest_lock = match (out.oldest_lock, oldest) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        out.oldest_lock = out.oldest_lock.into_iter().chain(oldest).min();
     }
     Ok(out)
 }
@@ -174,12 +171,12 @@ fn candidate(r: CandidateRow) -> Candidate {
     }
 }
 
-/// Fetches and row-locks (`FOR UPDATE SKIP LOCKED`) due contacts (SPEC §5 step 4):
-/// for each `(campaign, need)` at most `need` queued contacts of that campaign due at `now`
-/// whose zone key is among the campaign's `eligible` zones, earliest due first; plus at most
-/// `direct_limit` due direct calls (no campaign), which bypass windows. With `lock`, rows are
-/// locked and rows locked by another transaction are skipped, so two concurrent fetches
-/// never return the same contact; without, nothing is locked (read-only diagnostics).
+/// Fetches due contacts (SPEC §5 step 4): for each `(campaign, need)` at most `need` queued
+/// contacts of that campaign due at `now` whose zone key is among the campaign's `eligible`
+/// zones, earliest due first; plus at most `direct_limit` due direct calls (no campaign),
+/// which bypass windows. Takes no row locks: a cycle locks only the contacts its allocation
+/// picks, with [`lock_contacts`] (`FOR UPDATE SKIP LOCKED`), so two concurrent cycles never
+/// admit the same contact.
 ///
 /// Errors: database failures.
 pub async fn fetch_candidates(
@@ -188,16 +185,14 @@ pub async fn fetch_candidates(
     needs: &[(CampaignId, i32)],
     eligible: &[(CampaignId, String)],
     direct_limit: i64,
-    lock: bool,
 ) -> Result<Vec<Candidate>> {
-    let locking = if lock { "FOR UPDATE SKIP LOCKED" } else { "" };
     let mut out: Vec<Candidate> = Vec::new();
     if direct_limit > 0 {
-        let rows: Vec<CandidateRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        let rows: Vec<CandidateRow> = sqlx::query_as(
             "SELECT id, org_id, campaign_id, attempt_count, sip_pool, retry_after FROM contacts
              WHERE campaign_id IS NULL AND status = 'queued' AND retry_after <= $1
-             ORDER BY retry_after, id LIMIT $2 {locking}"
-        )))
+             ORDER BY retry_after, id LIMIT $2",
+        )
         .bind(now)
         .bind(direct_limit)
         .fetch_all(&mut *conn)
@@ -213,7 +208,7 @@ pub async fn fetch_candidates(
         // Each campaign's open zones as one array, joined once: a correlated `IN (SELECT …
         // FROM elig WHERE …)` rescanned the whole zone list for every contact row (≈ 1 s a
         // cycle at 2,000 campaigns).
-        let rows: Vec<CandidateRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        let rows: Vec<CandidateRow> = sqlx::query_as(
             "WITH needs AS (SELECT * FROM unnest($2::bigint[], $3::int[]) AS n(campaign_id, need)),
                   elig AS (SELECT campaign_id, array_agg(tz) AS tzs
                            FROM unnest($4::bigint[], $5::text[]) AS e(campaign_id, tz) GROUP BY campaign_id)
@@ -222,9 +217,8 @@ pub async fn fetch_candidates(
                  SELECT id, org_id, campaign_id, attempt_count, sip_pool, retry_after FROM contacts
                  WHERE campaign_id = n.campaign_id AND status = 'queued' AND retry_after <= $1
                    AND timezone = ANY(e.tzs)
-                 ORDER BY retry_after, id LIMIT n.need
-                 {locking}) c"
-        )))
+                 ORDER BY retry_after, id LIMIT n.need) c",
+        )
         .bind(now)
         .bind(&need_ids)
         .bind(&need_n)
@@ -495,9 +489,9 @@ pub async fn insert_attempt(
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
              ON CONFLICT (contact_id, attempt_index) DO NOTHING RETURNING {ATTEMPT_COLUMNS}),
          d AS (
-             UPDATE dids SET last_call_at = $9, warming_calls = warming_calls + CASE WHEN state = 'warming' THEN 1 ELSE 0 END
-             WHERE id = $5 AND EXISTS (SELECT 1 FROM a))
-         SELECT * FROM a"
+             UPDATE dids SET {} WHERE id = $5 AND EXISTS (SELECT 1 FROM a))
+         SELECT * FROM a",
+        crate::dids::did_called_set("$9")
     )))
     .bind(a.contact_id.0)
     .bind(a.attempt_index)

@@ -212,13 +212,24 @@ pub async fn usable_dids(conn: &mut PgConnection, org: OrgId) -> Result<Vec<Did>
     rows.into_iter().map(TryInto::try_into).collect()
 }
 
+/// The `SET` list of an `UPDATE dids` recording a call placed at the SQL expression `at`
+/// (a parameter such as `$2`): the last call time (least-recently-used order) and, while
+/// warming, one more call of the ramp (SPEC §7).
+pub(crate) fn did_called_set(at: &str) -> String {
+    format!(
+        "last_call_at = {at}, warming_calls = warming_calls + CASE WHEN state = 'warming' THEN 1 ELSE 0 END"
+    )
+}
+
 /// Records that DID `id` placed a call at `now` (least-recently-used ordering, warming ramp).
+/// [`crate::dialing::insert_attempt`] does the same for the calls the dialer places.
 ///
 /// Errors: database failures.
 pub async fn mark_did_called(conn: &mut PgConnection, id: DidId, now: DateTime<Utc>) -> Result<()> {
-    sqlx::query(
-        "UPDATE dids SET last_call_at = $2, warming_calls = warming_calls + CASE WHEN state = 'warming' THEN 1 ELSE 0 END WHERE id = $1",
-    )
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE dids SET {} WHERE id = $1",
+        did_called_set("$2")
+    )))
     .bind(id.0)
     .bind(now)
     .execute(conn)

@@ -105,29 +105,21 @@ async fn import_reports_duplicates_against_the_campaign_and_records_the_upload(p
 }
 
 #[sqlx::test(migrator = "outdial_store::MIGRATOR")]
-async fn two_concurrent_fetches_never_return_the_same_contact(pool: PgPool) {
+async fn two_concurrent_cycles_never_admit_the_same_contact(pool: PgPool) {
     let (store, _org, campaign) = setup(pool, 200).await;
     let eligible = vec![(campaign, "America/New_York".to_owned())];
-    let needs = vec![(campaign, 150)];
+    let later = t0() + Duration::seconds(1);
+    let ids = |c: &[dialing::Candidate]| c.iter().map(|c| c.contact_id).collect::<Vec<_>>();
     let mut a = store.pool().begin().await.expect("tx a");
     let mut b = store.pool().begin().await.expect("tx b");
-    let later = t0() + Duration::seconds(1);
-    let got_a = dialing::fetch_candidates(&mut a, later, &needs, &eligible, 0, true)
+    // The fetch takes no locks: both cycles see the same due contacts.
+    let got_a = dialing::fetch_candidates(&mut a, later, &[(campaign, 150)], &eligible, 0)
         .await
         .expect("fetch a");
-    let got_b = dialing::fetch_candidates(&mut b, later, &needs, &eligible, 0, true)
+    let got_b = dialing::fetch_candidates(&mut b, later, &[(campaign, 200)], &eligible, 0)
         .await
         .expect("fetch b");
-    assert_eq!(
-        (got_a.len(), got_b.len()),
-        (150, 50),
-        "b skips the rows a holds"
-    );
-    let ids_a: std::collections::HashSet<ContactId> = got_a.iter().map(|c| c.contact_id).collect();
-    assert!(
-        got_b.iter().all(|c| !ids_a.contains(&c.contact_id)),
-        "no contact in both"
-    );
+    assert_eq!((got_a.len(), got_b.len()), (150, 200));
     // Earliest due first: a got the first 150 by (retry_after, id).
     let mut sorted: Vec<i64> = got_a.iter().map(|c| c.contact_id.0).collect();
     sorted.sort_unstable();
@@ -135,21 +127,39 @@ async fn two_concurrent_fetches_never_return_the_same_contact(pool: PgPool) {
         sorted,
         got_a.iter().map(|c| c.contact_id.0).collect::<Vec<_>>()
     );
-    let locked_a = dialing::lock_contacts(
-        &mut a,
-        &got_a.iter().map(|c| c.contact_id).collect::<Vec<_>>(),
-        later,
-    )
-    .await
-    .expect("lock");
-    assert_eq!(locked_a.len(), 150);
+    // Admission is where they part: b skips the rows a holds.
+    let locked_a = dialing::lock_contacts(&mut a, &ids(&got_a), later)
+        .await
+        .expect("lock a");
+    let locked_b = dialing::lock_contacts(&mut b, &ids(&got_b), later)
+        .await
+        .expect("lock b");
+    assert_eq!(
+        (locked_a.len(), locked_b.len()),
+        (150, 50),
+        "b skips a's rows"
+    );
+    let held_a: std::collections::HashSet<ContactId> = locked_a.iter().copied().collect();
+    assert!(
+        locked_b.iter().all(|c| !held_a.contains(c)),
+        "no contact admitted by both"
+    );
     a.commit().await.expect("commit a");
     b.rollback().await.expect("rollback b");
+    // After a commits, its contacts are no longer queued: neither fetched nor admitted again.
     let mut c = store.pool().begin().await.expect("tx c");
-    let got_c = dialing::fetch_candidates(&mut c, later, &needs, &eligible, 0, true)
+    let got_c = dialing::fetch_candidates(&mut c, later, &[(campaign, 200)], &eligible, 0)
         .await
         .expect("fetch c");
-    assert_eq!(got_c.len(), 50, "locked contacts are no longer candidates");
+    assert_eq!(
+        got_c.len(),
+        50,
+        "admitted contacts are no longer candidates"
+    );
+    let again = dialing::lock_contacts(&mut c, &ids(&got_a), later)
+        .await
+        .expect("lock c");
+    assert!(again.is_empty(), "a committed admission is not taken twice");
 }
 
 #[sqlx::test(migrator = "outdial_store::MIGRATOR")]
@@ -163,7 +173,6 @@ async fn candidates_respect_due_time_and_eligible_zones(pool: PgPool) {
         &[(campaign, 10)],
         &[(campaign, "America/New_York".into())],
         0,
-        true,
     )
     .await
     .expect("fetch");
@@ -174,7 +183,6 @@ async fn candidates_respect_due_time_and_eligible_zones(pool: PgPool) {
         &[(campaign, 10)],
         &[(campaign, "America/Chicago".into())],
         0,
-        true,
     )
     .await
     .expect("fetch");
@@ -207,7 +215,6 @@ async fn dialing_attempt(
         &[(campaign, 1)],
         &[(campaign, "America/New_York".into())],
         0,
-        true,
     )
     .await
     .expect("fetch");
@@ -353,7 +360,6 @@ async fn stale_locks_are_swept(pool: PgPool) {
         &[(campaign, 2)],
         &[(campaign, "America/New_York".into())],
         0,
-        true,
     )
     .await
     .expect("fetch");
