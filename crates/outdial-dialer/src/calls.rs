@@ -4,8 +4,9 @@
 //! An attempt ends by the carrier's status callback (relayed by the API as a `CallStatus`
 //! job), by its durable timeout job (`CallTimeout`, 30 minutes by default), or by an
 //! originate failure. Whichever comes first wins — the completion is a compare-and-set in
-//! Postgres — and only the winner releases the channel, enqueues the health job, publishes
-//! the event and resolves the contact.
+//! Postgres — and only the winner releases the channel, records the caller ID's health event
+//! (in the completing statement) and asks for its re-score, publishes the event and resolves
+//! the contact.
 
 use chrono::{DateTime, Utc};
 use outdial_carrier::callback::CallStatusCallback;
@@ -132,7 +133,7 @@ impl Dialer {
     }
 
     /// Ends attempt `id` with `outcome` if nothing ended it before, then does the
-    /// completion's effects: channel release, health job, stats request, event, and campaign
+    /// completion's effects: channel release, the caller ID's re-score, stats request, event, and campaign
     /// completion when this was its last open contact. Returns the completion, or `None` if
     /// the attempt had already ended.
     ///
@@ -159,17 +160,19 @@ impl Dialer {
             .await;
         metrics::counter!("outdial_dialer_attempts_completed_total", "disposition" => outcome.disposition.as_str(), "completed_by" => outcome.completed_by)
             .increment(1);
-        if let Err(e) = self
-            .svc
-            .health_queue
-            .enqueue(
-                &[HealthJob::RecordOutcome { attempt_id: id }.at(now_ms)],
-                now_ms,
-            )
-            .await
-        {
-            // The reconciler re-enqueues health jobs of completed attempts it finds unrecorded.
-            tracing::warn!(attempt = %id, error = %e, "health job not enqueued");
+        // The completion wrote the health event; the caller ID's score follows within
+        // `rescore_delay_ms` (one re-score absorbs the calls completing meanwhile).
+        if let Some(did_id) = a.did_id.map(outdial_domain::DidId) {
+            let due = now_ms + self.svc.config.health.rescore_delay_ms;
+            if let Err(e) = self
+                .svc
+                .health_queue
+                .enqueue(&[HealthJob::Rescore { did_id }.at(due)], now_ms)
+                .await
+            {
+                // The event is recorded; the DID's next completed call re-scores it.
+                tracing::warn!(attempt = %id, did = %did_id, error = %e, "re-score not enqueued");
+            }
         }
         let campaign = a.campaign_id.map(CampaignId);
         let event = Event::new(

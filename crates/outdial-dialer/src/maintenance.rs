@@ -19,7 +19,7 @@ use outdial_domain::campaign::{CampaignStatus, Channel};
 use outdial_domain::did::lifecycle_step;
 use outdial_queue::NewJob;
 use outdial_worker::events::{Event, names};
-use outdial_worker::jobs::{DialerJob, HealthJob};
+use outdial_worker::jobs::DialerJob;
 use outdial_worker::{Done, JobContext, JobError};
 
 use crate::Dialer;
@@ -131,22 +131,6 @@ impl Dialer {
             .enqueue(&jobs, now_ms)
             .await
             .map_err(JobError::retry)?;
-        let unrecorded = self
-            .svc
-            .store
-            .attempts_missing_health(now - grace, RECONCILE_LIMIT)
-            .await?;
-        if !unrecorded.is_empty() {
-            let health: Vec<_> = unrecorded
-                .into_iter()
-                .map(|a| HealthJob::RecordOutcome { attempt_id: a }.at(now_ms))
-                .collect();
-            self.svc
-                .health_queue
-                .enqueue(&health, now_ms)
-                .await
-                .map_err(JobError::retry)?;
-        }
         let next = ctx.scheduled_ms.max(now_ms - cfg.maintenance_interval_ms)
             + cfg.maintenance_interval_ms;
         Ok(Done::then(vec![DialerJob::Maintenance.at(next)]))

@@ -1,9 +1,10 @@
 //! # outdial-health
 //!
-//! The `campaign-health` worker (SPEC §2, §7). For every completed attempt it writes the
-//! `did_health_events` row (once per attempt, one statement) and asks for the attempt's
-//! caller ID to be re-scored. A re-score (job `rescore:<did>`, due `rescore_delay_ms` after
-//! the first request, absorbing the requests that follow) scores the DID over its last 50
+//! The `campaign-health` worker (SPEC §2, §7). The statement that completes an attempt
+//! writes its `did_health_events` row (exactly once, atomically with the completion) and the
+//! dialer then asks for the caller ID to be re-scored; this worker does the re-scoring. A
+//! re-score (job `rescore:<did>`, due `rescore_delay_ms` after the first request, absorbing
+//! the requests that follow) scores the DID over its last 50
 //! scored calls (only calls since its last cooldown ended count), stores the score and its
 //! components, and applies the action: warning (event), cooldown (out of rotation for the
 //! cooldown, `did.health.cooldown`) or burn (`did.health.burned`) — never before the minimum
@@ -18,7 +19,7 @@ use async_trait::async_trait;
 use outdial_domain::DidId;
 use outdial_domain::did::apply_health_action;
 use outdial_domain::health::{HealthAction, SCORE_WINDOW, action, score};
-use outdial_store::dids::{lock_did, recent_calls, record_health_event, store_score};
+use outdial_store::dids::{lock_did, recent_calls, store_score};
 use outdial_worker::config::Config;
 use outdial_worker::events::{Event, names};
 use outdial_worker::jobs::HealthJob;
@@ -63,32 +64,7 @@ impl HealthScorer {
         )
     }
 
-    /// Records attempt `attempt`'s health event (if it has a DID and is completed) and asks
-    /// for its DID to be re-scored `rescore_delay_ms` later; outcomes arriving meanwhile are
-    /// scored together (the `rescore:<did>` job absorbs them). Returns the DID.
-    ///
-    /// Errors: Postgres failures (the job retries; the event row is written once), Redis
-    /// failures.
-    pub async fn record(
-        &self,
-        attempt: outdial_domain::AttemptId,
-    ) -> Result<Option<DidId>, JobError> {
-        let mut conn = self.svc.store.pool().acquire().await?;
-        let did = record_health_event(&mut conn, attempt).await?;
-        drop(conn);
-        if let Some(did_id) = did {
-            let now = self.svc.clock.now_ms();
-            let due = now + self.svc.config.health.rescore_delay_ms;
-            self.svc
-                .health_queue
-                .enqueue(&[HealthJob::Rescore { did_id }.at(due)], now)
-                .await
-                .map_err(JobError::retry)?;
-        }
-        Ok(did)
-    }
-
-    /// Re-scores DID `did` (after a spam flag).
+    /// Re-scores DID `did` (after calls of it completed, or a spam flag).
     ///
     /// Errors: Postgres failures.
     pub async fn rescore(&self, did: DidId) -> Result<Scored, JobError> {
@@ -151,9 +127,6 @@ impl HealthScorer {
 impl Handler<HealthJob> for HealthScorer {
     async fn handle(&self, job: HealthJob, _ctx: JobContext) -> Result<Done<HealthJob>, JobError> {
         match job {
-            HealthJob::RecordOutcome { attempt_id } => {
-                self.record(attempt_id).await?;
-            }
             HealthJob::Rescore { did_id } => {
                 self.rescore(did_id).await?;
             }

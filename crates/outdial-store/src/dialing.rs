@@ -637,7 +637,9 @@ impl Store {
     /// Two statements, no transaction: a read of what the outcome table needs (the attempt
     /// index, the contact's number count, the campaign's policy and status — none of which a
     /// concurrent completion changes), then one statement that ends the attempt only if it is
-    /// still open (the compare-and-set) and resolves the contact with it, atomically. The
+    /// still open (the compare-and-set), writes its caller ID's `did_health_events` row
+    /// (SPEC §7: exactly one per attempt with a DID, so no outcome can be lost between the
+    /// completion and the health worker) and resolves the contact with it, atomically. The
     /// same statement tells whether the campaign has no open contact left
     /// ([`Completion::campaign_finished`]).
     ///
@@ -714,6 +716,11 @@ impl Store {
                      provider_call_sid = COALESCE(provider_call_sid, $6), completed_by = $7, error = $8, ended_at = $9,
                      spam_flagged = spam_flagged OR $10
                  WHERE id = $1 AND status <> 'completed' RETURNING {ATTEMPT_COLUMNS}),
+             h AS (
+                 INSERT INTO did_health_events (did_id, call_attempt_id, disposition, duration_s, spam_flagged, at)
+                 SELECT did_id, id, disposition, COALESCE(duration_s, 0), spam_flagged, ended_at
+                 FROM a WHERE did_id IS NOT NULL
+                 ON CONFLICT (call_attempt_id) DO NOTHING),
              c AS (
                  UPDATE contacts SET status = CASE WHEN contacts.status = 'dialing' THEN $11 ELSE contacts.status END, disposition = $2,
                      status_reason = CASE WHEN contacts.status = 'dialing' THEN COALESCE($12, contacts.status_reason) ELSE contacts.status_reason END,
@@ -789,26 +796,6 @@ impl Store {
             .into_iter()
             .map(|(id, s, t)| (AttemptId(id), s, t))
             .collect())
-    }
-
-    /// Completed attempts whose health event was not yet written and that ended before
-    /// `ended_before` (the reconciler re-enqueues their health jobs).
-    ///
-    /// Errors: database failures.
-    pub async fn attempts_missing_health(
-        &self,
-        ended_before: DateTime<Utc>,
-        limit: i64,
-    ) -> Result<Vec<AttemptId>> {
-        let ids: Vec<i64> = sqlx::query_scalar(
-            "SELECT id FROM call_attempts WHERE status = 'completed' AND health_recorded = false AND ended_at < $1
-             ORDER BY ended_at LIMIT $2",
-        )
-        .bind(ended_before)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(ids.into_iter().map(AttemptId).collect())
     }
 }
 

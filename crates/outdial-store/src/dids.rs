@@ -237,32 +237,6 @@ pub async fn mark_did_called(conn: &mut PgConnection, id: DidId, now: DateTime<U
     Ok(())
 }
 
-/// Writes the `did_health_events` row of completed attempt `attempt` (idempotent: one row
-/// per attempt) and marks the attempt's health as recorded, in one statement. Returns the
-/// DID to re-score, or `None` when the attempt has no DID or is not completed.
-///
-/// Errors: database failures.
-pub async fn record_health_event(
-    conn: &mut PgConnection,
-    attempt: AttemptId,
-) -> Result<Option<DidId>> {
-    let did: Option<Option<i64>> = sqlx::query_scalar(
-        "WITH a AS (
-             UPDATE call_attempts SET health_recorded = true WHERE id = $1 AND status = 'completed'
-             RETURNING id, did_id, disposition, duration_s, spam_flagged, ended_at, created_at),
-         ins AS (
-             INSERT INTO did_health_events (did_id, call_attempt_id, disposition, duration_s, spam_flagged, at)
-             SELECT did_id, id, disposition, COALESCE(duration_s, 0), spam_flagged, COALESCE(ended_at, created_at)
-             FROM a WHERE did_id IS NOT NULL
-             ON CONFLICT (call_attempt_id) DO NOTHING)
-         SELECT did_id FROM a",
-    )
-    .bind(attempt.0)
-    .fetch_optional(conn)
-    .await?;
-    Ok(did.flatten().map(DidId))
-}
-
 /// Locks DID `id` for re-scoring and returns it.
 ///
 /// Errors: [`StoreError::NotFound`].

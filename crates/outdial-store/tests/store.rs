@@ -314,7 +314,7 @@ async fn completion_happens_exactly_once_and_resolves_the_contact(pool: PgPool) 
 }
 
 #[sqlx::test(migrator = "outdial_store::MIGRATOR")]
-async fn the_last_contacts_final_outcome_finishes_the_campaign_and_marks_the_did_once(
+async fn the_last_contacts_final_outcome_finishes_the_campaign_marks_the_did_once_and_records_its_health(
     pool: PgPool,
 ) {
     let (store, org, campaign) = setup(pool, 1).await;
@@ -338,6 +338,27 @@ async fn the_last_contacts_final_outcome_finishes_the_campaign_and_marks_the_did
         .expect("first completion");
     assert_eq!(done.contact_status, "completed");
     assert!(done.campaign_finished, "no other contact is open");
+    // The completion wrote the caller ID's health event; a second completion neither ends
+    // the attempt again nor writes a second event.
+    assert!(
+        store
+            .complete_attempt(attempt, &outcome(Disposition::Timeout, "timeout"), t0())
+            .await
+            .expect("second completion")
+            .is_none()
+    );
+    let events: Vec<(i64, String, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT did_id, disposition, at FROM did_health_events WHERE call_attempt_id = $1",
+    )
+    .bind(attempt.0)
+    .fetch_all(store.pool())
+    .await
+    .expect("events");
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(
+        (events[0].0, events[0].1.as_str(), events[0].2),
+        (done.attempt.did_id.expect("did"), "human_connected", t0())
+    );
     assert!(matches!(
         store
             .complete_attempt(

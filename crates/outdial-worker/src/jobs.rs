@@ -177,13 +177,9 @@ impl DialerJob {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum HealthJob {
-    /// Write the attempt's `did_health_events` row and re-score its DID. Id
-    /// `health:<attempt>`.
-    RecordOutcome {
-        /// the completed attempt
-        attempt_id: AttemptId,
-    },
-    /// Re-score a DID after a spam flag. Id `rescore:<did>`.
+    /// Re-score a DID over its recent `did_health_events` (after a call of it completed, or
+    /// a spam flag). Id `rescore:<did>`: requests made while one is pending are absorbed by
+    /// it, so a busy DID is scored once per `rescore_delay_ms`, not once per call.
     Rescore {
         /// the DID
         did_id: outdial_domain::DidId,
@@ -193,7 +189,6 @@ pub enum HealthJob {
 impl Job for HealthJob {
     fn kind(&self) -> &'static str {
         match self {
-            Self::RecordOutcome { .. } => "record_outcome",
             Self::Rescore { .. } => "rescore",
         }
     }
@@ -203,7 +198,6 @@ impl HealthJob {
     /// This job as a queue entry with its canonical id, due at `due_ms`.
     pub fn at(self, due_ms: i64) -> NewJob<Self> {
         let id = match &self {
-            Self::RecordOutcome { attempt_id } => format!("health:{attempt_id}"),
             Self::Rescore { did_id } => format!("rescore:{did_id}"),
         };
         NewJob::new(self, due_ms).with_id(id)
