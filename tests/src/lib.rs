@@ -264,9 +264,7 @@ impl InProcess {
             .connect(&self.db.url)
             .await
             .expect("postgres");
-        let redis = deadpool_redis::Config::from_url(&self.redis.url)
-            .create_pool(Some(deadpool_redis::Runtime::Tokio1))
-            .expect("redis pool");
+        let redis = outdial_queue::pool::pool(&self.redis.url, 16).expect("redis pool");
         let svc = Services::from_parts(
             (*self.svc.config).clone(),
             outdial_store::Store::new(pg),

@@ -117,7 +117,7 @@ async fn a_subscriber_gets_its_campaigns_events_in_order_and_no_other_orgs() {
     let _: i64 = redis::cmd("PUBLISH")
         .arg(&channel)
         .arg(forged.to_string())
-        .query_async(&mut conn)
+        .query_async(&mut *conn)
         .await
         .expect("publish");
 
@@ -144,7 +144,7 @@ async fn a_subscriber_gets_its_campaigns_events_in_order_and_no_other_orgs() {
     let _: i64 = redis::cmd("PUBLISH")
         .arg(&channel)
         .arg(&end)
-        .query_async(&mut conn)
+        .query_async(&mut *conn)
         .await
         .expect("publish");
     let mut reference: Vec<String> = Vec::new();

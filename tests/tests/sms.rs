@@ -270,13 +270,13 @@ async fn maintenance_resends_a_recorded_text_whose_send_job_redis_lost() {
     let mut conn = e.redis.pool.get().await.expect("redis");
     let keys: Vec<String> = redis::cmd("KEYS")
         .arg(format!("{}bull:{{campaign-dialer}}:*", e.redis.prefix))
-        .query_async(&mut conn)
+        .query_async(&mut *conn)
         .await
         .expect("keys");
     assert!(!keys.is_empty());
     let () = redis::cmd("DEL")
         .arg(&keys)
-        .query_async(&mut conn)
+        .query_async(&mut *conn)
         .await
         .expect("del");
     // Past the maintenance grace (one maintenance interval), maintenance restores the send.

@@ -19,7 +19,7 @@
 
 use std::collections::BTreeMap;
 
-use deadpool_redis::Pool;
+use outdial_queue::pool::Pool;
 use redis::Script;
 use serde::{Deserialize, Serialize};
 
@@ -31,7 +31,7 @@ pub enum ChannelError {
     Redis(#[from] redis::RedisError),
     /// No connection available.
     #[error("redis pool: {0}")]
-    Pool(#[from] deadpool_redis::PoolError),
+    Pool(#[from] outdial_queue::pool::PoolError),
     /// The pool name is not configured.
     #[error("unknown channel pool {0:?}")]
     UnknownPool(String),
@@ -190,7 +190,7 @@ impl Channels {
             .arg(max)
             .arg(self.cfg.ttl_s)
             .arg(holders)
-            .invoke_async(&mut conn)
+            .invoke_async(&mut *conn)
             .await?;
         Ok(n)
     }
@@ -219,7 +219,7 @@ impl Channels {
             .arg(now_ms)
             .arg(self.cfg.ttl_s)
             .arg(holders)
-            .invoke_async(&mut conn)
+            .invoke_async(&mut *conn)
             .await?;
         Ok(n)
     }
@@ -246,7 +246,7 @@ impl Channels {
             .arg(self.cfg.lease_ms)
             .arg(self.cfg.ttl_s)
             .arg(holders)
-            .invoke_async(&mut conn)
+            .invoke_async(&mut *conn)
             .await?;
         Ok(n)
     }
@@ -263,7 +263,7 @@ impl Channels {
             .zcount(&set, format!("({now_ms}"), "+inf")
             .zcount(&set, "-inf", now_ms)
             .ttl(&count)
-            .query_async(&mut conn)
+            .query_async(&mut *conn)
             .await?;
         Ok(PoolStatus {
             pool: pool.to_owned(),
@@ -298,7 +298,7 @@ impl Channels {
             .arg(0)
             .arg(-1)
             .arg("WITHSCORES")
-            .query_async(&mut conn)
+            .query_async(&mut *conn)
             .await?;
         Ok(raw
             .into_iter()
@@ -321,7 +321,7 @@ impl Channels {
             .key(set)
             .arg(now_ms)
             .arg(self.cfg.ttl_s)
-            .invoke_async(&mut conn)
+            .invoke_async(&mut *conn)
             .await?;
         Ok(RepairReport {
             before,

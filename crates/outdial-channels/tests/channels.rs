@@ -34,7 +34,7 @@ async fn count_is_a_plain_string_with_a_ttl() {
     let (value, ttl): (String, i64) = redis::pipe()
         .get(&count_key)
         .ttl(&count_key)
-        .query_async(&mut conn)
+        .query_async(&mut *conn)
         .await
         .expect("GET");
     assert_eq!(
@@ -145,7 +145,7 @@ async fn ttl_firing_cannot_reset_the_count_under_live_holders() {
     let mut conn = redis.pool.get().await.expect("redis");
     let _: () = redis::cmd("DEL")
         .arg(&count_key)
-        .query_async(&mut conn)
+        .query_async(&mut *conn)
         .await
         .expect("simulate TTL expiry");
     assert_eq!(
@@ -173,7 +173,7 @@ async fn repair_fixes_drift() {
     let _: () = redis::cmd("INCRBY")
         .arg(&count_key)
         .arg(3)
-        .query_async(&mut conn)
+        .query_async(&mut *conn)
         .await
         .expect("drift");
     assert_eq!(ch.status("campaign", T0).await.expect("status").drift(), 3);
@@ -218,13 +218,7 @@ async fn never_above_max_with_32_concurrent_acquirers_across_connections() {
     let workers: Vec<_> = (0..WORKERS)
         .map(|w| {
             // Each acquirer has a pool of exactly one connection of its own.
-            let own = deadpool_redis::Config::from_url(&redis.url)
-                .builder()
-                .expect("pool builder")
-                .max_size(1)
-                .runtime(deadpool_redis::Runtime::Tokio1)
-                .build()
-                .expect("pool");
+            let own = outdial_queue::pool::pool(&redis.url, 1).expect("pool");
             let mut cfg = ChannelConfig::default();
             cfg.pools.insert("campaign".into(), MAX);
             let ch = Channels::new(own, redis.prefix.clone(), cfg);

@@ -8,7 +8,7 @@ pub enum QueueError {
     Redis(#[from] redis::RedisError),
     /// No connection could be taken from the pool.
     #[error("redis pool: {0}")]
-    Pool(#[from] deadpool_redis::PoolError),
+    Pool(#[from] crate::pool::PoolError),
     /// A job payload could not be encoded as MessagePack.
     #[error("encoding job {id}: {source}")]
     Encode {

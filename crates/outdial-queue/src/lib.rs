@@ -25,6 +25,7 @@
 
 mod error;
 mod keys;
+pub mod pool;
 mod queue;
 
 pub use error::QueueError;

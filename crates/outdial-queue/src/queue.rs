@@ -4,7 +4,7 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use deadpool_redis::Pool;
+use crate::pool::Pool;
 use futures::{Stream, StreamExt};
 use redis::{Script, Value};
 use serde::de::DeserializeOwned;
@@ -279,7 +279,7 @@ pub async fn check_eviction_policy(pool: &Pool) -> Result<(), QueueError> {
     let mut conn = pool.get().await?;
     let info: String = redis::cmd("INFO")
         .arg("memory")
-        .query_async(&mut conn)
+        .query_async(&mut *conn)
         .await?;
     let policy = info
         .lines()
@@ -427,7 +427,7 @@ impl<J: Job> Queue<J> {
             .key(&k.active)
             .key(&k.jobs)
             .arg(args)
-            .invoke_async(&mut conn)
+            .invoke_async(&mut *conn)
             .await?;
         int_array("enqueue", reply)?
             .into_iter()
@@ -458,7 +458,7 @@ impl<J: Job> Queue<J> {
             .arg(cfg.lease_ms)
             .arg(max.max(1))
             .arg(cfg.max_stalls);
-        let reply: Value = inv.invoke_async(&mut conn).await?;
+        let reply: Value = inv.invoke_async(&mut *conn).await?;
         drop(conn);
         let Value::Array(items) = reply else {
             return Err(protocol("reserve", "array expected"));
@@ -577,7 +577,7 @@ impl<J: Job> Queue<J> {
             inv.key(key);
         }
         inv.arg(args);
-        let reply: Value = inv.invoke_async(&mut conn).await?;
+        let reply: Value = inv.invoke_async(&mut *conn).await?;
         let results = int_array("settle", reply)?;
         if results.len() != items.len() {
             return Err(protocol(
@@ -614,7 +614,7 @@ impl<J: Job> Queue<J> {
             .key(&self.inner.keys.active)
             .key(&self.inner.keys.leases)
             .arg(args)
-            .invoke_async(&mut conn)
+            .invoke_async(&mut *conn)
             .await?;
         Ok((
             deadline,
@@ -638,7 +638,7 @@ impl<J: Job> Queue<J> {
                 .zcard(&k.active)
                 .zcard(&k.dead)
                 .zrange_withscores(&k.scheduled, 0, 0)
-                .query_async(&mut conn)
+                .query_async(&mut *conn)
                 .await?;
         Ok(QueueCounts {
             waiting,
@@ -662,7 +662,7 @@ impl<J: Job> Queue<J> {
             .arg(stop)
             .arg("REV")
             .arg("WITHSCORES")
-            .query_async(&mut conn)
+            .query_async(&mut *conn)
             .await?;
         if entries.is_empty() {
             return Ok(Vec::new());
@@ -675,7 +675,7 @@ impl<J: Job> Queue<J> {
             .cmd("HMGET")
             .arg(&k.dead_jobs)
             .arg(&ids)
-            .query_async(&mut conn)
+            .query_async(&mut *conn)
             .await?;
         Ok(entries
             .iter()
@@ -706,7 +706,7 @@ impl<J: Job> Queue<J> {
         let raw: Option<Vec<u8>> = redis::cmd("HGET")
             .arg(&k.dead_jobs)
             .arg(id)
-            .query_async(&mut conn)
+            .query_async(&mut *conn)
             .await?;
         // Reset the attempt count when the envelope decodes; keep the bytes as they are if not.
         let bytes = match raw.as_deref().map(rmp_serde::from_slice::<Envelope<J>>) {
@@ -729,7 +729,7 @@ impl<J: Job> Queue<J> {
             .arg(now_ms)
             .arg(id)
             .arg(bytes)
-            .invoke_async(&mut conn)
+            .invoke_async(&mut *conn)
             .await?;
         Ok(r == 1)
     }

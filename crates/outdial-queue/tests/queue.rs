@@ -389,7 +389,7 @@ async fn corrupt_payload_is_dead_lettered_not_fatal() {
     let _: () = redis::pipe()
         .hset(&k.jobs, "garbage", &b"\xc1\xff not msgpack"[..])
         .zadd(&k.scheduled, "garbage", T0)
-        .query_async(&mut conn)
+        .query_async(&mut *conn)
         .await
         .expect("plant garbage");
     q.enqueue(&[NewJob::new(Ping { n: 7 }, T0)], T0)
@@ -414,7 +414,7 @@ async fn corrupt_payload_is_dead_lettered_not_fatal() {
     let raw: Vec<u8> = redis::cmd("HGET")
         .arg(&k.dead_jobs)
         .arg("garbage")
-        .query_async(&mut conn)
+        .query_async(&mut *conn)
         .await
         .expect("raw kept");
     assert_eq!(

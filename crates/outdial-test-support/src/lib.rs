@@ -38,7 +38,7 @@ fn random_hex(bytes: usize) -> String {
 /// A Redis pool and a private key prefix; keys under the prefix are deleted on drop.
 pub struct TestRedis {
     /// Pool on the test Redis.
-    pub pool: deadpool_redis::Pool,
+    pub pool: outdial_queue::pool::Pool,
     /// Client for dedicated connections (pub/sub).
     pub client: redis::Client,
     /// The key prefix, e.g. `test-1a2b3c4d:`.
@@ -54,15 +54,13 @@ impl TestRedis {
     /// When Redis is unreachable: the tests need it (`.ci/run` starts it).
     pub async fn new() -> Self {
         let url = redis_url();
-        let pool = deadpool_redis::Config::from_url(&url)
-            .create_pool(Some(deadpool_redis::Runtime::Tokio1))
-            .expect("redis pool config");
+        let pool = outdial_queue::pool::pool(&url, 16).expect("redis pool config");
         let mut conn = pool
             .get()
             .await
             .expect("redis reachable for tests (is redis-server running?)");
         let _: String = redis::cmd("PING")
-            .query_async(&mut conn)
+            .query_async(&mut *conn)
             .await
             .expect("redis PING");
         let client = redis::Client::open(url.as_str()).expect("redis url");
@@ -81,7 +79,7 @@ impl TestRedis {
         for pattern in [format!("{}*", self.prefix), format!("{{{}*", self.prefix)] {
             let found: Vec<String> = redis::cmd("KEYS")
                 .arg(&pattern)
-                .query_async(&mut conn)
+                .query_async(&mut *conn)
                 .await
                 .expect("KEYS");
             keys.extend(found);

@@ -5,8 +5,8 @@
 //! the job that emitted the event — Postgres remains the record of what happened.
 
 use chrono::{DateTime, Utc};
-use deadpool_redis::Pool;
 use outdial_domain::{AttemptId, CampaignId, ContactId, DidId, OrgId};
+use outdial_queue::pool::Pool;
 use serde::{Deserialize, Serialize};
 
 /// Event names (the seed's, SPEC §9).
@@ -185,7 +185,7 @@ impl Events {
         }
         if any {
             let mut conn = self.pool.get().await?;
-            let () = pipe.query_async(&mut conn).await?;
+            let () = pipe.query_async(&mut *conn).await?;
         }
         Ok(())
     }

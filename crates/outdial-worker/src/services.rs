@@ -23,7 +23,7 @@ pub struct Services {
     /// Postgres.
     pub store: Store,
     /// Redis connection pool.
-    pub redis: deadpool_redis::Pool,
+    pub redis: outdial_queue::pool::Pool,
     /// Redis client for dedicated connections (pub/sub).
     pub redis_client: redis::Client,
     /// The clock.
@@ -55,14 +55,8 @@ pub fn clock_from_config(cfg: &Config) -> Arc<dyn Clock> {
 /// A Redis pool of `size` connections on `url`.
 ///
 /// Errors: a malformed URL.
-pub fn redis_pool(url: &str, size: usize) -> anyhow::Result<deadpool_redis::Pool> {
-    deadpool_redis::Config::from_url(url)
-        .builder()
-        .context("redis pool config")?
-        .max_size(size)
-        .runtime(deadpool_redis::Runtime::Tokio1)
-        .build()
-        .context("redis pool")
+pub fn redis_pool(url: &str, size: usize) -> anyhow::Result<outdial_queue::pool::Pool> {
+    outdial_queue::pool::pool(url, size).map_err(|e| anyhow::anyhow!("redis pool: {e}"))
 }
 
 impl Services {
@@ -86,7 +80,7 @@ impl Services {
     pub fn from_parts(
         config: Config,
         store: Store,
-        redis: deadpool_redis::Pool,
+        redis: outdial_queue::pool::Pool,
         redis_client: redis::Client,
         clock: Arc<dyn Clock>,
     ) -> Self {

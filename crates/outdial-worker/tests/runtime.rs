@@ -209,7 +209,7 @@ async fn running_worker_wakes_at_due_times_and_on_new_jobs_not_by_polling() {
         let subs: Vec<(String, i64)> = redis::cmd("PUBSUB")
             .arg("NUMSUB")
             .arg(&channel)
-            .query_async(&mut conn)
+            .query_async(&mut *conn)
             .await
             .expect("NUMSUB");
         if subs.first().is_some_and(|(_, n)| *n > 0) {

@@ -487,10 +487,10 @@ async fn clear_redis(svc: &Services) -> anyhow::Result<()> {
     ] {
         let keys: Vec<String> = redis::cmd("KEYS")
             .arg(&pattern)
-            .query_async(&mut conn)
+            .query_async(&mut *conn)
             .await?;
         if !keys.is_empty() {
-            let () = redis::cmd("DEL").arg(&keys).query_async(&mut conn).await?;
+            let () = redis::cmd("DEL").arg(&keys).query_async(&mut *conn).await?;
         }
     }
     Ok(())
