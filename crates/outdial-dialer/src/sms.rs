@@ -122,7 +122,8 @@ impl Dialer {
             };
             let contact = claimed.contact;
             if claimed.suppressed {
-                dialing::end_contact(&mut tx, contact.id, "cancelled", "dnc", now).await?;
+                dialing::end_contact(&mut tx, contact.id, "sending", "cancelled", "dnc", now)
+                    .await?;
                 dnc.push(contact.id);
                 continue;
             }
@@ -136,7 +137,8 @@ impl Dialer {
                 break;
             };
             let Some(to) = contact.phone_numbers.first().cloned() else {
-                dialing::end_contact(&mut tx, contact.id, "failed", "no_numbers", now).await?;
+                dialing::end_contact(&mut tx, contact.id, "sending", "failed", "no_numbers", now)
+                    .await?;
                 continue;
             };
             let new = NewSms {

@@ -7,9 +7,12 @@
 //! the tick sleeps (until the next window opening, or at most ten poll intervals); the
 //! dispatch cycle wakes it as soon as it admits a contact for it.
 //!
-//! Starting an attempt runs SPEC §5's steps in order inside one transaction: DNC → calling
-//! window in the contact's zone → channel → phone number by attempt index → caller ID →
-//! the `call_attempts` row, committed before the carrier is called.
+//! Starting an attempt runs SPEC §5's steps in order: DNC → calling window in the contact's
+//! zone → channel → phone number by attempt index → caller ID → the `call_attempts` row,
+//! committed before the carrier is called. The checks read without locks; every write is a
+//! compare-and-set on the contact still being admitted (`locked`), and the attempt row is
+//! recorded by the same statement that moves the contact to `dialing` — so a sweep, pause
+//! or cancel that changes the contact meanwhile wins, and no contact is started twice.
 
 use chrono::{DateTime, Duration, Utc};
 use outdial_domain::campaign::{CampaignCommand, CampaignStatus, Channel};
@@ -26,7 +29,7 @@ use outdial_store::dids::usable_dids;
 use outdial_worker::events::{Event, names};
 use outdial_worker::jobs::{DialerJob, StatsJob};
 use outdial_worker::{Done, JobContext, JobError};
-use sqlx::{Postgres, Transaction};
+use sqlx::PgConnection;
 
 use crate::Dialer;
 
@@ -43,6 +46,9 @@ pub enum Skip {
     Exhausted,
     /// No usable caller ID → back to queued; the campaign pauses.
     NoDids,
+    /// The contact stopped being admitted while it was checked (swept back to queued,
+    /// paused, cancelled): nothing is written.
+    Withdrawn,
 }
 
 impl Skip {
@@ -53,6 +59,7 @@ impl Skip {
             Self::ChannelFull => "channel_full",
             Self::Exhausted => "exhausted",
             Self::NoDids => "no_dids",
+            Self::Withdrawn => "withdrawn",
         }
     }
 }
@@ -75,9 +82,9 @@ impl Dialer {
     ) -> Result<Done<DialerJob>, JobError> {
         let now = self.clock().now();
         let now_us = now.timestamp_millis() * 1_000;
-        // One connection for the whole tick: the campaign, the claim and the attempt.
-        let mut tx = self.svc.store.pool().begin().await?;
-        let campaign = match outdial_store::campaigns::campaign_in(&mut tx, campaign_id).await {
+        // One connection for the whole tick: the campaign, the contact and the attempt.
+        let mut conn = self.svc.store.pool().acquire().await?;
+        let campaign = match outdial_store::campaigns::campaign_in(&mut conn, campaign_id).await {
             Ok(c) => c,
             Err(StoreError::NotFound { .. }) => {
                 return Err(JobError::abort(format!(
@@ -106,12 +113,12 @@ impl Dialer {
         };
         let lag = self.svc.config.dialer.max_tick_lag_ms * 1_000;
         let next = next_tick_us(planned, interval, now_us, lag);
-        let Some(contact) = dialing::claim_locked(&mut tx, campaign.id, now).await? else {
-            tx.rollback().await?;
+        let Some(contact) = dialing::next_admitted(&mut conn, campaign.id).await? else {
+            drop(conn);
             return self.idle_tick(&campaign, next, now).await;
         };
         let start = self
-            .start_attempt(tx, contact, Some(&campaign), now)
+            .start_attempt(&mut conn, contact, Some(&campaign), now)
             .await?;
         let mut jobs = vec![
             DialerJob::VoiceTick {
@@ -196,11 +203,11 @@ impl Dialer {
         contact_id: ContactId,
     ) -> Result<Done<DialerJob>, JobError> {
         let now = self.clock().now();
-        let mut tx = self.svc.store.pool().begin().await?;
-        let Some(contact) = dialing::claim_contact(&mut tx, contact_id, now).await? else {
+        let mut conn = self.svc.store.pool().acquire().await?;
+        let Some(contact) = dialing::admitted_contact(&mut conn, contact_id).await? else {
             return Ok(Done::nothing()); // already started, or no longer admitted
         };
-        match self.start_attempt(tx, contact, None, now).await? {
+        match self.start_attempt(&mut conn, contact, None, now).await? {
             Start::Started(attempt) => Ok(Done::then(self.attempt_jobs(&attempt))),
             Start::Skipped(_) => Ok(Done::nothing()),
         }
@@ -223,14 +230,16 @@ impl Dialer {
         ]
     }
 
-    /// Starts one attempt for `contact` (already moved to `dialing` in `tx`) by SPEC §5's
-    /// steps; commits `tx` in every case.
+    /// Starts one attempt for admitted (`locked`) contact `claimed` by SPEC §5's steps (module
+    /// docs). Each outcome is one compare-and-set statement on `conn`; when the contact is no
+    /// longer admitted by then, nothing is written and the result is
+    /// [`Skip::Withdrawn`].
     ///
-    /// Errors: Postgres or Redis failures (the transaction rolls back: the contact is
-    /// admitted again and the job retries).
+    /// Errors: Postgres or Redis failures (nothing was written, or one whole statement was:
+    /// the job retries and finds the contact still admitted, or no longer).
     pub async fn start_attempt(
         &self,
-        mut tx: Transaction<'static, Postgres>,
+        conn: &mut PgConnection,
         claimed: Claimed,
         campaign: Option<&Campaign>,
         now: DateTime<Utc>,
@@ -247,8 +256,9 @@ impl Dialer {
 
         // 1. DNC / suppression.
         if suppressed {
-            dialing::end_contact(&mut tx, contact.id, "cancelled", "dnc", now).await?;
-            tx.commit().await?;
+            if !dialing::end_contact(conn, contact.id, "locked", "cancelled", "dnc", now).await? {
+                return Ok(self.skipped(Skip::Withdrawn, contact.campaign_id).await);
+            }
             self.release_named(&release, now_ms).await;
             let event = Event::new(names::PROSPECT_DNC, contact.org_id, now)
                 .maybe_campaign(contact.campaign_id)
@@ -265,8 +275,9 @@ impl Dialer {
                     .next_opening_in_all(&zones, now)
                     .unwrap_or(now + Duration::days(1))
                     + self.jitter();
-                dialing::requeue_contact(&mut tx, contact.id, opening, now).await?;
-                tx.commit().await?;
+                if !dialing::requeue_admitted(conn, contact.id, opening, now).await? {
+                    return Ok(self.skipped(Skip::Withdrawn, contact.campaign_id).await);
+                }
                 self.release_named(&release, now_ms).await;
                 return Ok(self.skipped(Skip::Window, contact.campaign_id).await);
             }
@@ -278,6 +289,9 @@ impl Dialer {
         let fresh = contact
             .locked_at
             .is_some_and(|t| (now - t).num_milliseconds() < lease_ms / 2);
+        // What to give back if the contact turns out withdrawn: a channel taken here (one
+        // held since admission was released by whatever withdrew the contact).
+        let retaken: &[(String, String)] = if fresh { &[] } else { &release };
         if !fresh
             && self
                 .svc
@@ -287,15 +301,19 @@ impl Dialer {
                 .map_err(JobError::retry)?
                 == 0
         {
-            dialing::requeue_contact(
-                &mut tx,
+            let skip = if dialing::requeue_admitted(
+                conn,
                 contact.id,
                 now + Duration::milliseconds(cfg.backpressure_requeue_ms),
                 now,
             )
-            .await?;
-            tx.commit().await?;
-            return Ok(self.skipped(Skip::ChannelFull, contact.campaign_id).await);
+            .await?
+            {
+                Skip::ChannelFull
+            } else {
+                Skip::Withdrawn
+            };
+            return Ok(self.skipped(skip, contact.campaign_id).await);
         }
         // 4. Phone number by attempt index.
         let per_number = campaign.map_or(2, |c| c.retry.max_attempts_per_phone_number);
@@ -303,16 +321,26 @@ impl Dialer {
         let to = match select_phone(contact.phone_numbers.len(), attempt_index, per_number) {
             PhoneChoice::Dial { index } => contact.phone_numbers[index].clone(),
             PhoneChoice::Exhausted => {
-                dialing::end_contact(&mut tx, contact.id, "exhausted", "no_numbers_left", now)
-                    .await?;
-                tx.commit().await?;
+                if !dialing::end_contact(
+                    conn,
+                    contact.id,
+                    "locked",
+                    "exhausted",
+                    "no_numbers_left",
+                    now,
+                )
+                .await?
+                {
+                    self.release_named(retaken, now_ms).await;
+                    return Ok(self.skipped(Skip::Withdrawn, contact.campaign_id).await);
+                }
                 self.release_named(&release, now_ms).await;
                 return Ok(self.skipped(Skip::Exhausted, contact.campaign_id).await);
             }
         };
         // 5. Caller ID.
         let lifecycle = self.svc.config.health.lifecycle();
-        let dids = usable_dids(&mut tx, contact.org_id).await?;
+        let dids = usable_dids(conn, contact.org_id).await?;
         let min_calls = self.svc.config.health.min_calls;
         let candidates: Vec<_> = dids
             .iter()
@@ -330,16 +358,18 @@ impl Dialer {
             } else {
                 now + Duration::milliseconds(cfg.backpressure_requeue_ms)
             };
-            dialing::requeue_contact(&mut tx, contact.id, retry_at, now).await?;
-            tx.commit().await?;
+            if !dialing::requeue_admitted(conn, contact.id, retry_at, now).await? {
+                self.release_named(retaken, now_ms).await;
+                return Ok(self.skipped(Skip::Withdrawn, contact.campaign_id).await);
+            }
             self.release_named(&release, now_ms).await;
             if let Some(c) = campaign {
                 self.pause_for_no_dids(c, now).await?;
             }
             return Ok(self.skipped(Skip::NoDids, contact.campaign_id).await);
         };
-        // 6. The attempt row, before the carrier is called (idempotency key); it also marks
-        //    the caller ID called.
+        // 6. The contact to dialing and the attempt row in one statement, before the carrier
+        //    is called (idempotency key); it also marks the caller ID called.
         let new = NewAttempt {
             contact_id: contact.id,
             attempt_index: contact.attempt_count,
@@ -350,8 +380,10 @@ impl Dialer {
             to_number: to,
             channel_pool: pool.clone(),
         };
-        let (attempt, _created) = dialing::insert_attempt(&mut tx, &new, now).await?;
-        tx.commit().await?;
+        let Some(attempt) = dialing::start_admitted(conn, &new, now).await? else {
+            self.release_named(retaken, now_ms).await;
+            return Ok(self.skipped(Skip::Withdrawn, contact.campaign_id).await);
+        };
         metrics::counter!("outdial_dialer_attempts_started_total", "pool" => pool).increment(1);
         Ok(Start::Started(Box::new(attempt)))
     }

@@ -254,8 +254,8 @@ pub async fn lock_contacts(
     Ok(locked.into_iter().map(ContactId).collect())
 }
 
-/// A contact a tick or a direct call just moved to `dialing`, with what its first check
-/// needs, read in the same statement.
+/// A contact about to be started — admitted for a voice tick or a direct call, or just
+/// claimed by an SMS tick — with what its first check needs, read in the same statement.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Claimed {
     /// the contact
@@ -283,87 +283,85 @@ pub(crate) fn claimed(row: Option<ClaimedRow>) -> Result<Option<Claimed>> {
     .transpose()
 }
 
-/// Moves one admitted contact of `campaign` from `locked` to `dialing`, oldest admission
-/// first, skipping rows another transaction holds — and only while the campaign is still
-/// dialing, so a pause or cancel stops new attempts at once. `None` when none is admitted.
+/// The admitted (`locked`) contact of `campaign` a tick starts next — oldest admission
+/// first — and only while the campaign is still dialing, so a pause or cancel stops new
+/// attempts at once. A read without row locks: the attempt is recorded by
+/// [`start_admitted`], whose compare-and-set on `locked` makes a concurrent change (sweep,
+/// pause, cancel) win over it. `None` when none is admitted.
 ///
 /// Errors: database failures.
-pub async fn claim_locked(
+pub async fn next_admitted(
     conn: &mut PgConnection,
     campaign: CampaignId,
-    now: DateTime<Utc>,
 ) -> Result<Option<Claimed>> {
     let row: Option<ClaimedRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "UPDATE contacts SET status = 'dialing', updated_at = $2
-         WHERE id = (SELECT id FROM contacts WHERE campaign_id = $1 AND status = 'locked'
-                       AND EXISTS (SELECT 1 FROM campaigns WHERE id = $1 AND status = 'dialing')
-                     ORDER BY locked_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)
-         RETURNING {CONTACT_COLUMNS}, {SUPPRESSED}"
+        "SELECT {CONTACT_COLUMNS}, {SUPPRESSED} FROM contacts
+         WHERE campaign_id = $1 AND status = 'locked'
+           AND EXISTS (SELECT 1 FROM campaigns WHERE id = $1 AND status = 'dialing')
+         ORDER BY locked_at, id LIMIT 1"
     )))
     .bind(campaign.0)
-    .bind(now)
     .fetch_optional(conn)
     .await?;
     claimed(row)
 }
 
-/// Moves contact `id` from `locked` to `dialing` (a direct call). `None` if it is not locked.
+/// Contact `id` if it is admitted (`locked`): a direct call about to start. `None`
+/// otherwise (already started, or no longer admitted).
 ///
 /// Errors: database failures.
-pub async fn claim_contact(
-    conn: &mut PgConnection,
-    id: ContactId,
-    now: DateTime<Utc>,
-) -> Result<Option<Claimed>> {
+pub async fn admitted_contact(conn: &mut PgConnection, id: ContactId) -> Result<Option<Claimed>> {
     let row: Option<ClaimedRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "UPDATE contacts SET status = 'dialing', updated_at = $2 WHERE id = $1 AND status = 'locked'
-         RETURNING {CONTACT_COLUMNS}, {SUPPRESSED}"
+        "SELECT {CONTACT_COLUMNS}, {SUPPRESSED} FROM contacts WHERE id = $1 AND status = 'locked'"
     )))
     .bind(id.0)
-    .bind(now)
     .fetch_optional(conn)
     .await?;
     claimed(row)
 }
 
 /// Ends a contact without a call: `status` (`cancelled`, `exhausted`, `failed`) with
-/// `reason`.
+/// `reason` — only if it is still in status `from` (`locked` for a voice contact about to
+/// be started, `sending` for a claimed SMS prospect). Returns whether it was.
 ///
 /// Errors: database failures.
 pub async fn end_contact(
     conn: &mut PgConnection,
     id: ContactId,
+    from: &str,
     status: &str,
     reason: &str,
     now: DateTime<Utc>,
-) -> Result<()> {
-    sqlx::query("UPDATE contacts SET status = $2, status_reason = $3, locked_at = NULL, updated_at = $4 WHERE id = $1")
+) -> Result<bool> {
+    let done = sqlx::query("UPDATE contacts SET status = $2, status_reason = $3, locked_at = NULL, updated_at = $4 WHERE id = $1 AND status = $5")
         .bind(id.0)
         .bind(status)
         .bind(reason)
         .bind(now)
+        .bind(from)
         .execute(conn)
         .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
-/// Puts a contact back to `queued`, due at `retry_after`, without using up an attempt
-/// (outside its window, no channel, no caller ID).
+/// Puts an admitted (`locked`) contact back to `queued`, due at `retry_after`, without
+/// using up an attempt (outside its window, no channel, no caller ID). Returns whether it
+/// was still admitted.
 ///
 /// Errors: database failures.
-pub async fn requeue_contact(
+pub async fn requeue_admitted(
     conn: &mut PgConnection,
     id: ContactId,
     retry_after: DateTime<Utc>,
     now: DateTime<Utc>,
-) -> Result<()> {
-    sqlx::query("UPDATE contacts SET status = 'queued', retry_after = $2, locked_at = NULL, updated_at = $3 WHERE id = $1")
+) -> Result<bool> {
+    let done = sqlx::query("UPDATE contacts SET status = 'queued', retry_after = $2, locked_at = NULL, updated_at = $3 WHERE id = $1 AND status = 'locked'")
         .bind(id.0)
         .bind(retry_after)
         .bind(now)
         .execute(conn)
         .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
 /// A call attempt.
@@ -470,24 +468,30 @@ pub struct NewAttempt {
     pub channel_pool: String,
 }
 
-/// Inserts the attempt row, or returns the existing one for the same (contact, attempt
-/// index): the idempotency key, so a retried job never records — or places — a second call
-/// for the same attempt. The bool is `true` when this call created it. Creating it also
-/// records the call on its caller ID in the same statement (what
-/// [`crate::dids::mark_did_called`] does: last call time for least-recently-used order,
-/// one more warming call), so a retried job does not count the call twice.
+/// Starts admitted contact `a.contact_id`: moves it `locked → dialing` and records the
+/// attempt row — the idempotency key (contact, attempt index) — in one statement, committed
+/// before the carrier is called (SPEC §5.6). The same statement records the call on its
+/// caller ID (what [`crate::dids::mark_did_called`] does: last call time for
+/// least-recently-used order, one more warming call).
+///
+/// A compare-and-set: nothing happens and `None` is returned when the contact is no longer
+/// `locked` with attempt count `a.attempt_index` (swept back to queued, paused, cancelled,
+/// or started already by a job that ran twice) — so a contact is never started twice.
 ///
 /// Errors: database failures.
-pub async fn insert_attempt(
+pub async fn start_admitted(
     conn: &mut PgConnection,
     a: &NewAttempt,
     now: DateTime<Utc>,
-) -> Result<(CallAttempt, bool)> {
-    let created: Option<CallAttempt> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "WITH a AS (
+) -> Result<Option<CallAttempt>> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "WITH c AS (
+             UPDATE contacts SET status = 'dialing', updated_at = $9
+             WHERE id = $1 AND status = 'locked' AND attempt_count = $2 RETURNING id),
+         a AS (
              INSERT INTO call_attempts (contact_id, attempt_index, org_id, campaign_id, did_id, from_number, to_number, channel_pool, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-             ON CONFLICT (contact_id, attempt_index) DO NOTHING RETURNING {ATTEMPT_COLUMNS}),
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 FROM c
+             RETURNING {ATTEMPT_COLUMNS}),
          d AS (
              UPDATE dids SET {} WHERE id = $5 AND EXISTS (SELECT 1 FROM a))
          SELECT * FROM a",
@@ -502,19 +506,8 @@ pub async fn insert_attempt(
     .bind(&a.to_number)
     .bind(&a.channel_pool)
     .bind(now)
-    .fetch_optional(&mut *conn)
-    .await?;
-    if let Some(row) = created {
-        return Ok((row, true));
-    }
-    let existing: CallAttempt = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {ATTEMPT_COLUMNS} FROM call_attempts WHERE contact_id = $1 AND attempt_index = $2"
-    )))
-    .bind(a.contact_id.0)
-    .bind(a.attempt_index)
-    .fetch_one(conn)
-    .await?;
-    Ok((existing, false))
+    .fetch_optional(conn)
+    .await?)
 }
 
 /// How an attempt ended, as reported by the carrier or decided by a timeout.

@@ -222,7 +222,7 @@ pub(crate) fn did_called_set(at: &str) -> String {
 }
 
 /// Records that DID `id` placed a call at `now` (least-recently-used ordering, warming ramp).
-/// [`crate::dialing::insert_attempt`] does the same for the calls the dialer places.
+/// [`crate::dialing::start_admitted`] does the same for the calls the dialer places.
 ///
 /// Errors: database failures.
 pub async fn mark_did_called(conn: &mut PgConnection, id: DidId, now: DateTime<Utc>) -> Result<()> {

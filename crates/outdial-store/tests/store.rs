@@ -221,10 +221,12 @@ async fn dialing_attempt(
     dialing::lock_contacts(&mut tx, &[cands[0].contact_id], t0())
         .await
         .expect("lock");
-    let c = dialing::claim_locked(&mut tx, campaign, t0())
+    tx.commit().await.expect("commit");
+    let mut conn = store.pool().acquire().await.expect("conn");
+    let c = dialing::next_admitted(&mut conn, campaign)
         .await
-        .expect("claim")
-        .expect("a locked contact")
+        .expect("next")
+        .expect("an admitted contact")
         .contact;
     let new = NewAttempt {
         contact_id: c.id,
@@ -236,16 +238,30 @@ async fn dialing_attempt(
         to_number: c.phone_numbers[0].clone(),
         channel_pool: "campaign".into(),
     };
-    let (a, created) = dialing::insert_attempt(&mut tx, &new, t0())
+    let a = dialing::start_admitted(&mut conn, &new, t0())
         .await
-        .expect("attempt");
-    assert!(created);
-    let (again, created_again) = dialing::insert_attempt(&mut tx, &new, t0())
+        .expect("attempt")
+        .expect("the contact was admitted");
+    // A job that runs twice: the contact is dialing now, so nothing is started again.
+    assert_eq!(
+        dialing::start_admitted(&mut conn, &new, t0())
+            .await
+            .expect("attempt again"),
+        None,
+        "a started contact is not started twice"
+    );
+    assert!(
+        dialing::next_admitted(&mut conn, campaign)
+            .await
+            .expect("next")
+            .is_none()
+    );
+    let status: String = sqlx::query_scalar("SELECT status FROM contacts WHERE id = $1")
+        .bind(c.id.0)
+        .fetch_one(&mut *conn)
         .await
-        .expect("attempt again");
-    assert!(!created_again, "idempotency key (contact, attempt index)");
-    assert_eq!(again.id, a.id);
-    tx.commit().await.expect("commit");
+        .expect("status");
+    assert_eq!(status, "dialing");
     (c.id, a.attempt_id())
 }
 
@@ -319,7 +335,7 @@ async fn the_last_contacts_final_outcome_finishes_the_campaign_marks_the_did_onc
 ) {
     let (store, org, campaign) = setup(pool, 1).await;
     let (_, attempt) = dialing_attempt(&store, org, campaign).await;
-    // dialing_attempt inserted the attempt twice (idempotency): the DID counts one call.
+    // dialing_attempt started the contact twice (the second did nothing): the DID counts one call.
     let (last_call, warming_calls): (Option<DateTime<Utc>>, i32) =
         sqlx::query_as("SELECT last_call_at, warming_calls FROM dids WHERE org_id = $1")
             .bind(org.0)
@@ -369,6 +385,76 @@ async fn the_last_contacts_final_outcome_finishes_the_campaign_marks_the_did_onc
             .await,
         Err(StoreError::NotFound { .. })
     ));
+}
+
+#[sqlx::test(migrator = "outdial_store::MIGRATOR")]
+async fn a_contact_withdrawn_while_checked_is_not_started(pool: PgPool) {
+    let (store, org, campaign) = setup(pool, 1).await;
+    let did = store
+        .create_did(org, "+12125550001", t0())
+        .await
+        .expect("did");
+    store
+        .transition_campaign(campaign, None, CampaignCommand::Start, "test", None, t0())
+        .await
+        .expect("start");
+    let mut conn = store.pool().acquire().await.expect("conn");
+    let cands = dialing::fetch_candidates(
+        &mut conn,
+        t0(),
+        &[(campaign, 1)],
+        &[(campaign, "America/New_York".into())],
+        0,
+    )
+    .await
+    .expect("fetch");
+    dialing::lock_contacts(&mut conn, &[cands[0].contact_id], t0())
+        .await
+        .expect("lock");
+    let c = dialing::next_admitted(&mut conn, campaign)
+        .await
+        .expect("next")
+        .expect("admitted")
+        .contact;
+    // Meanwhile the contact goes back to queued (a stale-lock sweep, a pause).
+    assert!(
+        dialing::requeue_admitted(&mut conn, c.id, t0(), t0())
+            .await
+            .expect("requeue")
+    );
+    let new = NewAttempt {
+        contact_id: c.id,
+        attempt_index: c.attempt_count,
+        org_id: org,
+        campaign_id: Some(campaign),
+        did_id: did.id,
+        from_number: did.e164.clone(),
+        to_number: c.phone_numbers[0].clone(),
+        channel_pool: "campaign".into(),
+    };
+    assert_eq!(
+        dialing::start_admitted(&mut conn, &new, t0())
+            .await
+            .expect("start"),
+        None
+    );
+    assert!(
+        !dialing::end_contact(&mut conn, c.id, "locked", "cancelled", "dnc", t0())
+            .await
+            .expect("end"),
+        "a queued contact is not ended as if it were admitted"
+    );
+    let (status, attempts, last_call): (String, i64, Option<DateTime<Utc>>) = sqlx::query_as(
+        "SELECT c.status, (SELECT count(*) FROM call_attempts a WHERE a.contact_id = c.id),
+                (SELECT last_call_at FROM dids WHERE id = $2)
+         FROM contacts c WHERE c.id = $1",
+    )
+    .bind(c.id.0)
+    .bind(did.id.0)
+    .fetch_one(&mut *conn)
+    .await
+    .expect("state");
+    assert_eq!((status.as_str(), attempts, last_call), ("queued", 0, None));
 }
 
 #[sqlx::test(migrator = "outdial_store::MIGRATOR")]
