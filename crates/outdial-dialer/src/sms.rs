@@ -122,8 +122,7 @@ impl Dialer {
             };
             let contact = claimed.contact;
             if claimed.suppressed {
-                dialing::end_contact(&mut tx, contact.id, "sending", "cancelled", "dnc", now)
-                    .await?;
+                dialing::end_contact(&mut tx, &contact, "sending", "cancelled", "dnc", now).await?;
                 dnc.push(contact.id);
                 continue;
             }
@@ -137,7 +136,7 @@ impl Dialer {
                 break;
             };
             let Some(to) = contact.phone_numbers.first().cloned() else {
-                dialing::end_contact(&mut tx, contact.id, "sending", "failed", "no_numbers", now)
+                dialing::end_contact(&mut tx, &contact, "sending", "failed", "no_numbers", now)
                     .await?;
                 continue;
             };

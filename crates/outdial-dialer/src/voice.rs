@@ -256,7 +256,7 @@ impl Dialer {
 
         // 1. DNC / suppression.
         if suppressed {
-            if !dialing::end_contact(conn, contact.id, "locked", "cancelled", "dnc", now).await? {
+            if !dialing::end_contact(conn, &contact, "locked", "cancelled", "dnc", now).await? {
                 return Ok(self.skipped(Skip::Withdrawn, contact.campaign_id).await);
             }
             self.release_named(&release, now_ms).await;
@@ -275,7 +275,7 @@ impl Dialer {
                     .next_opening_in_all(&zones, now)
                     .unwrap_or(now + Duration::days(1))
                     + self.jitter();
-                if !dialing::requeue_admitted(conn, contact.id, opening, now).await? {
+                if !dialing::requeue_admitted(conn, &contact, opening, now).await? {
                     return Ok(self.skipped(Skip::Withdrawn, contact.campaign_id).await);
                 }
                 self.release_named(&release, now_ms).await;
@@ -303,7 +303,7 @@ impl Dialer {
         {
             let skip = if dialing::requeue_admitted(
                 conn,
-                contact.id,
+                &contact,
                 now + Duration::milliseconds(cfg.backpressure_requeue_ms),
                 now,
             )
@@ -323,7 +323,7 @@ impl Dialer {
             PhoneChoice::Exhausted => {
                 if !dialing::end_contact(
                     conn,
-                    contact.id,
+                    &contact,
                     "locked",
                     "exhausted",
                     "no_numbers_left",
@@ -358,7 +358,7 @@ impl Dialer {
             } else {
                 now + Duration::milliseconds(cfg.backpressure_requeue_ms)
             };
-            if !dialing::requeue_admitted(conn, contact.id, retry_at, now).await? {
+            if !dialing::requeue_admitted(conn, &contact, retry_at, now).await? {
                 self.release_named(retaken, now_ms).await;
                 return Ok(self.skipped(Skip::Withdrawn, contact.campaign_id).await);
             }

@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Utc};
 use outdial_domain::campaign::CampaignStatus;
-use outdial_domain::contact::{Disposition, Resolution, RetryPolicy, resolve};
+use outdial_domain::contact::{ContactStatus, Disposition, Resolution, RetryPolicy, resolve};
 use outdial_domain::{AttemptId, CampaignId, ContactId, DidId, OrgId};
 use serde::Serialize;
 use sqlx::PgConnection;
@@ -311,56 +311,67 @@ pub async fn next_admitted(
 ///
 /// Errors: database failures.
 pub async fn admitted_contact(conn: &mut PgConnection, id: ContactId) -> Result<Option<Claimed>> {
+    // By id alone, the status checked here: see `start_admitted` on `status = 'locked'` plans.
     let row: Option<ClaimedRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {CONTACT_COLUMNS}, {SUPPRESSED} FROM contacts WHERE id = $1 AND status = 'locked'"
+        "SELECT {CONTACT_COLUMNS}, {SUPPRESSED} FROM contacts WHERE id = $1"
     )))
     .bind(id.0)
     .fetch_optional(conn)
     .await?;
-    claimed(row)
+    Ok(claimed(row)?.filter(|c| c.contact.status == ContactStatus::Locked))
 }
 
-/// Ends a contact without a call: `status` (`cancelled`, `exhausted`, `failed`) with
+/// Ends `contact` without a call: `status` (`cancelled`, `exhausted`, `failed`) with
 /// `reason` — only if it is still in status `from` (`locked` for a voice contact about to
 /// be started, `sending` for a claimed SMS prospect). Returns whether it was.
 ///
 /// Errors: database failures.
 pub async fn end_contact(
     conn: &mut PgConnection,
-    id: ContactId,
+    contact: &Contact,
     from: &str,
     status: &str,
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<bool> {
-    let done = sqlx::query("UPDATE contacts SET status = $2, status_reason = $3, locked_at = NULL, updated_at = $4 WHERE id = $1 AND status = $5")
-        .bind(id.0)
-        .bind(status)
-        .bind(reason)
-        .bind(now)
-        .bind(from)
-        .execute(conn)
-        .await?;
+    // With the organization: see `start_admitted`.
+    let done = sqlx::query(
+        "UPDATE contacts SET status = $3, status_reason = $4, locked_at = NULL, updated_at = $5
+         WHERE id = $1 AND status = $2 AND org_id = $6",
+    )
+    .bind(contact.id.0)
+    .bind(from)
+    .bind(status)
+    .bind(reason)
+    .bind(now)
+    .bind(contact.org_id.0)
+    .execute(conn)
+    .await?;
     Ok(done.rows_affected() == 1)
 }
 
-/// Puts an admitted (`locked`) contact back to `queued`, due at `retry_after`, without
+/// Puts admitted (`locked`) `contact` back to `queued`, due at `retry_after`, without
 /// using up an attempt (outside its window, no channel, no caller ID). Returns whether it
 /// was still admitted.
 ///
 /// Errors: database failures.
 pub async fn requeue_admitted(
     conn: &mut PgConnection,
-    id: ContactId,
+    contact: &Contact,
     retry_after: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<bool> {
-    let done = sqlx::query("UPDATE contacts SET status = 'queued', retry_after = $2, locked_at = NULL, updated_at = $3 WHERE id = $1 AND status = 'locked'")
-        .bind(id.0)
-        .bind(retry_after)
-        .bind(now)
-        .execute(conn)
-        .await?;
+    // With the organization: see `start_admitted`.
+    let done = sqlx::query(
+        "UPDATE contacts SET status = 'queued', retry_after = $2, locked_at = NULL, updated_at = $3
+         WHERE id = $1 AND status = 'locked' AND org_id = $4",
+    )
+    .bind(contact.id.0)
+    .bind(retry_after)
+    .bind(now)
+    .bind(contact.org_id.0)
+    .execute(conn)
+    .await?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -478,6 +489,12 @@ pub struct NewAttempt {
 /// `locked` with attempt count `a.attempt_index` (swept back to queued, paused, cancelled,
 /// or started already by a job that ran twice) — so a contact is never started twice.
 ///
+/// The contact is also matched on its organization (`org_id = $3`): redundant for
+/// correctness, it keeps the plan cheap whatever the statistics say. Right after an import
+/// `contacts_active` can look empty to the planner, which then scans all of it for
+/// `status = 'locked'` (measured: 2.7 ms a start at 1,500 admitted contacts) instead of
+/// finding one row by id; with the organization it reads that organization's slice at worst.
+///
 /// Errors: database failures.
 pub async fn start_admitted(
     conn: &mut PgConnection,
@@ -487,7 +504,7 @@ pub async fn start_admitted(
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "WITH c AS (
              UPDATE contacts SET status = 'dialing', updated_at = $9
-             WHERE id = $1 AND status = 'locked' AND attempt_count = $2 RETURNING id),
+             WHERE id = $1 AND status = 'locked' AND attempt_count = $2 AND org_id = $3 RETURNING id),
          a AS (
              INSERT INTO call_attempts (contact_id, attempt_index, org_id, campaign_id, did_id, from_number, to_number, channel_pool, created_at)
              SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 FROM c

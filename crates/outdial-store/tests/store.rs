@@ -418,7 +418,7 @@ async fn a_contact_withdrawn_while_checked_is_not_started(pool: PgPool) {
         .contact;
     // Meanwhile the contact goes back to queued (a stale-lock sweep, a pause).
     assert!(
-        dialing::requeue_admitted(&mut conn, c.id, t0(), t0())
+        dialing::requeue_admitted(&mut conn, &c, t0(), t0())
             .await
             .expect("requeue")
     );
@@ -439,7 +439,7 @@ async fn a_contact_withdrawn_while_checked_is_not_started(pool: PgPool) {
         None
     );
     assert!(
-        !dialing::end_contact(&mut conn, c.id, "locked", "cancelled", "dnc", t0())
+        !dialing::end_contact(&mut conn, &c, "locked", "cancelled", "dnc", t0())
             .await
             .expect("end"),
         "a queued contact is not ended as if it were admitted"
