@@ -10,8 +10,11 @@
 //! cooldown, `did.health.cooldown`) or burn (`did.health.burned`) — never before the minimum
 //! sample of calls. Debouncing keeps the cost per DID, not per call, at high call rates.
 //!
-//! A re-score is one transaction holding the DID's row lock, so concurrent re-scores of one
-//! DID run in turn and a state change is applied once.
+//! A re-score is two statements: one read of the DID with its recent calls, and one
+//! compare-and-set that stores the score (and the state change it calls for) only if the
+//! DID's state and scoring start are still what was read — so a change made meanwhile (the
+//! lifecycle job, another re-score) is never overwritten and a state change is applied once;
+//! the re-score then runs again on the new state.
 
 use std::sync::Arc;
 
@@ -19,7 +22,7 @@ use async_trait::async_trait;
 use outdial_domain::DidId;
 use outdial_domain::did::apply_health_action;
 use outdial_domain::health::{HealthAction, SCORE_WINDOW, action, score};
-use outdial_store::dids::{lock_did, recent_calls, store_score};
+use outdial_store::dids::{did_for_rescore, store_score_if_unchanged};
 use outdial_worker::config::Config;
 use outdial_worker::events::{Event, names};
 use outdial_worker::jobs::HealthJob;
@@ -66,40 +69,49 @@ impl HealthScorer {
 
     /// Re-scores DID `did` (after calls of it completed, or a spam flag).
     ///
-    /// Errors: Postgres failures.
+    /// Errors: Postgres failures; the DID changing state under each of three attempts in a
+    /// row (the job retries).
     pub async fn rescore(&self, did: DidId) -> Result<Scored, JobError> {
-        let mut tx = self.svc.store.pool().begin().await?;
-        let scored = self.rescore_in(&mut tx, did).await?;
-        tx.commit().await?;
-        self.publish(&scored).await;
-        Ok(scored)
+        let mut conn = self.svc.store.pool().acquire().await?;
+        for _ in 0..3 {
+            if let Some(scored) = self.rescore_once(&mut conn, did).await? {
+                drop(conn);
+                self.publish(&scored).await;
+                return Ok(scored);
+            }
+        }
+        Err(JobError::retry(format!(
+            "DID {did} changed during three re-scores in a row"
+        )))
     }
 
-    async fn rescore_in(
+    /// One read and one compare-and-set; `None` when the DID changed in between.
+    async fn rescore_once(
         &self,
-        tx: &mut sqlx::PgConnection,
+        conn: &mut sqlx::PgConnection,
         did_id: DidId,
-    ) -> Result<Scored, JobError> {
+    ) -> Result<Option<Scored>, JobError> {
         let now = self.svc.clock.now();
         let cfg = &self.svc.config.health;
-        let did = lock_did(tx, did_id).await?;
         // Room for unscorable (invalid-number) calls, which the score skips.
-        let recent = recent_calls(tx, did_id, did.scored_since, (SCORE_WINDOW * 2) as i64).await?;
+        let (did, recent) = did_for_rescore(conn, did_id, (SCORE_WINDOW * 2) as i64).await?;
         let s = score(&recent);
         let act = action(&s, &cfg.thresholds());
         let change = apply_health_action(did.state, act, now, &cfg.lifecycle());
-        store_score(tx, did_id, &s, change.as_ref(), now).await?;
+        if !store_score_if_unchanged(conn, &did, &s, change.as_ref(), now).await? {
+            return Ok(None);
+        }
         metrics::gauge!("outdial_did_health_score", "did" => did.e164.clone()).set(s.score);
         let state = change.map_or(did.state, |c| c.to);
         if did.state != state {
             tracing::info!(did = %did_id, e164 = %did.e164, score = s.score, from = %did.state, to = %state, "DID state changed");
         }
-        Ok(Scored {
+        Ok(Some(Scored {
             did_id,
             score: s.score,
             action: act,
             state,
-        })
+        }))
     }
 
     async fn publish(&self, s: &Scored) {

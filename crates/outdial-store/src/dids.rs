@@ -237,71 +237,94 @@ pub async fn mark_did_called(conn: &mut PgConnection, id: DidId, now: DateTime<U
     Ok(())
 }
 
-/// Locks DID `id` for re-scoring and returns it.
+#[derive(sqlx::FromRow)]
+struct RescoreRow {
+    #[sqlx(flatten)]
+    did: DidRow,
+    dispositions: Vec<String>,
+    durations: Vec<i32>,
+    spam: Vec<bool>,
+}
+
+/// DID `id` with its most recent calls (newest first) since its `scored_since`, at most
+/// `limit`: what a re-score needs, read together in one statement and without locks (the
+/// re-score stores its result with [`store_score_if_unchanged`]).
 ///
-/// Errors: [`StoreError::NotFound`].
-pub async fn lock_did(conn: &mut PgConnection, id: DidId) -> Result<Did> {
-    let row: Option<DidRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {DID_COLUMNS} FROM dids WHERE id = $1 FOR UPDATE"
+/// Errors: [`StoreError::NotFound`], database failures, a stored disposition that does not
+/// parse.
+pub async fn did_for_rescore(
+    conn: &mut PgConnection,
+    id: DidId,
+    limit: i64,
+) -> Result<(Did, Vec<CallSample>)> {
+    let row: Option<RescoreRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {DID_COLUMNS}, r.dispositions, r.durations, r.spam FROM dids CROSS JOIN LATERAL (
+             SELECT COALESCE(array_agg(e.disposition ORDER BY e.at DESC, e.id DESC), '{{}}') AS dispositions,
+                    COALESCE(array_agg(e.duration_s ORDER BY e.at DESC, e.id DESC), '{{}}') AS durations,
+                    COALESCE(array_agg(e.spam_flagged ORDER BY e.at DESC, e.id DESC), '{{}}') AS spam
+             FROM (SELECT disposition, duration_s, spam_flagged, at, id FROM did_health_events
+                   WHERE did_id = dids.id AND (dids.scored_since IS NULL OR at >= dids.scored_since)
+                   ORDER BY at DESC, id DESC LIMIT $2) e) r
+         WHERE dids.id = $1"
     )))
     .bind(id.0)
+    .bind(limit)
     .fetch_optional(conn)
     .await?;
-    row.ok_or_else(|| StoreError::not_found("DID", id))?
-        .try_into()
-}
-
-/// The DID's most recent calls (newest first) since `since`, at most `limit`.
-///
-/// Errors: database failures, or a stored disposition that does not parse.
-pub async fn recent_calls(
-    conn: &mut PgConnection,
-    id: DidId,
-    since: Option<DateTime<Utc>>,
-    limit: i64,
-) -> Result<Vec<CallSample>> {
-    let rows: Vec<(String, i32, bool)> = sqlx::query_as(
-        "SELECT disposition, duration_s, spam_flagged FROM did_health_events
-         WHERE did_id = $1 AND ($2::timestamptz IS NULL OR at >= $2) ORDER BY at DESC, id DESC LIMIT $3",
-    )
-    .bind(id.0)
-    .bind(since)
-    .bind(limit)
-    .fetch_all(conn)
-    .await?;
-    rows.into_iter()
-        .map(|(d, dur, spam)| {
+    let row = row.ok_or_else(|| StoreError::not_found("DID", id))?;
+    let calls = row
+        .dispositions
+        .iter()
+        .zip(&row.durations)
+        .zip(&row.spam)
+        .map(|((d, dur), spam)| {
             Ok(CallSample {
                 disposition: d.parse::<Disposition>().map_err(corrupt)?,
-                duration_s: u32::try_from(dur).unwrap_or(0),
-                spam_flagged: spam,
+                duration_s: u32::try_from(*dur).unwrap_or(0),
+                spam_flagged: *spam,
             })
         })
-        .collect()
+        .collect::<Result<Vec<_>>>()?;
+    Ok((row.did.try_into()?, calls))
 }
 
-/// Stores a new score (and the state change it caused, if any).
+/// Stores a new score of `seen` (the DID as the re-score read it) and the state change the
+/// score called for, if any (a health action's cooldown or burn, which never restarts
+/// scoring) — only if the DID's state and scoring start are still those of `seen`: a
+/// compare-and-set, so a change made meanwhile (the lifecycle job, another re-score) is
+/// never overwritten and a state change is applied once. Returns whether it stored.
 ///
 /// Errors: database failures.
-pub async fn store_score(
+pub async fn store_score_if_unchanged(
     conn: &mut PgConnection,
-    id: DidId,
+    seen: &Did,
     score: &HealthScore,
     change: Option<&DidTransition>,
     now: DateTime<Utc>,
-) -> Result<()> {
+) -> Result<bool> {
+    debug_assert!(change.is_none_or(|t| t.scored_since.is_none()));
     let components = serde_json::to_value(score.components).map_err(corrupt)?;
-    sqlx::query("UPDATE dids SET health_score = $2, health_components = $3, scored_calls = $4 WHERE id = $1")
-        .bind(id.0)
-        .bind(score.score)
-        .bind(components)
-        .bind(i32::try_from(score.calls).unwrap_or(i32::MAX))
-        .execute(&mut *conn)
-        .await?;
-    if let Some(t) = change {
-        set_state(conn, id, t, now).await?;
-    }
-    Ok(())
+    let done = sqlx::query(
+        "UPDATE dids SET health_score = $2, health_components = $3, scored_calls = $4,
+             state = COALESCE($5, state),
+             state_changed_at = CASE WHEN $5::text IS NULL THEN state_changed_at ELSE $6 END,
+             cooldown_until = CASE WHEN $5::text IS NULL THEN cooldown_until WHEN $5 = 'cooling' THEN $7 ELSE NULL END,
+             warming_until = CASE WHEN $5::text IS NULL THEN warming_until WHEN $5 = 'warming' THEN $8 ELSE NULL END
+         WHERE id = $1 AND state = $9 AND scored_since IS NOT DISTINCT FROM $10",
+    )
+    .bind(seen.id.0)
+    .bind(score.score)
+    .bind(components)
+    .bind(i32::try_from(score.calls).unwrap_or(i32::MAX))
+    .bind(change.map(|t| t.to.as_str()))
+    .bind(now)
+    .bind(change.and_then(|t| t.cooldown_until))
+    .bind(change.and_then(|t| t.warming_until))
+    .bind(seen.state.as_str())
+    .bind(seen.scored_since)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 async fn set_state(

@@ -3,10 +3,12 @@
 use chrono::{DateTime, Duration, Utc};
 use outdial_domain::campaign::{CampaignCommand, CampaignStatus};
 use outdial_domain::contact::Disposition;
+use outdial_domain::did::{DidState, DidTransition};
 use outdial_domain::{AttemptId, CampaignId, ContactId, OrgId};
 use outdial_store::campaigns::NewCampaign;
 use outdial_store::contacts::{NewContact, Rejection};
 use outdial_store::dialing::{self, AttemptOutcome, NewAttempt};
+use outdial_store::dids;
 use outdial_store::{Store, StoreError};
 use sqlx::PgPool;
 
@@ -455,6 +457,56 @@ async fn a_contact_withdrawn_while_checked_is_not_started(pool: PgPool) {
     .await
     .expect("state");
     assert_eq!((status.as_str(), attempts, last_call), ("queued", 0, None));
+}
+
+#[sqlx::test(migrator = "outdial_store::MIGRATOR")]
+async fn a_rescore_does_not_overwrite_a_state_change_made_after_its_read(pool: PgPool) {
+    let (store, org, _campaign) = setup(pool, 0).await;
+    let did = store
+        .create_did(org, "+12125550001", t0())
+        .await
+        .expect("did");
+    let mut conn = store.pool().acquire().await.expect("conn");
+    let (seen, calls) = dids::did_for_rescore(&mut conn, did.id, 100)
+        .await
+        .expect("read");
+    assert!(calls.is_empty());
+    let score = outdial_domain::health::score(&calls);
+    let burn = DidTransition {
+        to: DidState::Burned,
+        cooldown_until: None,
+        warming_until: None,
+        scored_since: None,
+    };
+    // Meanwhile the DID is put into a cooldown (another re-score, the lifecycle job).
+    sqlx::query("UPDATE dids SET state = 'cooling' WHERE id = $1")
+        .bind(did.id.0)
+        .execute(&mut *conn)
+        .await
+        .expect("cooling");
+    assert!(
+        !dids::store_score_if_unchanged(&mut conn, &seen, &score, Some(&burn), t0())
+            .await
+            .expect("store"),
+        "the read is stale: nothing stored"
+    );
+    let (now_seen, _) = dids::did_for_rescore(&mut conn, did.id, 100)
+        .await
+        .expect("read");
+    assert_eq!(now_seen.state, DidState::Cooling);
+    assert!(
+        dids::store_score_if_unchanged(&mut conn, &now_seen, &score, None, t0())
+            .await
+            .expect("store"),
+        "a fresh read stores"
+    );
+    assert!(
+        matches!(
+            dids::did_for_rescore(&mut conn, outdial_domain::DidId(did.id.0 + 1), 100).await,
+            Err(StoreError::NotFound { .. })
+        ),
+        "an unknown DID"
+    );
 }
 
 #[sqlx::test(migrator = "outdial_store::MIGRATOR")]
