@@ -18,7 +18,7 @@ use chrono::{DateTime, Duration, Utc};
 use outdial_domain::campaign::{CampaignCommand, CampaignStatus, Channel};
 use outdial_domain::contact::{PhoneChoice, channel_holder, select_phone};
 use outdial_domain::did::select_did;
-use outdial_domain::pacing::{next_tick_us, tick_interval_us, us_to_due_ms};
+use outdial_domain::pacing::{next_tick_us, resume_on_grid_us, tick_interval_us, us_to_due_ms};
 use outdial_domain::phone::{area_code, parse_timezone_key};
 use outdial_domain::{CampaignId, ContactId};
 use outdial_queue::NewJob;
@@ -99,7 +99,9 @@ impl Dialer {
         let interval = tick_interval_us(campaign.calls_per_second);
         // The payload carries the planned time exact to the µs (the due time rounds it up
         // to the ms). The dispatch cycle may wake a tick early when it admits contacts: if
-        // the pace does not allow a start yet, the tick just waits for its planned time.
+        // the pace does not allow a start yet, the tick just waits for its planned time; a
+        // tick woken after it (it slept with nothing admitted) resumes on its own grid, so
+        // campaigns woken together keep their phases instead of starting in lockstep.
         let planned = match planned_us {
             Some(p) if us_to_due_ms(p) == ctx.scheduled_ms => p,
             Some(p) if p > now_us => {
@@ -109,7 +111,8 @@ impl Dialer {
                 };
                 return Ok(Done::then(vec![tick.at(us_to_due_ms(p))]));
             }
-            _ => ctx.scheduled_ms * 1_000,
+            Some(p) => resume_on_grid_us(p, interval, now_us),
+            None => ctx.scheduled_ms * 1_000,
         };
         let lag = self.svc.config.dialer.max_tick_lag_ms * 1_000;
         let next = next_tick_us(planned, interval, now_us, lag);

@@ -37,6 +37,21 @@ pub fn next_tick_us(planned_us: i64, interval_us: i64, now_us: i64, max_lag_us: 
     }
 }
 
+/// Where a tick woken after its planned time `planned_us` resumes its grid at `now_us`: the
+/// last grid point `planned_us + k × interval_us` at or before `now_us` (so it starts now,
+/// and the next tick follows one interval after that point), or `planned_us` itself when it
+/// is not past. A campaign keeps its own phase however long it slept: re-planning at
+/// `now_us` would put every campaign woken by the same dispatch cycle on one phase — 2,000
+/// campaigns at 0.5 cps in lockstep start 2,000 calls every 2 s instead of 1,000 a second.
+/// Nothing is caught up: the grid points skipped while nothing was admitted stay skipped.
+/// `interval_us` must be positive.
+pub fn resume_on_grid_us(planned_us: i64, interval_us: i64, now_us: i64) -> i64 {
+    if planned_us >= now_us {
+        return planned_us;
+    }
+    planned_us + (now_us - planned_us) / interval_us.max(1) * interval_us.max(1)
+}
+
 /// The SMS drip interval in ms: `gap_ms / active_dids` (SPEC §6: `MIN_SMS_GAP_MINUTES(15) ×
 /// 60 000 / active_DIDs`, so 10 DIDs → 90 000 ms, 50 DIDs → 18 000 ms). With no active DID,
 /// one full gap. At least 1 ms.
@@ -82,6 +97,25 @@ mod tests {
     fn long_stall_restarts_the_grid() {
         assert_eq!(next_tick_us(0, 50_000, 10_000_000, 1_000_000), 10_000_000);
         assert_eq!(next_tick_us(0, 50_000, 900_000, 1_000_000), 50_000);
+    }
+
+    #[test]
+    fn a_woken_tick_keeps_its_campaigns_phase() {
+        // Grid at 0.5 cps (2 s) with phase 300 ms; woken at 61.7 s: the last grid point
+        // before is 60.3 s, the next tick 62.3 s.
+        let interval = tick_interval_us(0.5);
+        assert_eq!(resume_on_grid_us(300_000, interval, 61_700_000), 60_300_000);
+        assert_eq!(
+            next_tick_us(60_300_000, interval, 61_700_000, 1_000_000),
+            62_300_000
+        );
+        // Exactly on a grid point, and not yet due.
+        assert_eq!(resume_on_grid_us(300_000, interval, 4_300_000), 4_300_000);
+        assert_eq!(resume_on_grid_us(5_000_000, interval, 4_300_000), 5_000_000);
+        // Two campaigns woken at the same moment stay a phase apart.
+        let a = resume_on_grid_us(0, interval, 9_999_000);
+        let b = resume_on_grid_us(1_000_000, interval, 9_999_000);
+        assert_eq!((a, b), (8_000_000, 9_000_000));
     }
 
     #[test]
