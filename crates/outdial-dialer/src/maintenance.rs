@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 use chrono::Duration;
 use outdial_domain::campaign::{CampaignStatus, Channel};
 use outdial_domain::did::lifecycle_step;
+use outdial_domain::pacing::{phase_us, tick_interval_us, us_to_due_ms};
 use outdial_queue::NewJob;
 use outdial_worker::events::{Event, names};
 use outdial_worker::jobs::DialerJob;
@@ -70,6 +71,8 @@ impl Dialer {
             .enqueue(&control, now_ms)
             .await
             .map_err(JobError::retry)?;
+        // A missing voice tick is restored within one tick interval, at its campaign's phase:
+        // restored all at `now`, every campaign would tick in lockstep afterwards.
         let mut jobs: Vec<NewJob<DialerJob>> = Vec::new();
         for c in self
             .svc
@@ -77,16 +80,18 @@ impl Dialer {
             .campaigns_in_status(CampaignStatus::Dialing)
             .await?
         {
-            jobs.push(
-                match c.channel {
-                    Channel::Voice => DialerJob::VoiceTick {
+            jobs.push(match c.channel {
+                Channel::Voice => {
+                    let planned =
+                        now_ms * 1_000 + phase_us(c.id.0, tick_interval_us(c.calls_per_second));
+                    DialerJob::VoiceTick {
                         campaign_id: c.id,
-                        planned_us: None,
-                    },
-                    Channel::Sms => DialerJob::SmsTick { campaign_id: c.id },
+                        planned_us: Some(planned),
+                    }
+                    .at(us_to_due_ms(planned))
                 }
-                .at(now_ms),
-            );
+                Channel::Sms => DialerJob::SmsTick { campaign_id: c.id }.at(now_ms),
+            });
         }
         let grace = Duration::milliseconds(cfg.maintenance_interval_ms);
         for (attempt, status, created) in self.svc.store.open_attempts(RECONCILE_LIMIT).await? {

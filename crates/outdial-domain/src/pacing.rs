@@ -52,6 +52,16 @@ pub fn resume_on_grid_us(planned_us: i64, interval_us: i64, now_us: i64) -> i64 
     planned_us + (now_us - planned_us) / interval_us.max(1) * interval_us.max(1)
 }
 
+/// A phase in `[0, interval_us)` for the campaign with id `campaign_id`, spread evenly
+/// (Fibonacci hashing of the id): where a restored tick is planned within its first
+/// interval, so campaigns whose ticks are all restored at once (after Redis lost them) do
+/// not start in lockstep. `interval_us` must be positive.
+pub fn phase_us(campaign_id: i64, interval_us: i64) -> i64 {
+    let hashed = (campaign_id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    // The top 32 bits, scaled to the interval.
+    i64::try_from((hashed >> 32) * interval_us.max(1) as u64 >> 32).unwrap_or(0)
+}
+
 /// The SMS drip interval in ms: `gap_ms / active_dids` (SPEC §6: `MIN_SMS_GAP_MINUTES(15) ×
 /// 60 000 / active_DIDs`, so 10 DIDs → 90 000 ms, 50 DIDs → 18 000 ms). With no active DID,
 /// one full gap. At least 1 ms.
@@ -116,6 +126,23 @@ mod tests {
         let a = resume_on_grid_us(0, interval, 9_999_000);
         let b = resume_on_grid_us(1_000_000, interval, 9_999_000);
         assert_eq!((a, b), (8_000_000, 9_000_000));
+    }
+
+    #[test]
+    fn phases_spread_campaigns_over_the_interval() {
+        let interval = tick_interval_us(0.5);
+        let mut buckets = [0_u32; 10];
+        for id in 1..=2_000 {
+            let p = phase_us(id, interval);
+            assert!((0..interval).contains(&p), "{p}");
+            buckets[(p / (interval / 10)) as usize] += 1;
+        }
+        // Consecutive ids land evenly: every tenth of the interval holds 200 ± 10.
+        assert!(
+            buckets.iter().all(|b| (190..=210).contains(b)),
+            "{buckets:?}"
+        );
+        assert_eq!(phase_us(7, interval), phase_us(7, interval));
     }
 
     #[test]

@@ -337,8 +337,8 @@ async fn dispatch(
         sim_env: sim_env(&[]),
         dialers,
     };
-    let mut fleet = Fleet::start(&opts).await?;
-    // Every campaign is already dialing in Postgres; give each its first tick. The first
+    // Every campaign is already dialing in Postgres; give each its first tick (before the
+    // fleet starts, so these and not the maintenance job's restored ticks run). The first
     // ticks are spread evenly over one tick interval, as for campaigns started at different
     // moments: all 2,000 in the same millisecond would keep them in lockstep — a burst of
     // 2,000 starts every 2 s instead of 1,000 a second (measured: 136 to 1,926 starts in
@@ -362,6 +362,7 @@ async fn dispatch(
         })
         .collect();
     svc.dialer_queue.enqueue(&ticks, now_ms).await?;
+    let mut fleet = Fleet::start(&opts).await?;
     println!("fleet of {dialers} dialers running; warming up 10 s, then measuring {seconds} s");
     tokio::time::sleep(Duration::from_secs(10)).await;
     let from = svc.clock.now();
