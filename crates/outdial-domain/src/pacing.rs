@@ -59,7 +59,7 @@ pub fn resume_on_grid_us(planned_us: i64, interval_us: i64, now_us: i64) -> i64 
 pub fn phase_us(campaign_id: i64, interval_us: i64) -> i64 {
     let hashed = (campaign_id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     // The top 32 bits, scaled to the interval.
-    i64::try_from((hashed >> 32) * interval_us.max(1) as u64 >> 32).unwrap_or(0)
+    i64::try_from(((hashed >> 32) * interval_us.max(1) as u64) >> 32).unwrap_or(0)
 }
 
 /// The SMS drip interval in ms: `gap_ms / active_dids` (SPEC §6: `MIN_SMS_GAP_MINUTES(15) ×
