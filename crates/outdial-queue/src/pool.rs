@@ -1,4 +1,5 @@
-//! The Redis connection pool every outdial process uses (queues, channels, events).
+//! The Redis connection pool every outdial process uses (SPEC §3 queues, the §4 channel
+//! semaphore, §9 events).
 //!
 //! A [`deadpool`] pool of `redis` multiplexed connections, created by
 //! [`deadpool_redis::Manager`]. It differs from `deadpool_redis::Pool` in one way: giving a

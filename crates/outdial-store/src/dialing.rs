@@ -287,7 +287,8 @@ pub(crate) fn claimed(row: Option<ClaimedRow>) -> Result<Option<Claimed>> {
 /// first — and only while the campaign is still dialing, so a pause or cancel stops new
 /// attempts at once. A read without row locks: the attempt is recorded by
 /// [`start_admitted`], whose compare-and-set on `locked` makes a concurrent change (sweep,
-/// pause, cancel) win over it. `None` when none is admitted.
+/// pause, cancel) win over it. `None` when none is admitted. SPEC §5 "Campaign pacing": one
+/// admitted contact per tick.
 ///
 /// Errors: database failures.
 pub async fn next_admitted(
@@ -306,8 +307,8 @@ pub async fn next_admitted(
     claimed(row)
 }
 
-/// Contact `id` if it is admitted (`locked`): a direct call about to start. `None`
-/// otherwise (already started, or no longer admitted).
+/// Contact `id` if it is admitted (`locked`): a direct call (SPEC §5, `POST /api/calls`)
+/// about to start. `None` otherwise (already started, or no longer admitted).
 ///
 /// Errors: database failures.
 pub async fn admitted_contact(conn: &mut PgConnection, id: ContactId) -> Result<Option<Claimed>> {
@@ -323,7 +324,8 @@ pub async fn admitted_contact(conn: &mut PgConnection, id: ContactId) -> Result<
 
 /// Ends `contact` without a call: `status` (`cancelled`, `exhausted`, `failed`) with
 /// `reason` — only if it is still in status `from` (`locked` for a voice contact about to
-/// be started, `sending` for a claimed SMS prospect). Returns whether it was.
+/// be started, `sending` for a claimed SMS prospect; SPEC §5 steps 1 and 4, §6). Returns
+/// whether it was.
 ///
 /// Errors: database failures.
 pub async fn end_contact(
@@ -351,8 +353,8 @@ pub async fn end_contact(
 }
 
 /// Puts admitted (`locked`) `contact` back to `queued`, due at `retry_after`, without
-/// using up an attempt (outside its window, no channel, no caller ID). Returns whether it
-/// was still admitted.
+/// using up an attempt (outside its window, no channel, no caller ID: SPEC §5 steps 2, 3,
+/// 5). Returns whether it was still admitted.
 ///
 /// Errors: database failures.
 pub async fn requeue_admitted(
@@ -482,8 +484,8 @@ pub struct NewAttempt {
 /// Starts admitted contact `a.contact_id`: moves it `locked → dialing` and records the
 /// attempt row — the idempotency key (contact, attempt index) — in one statement, committed
 /// before the carrier is called (SPEC §5.6). The same statement records the call on its
-/// caller ID (what [`crate::dids::mark_did_called`] does: last call time for
-/// least-recently-used order, one more warming call).
+/// caller ID: last call time (least-recently-used order) and, while warming, one more call
+/// of the ramp (SPEC §7).
 ///
 /// A compare-and-set: nothing happens and `None` is returned when the contact is no longer
 /// `locked` with attempt count `a.attempt_index` (swept back to queued, paused, cancelled,
@@ -510,9 +512,10 @@ pub async fn start_admitted(
              SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 FROM c
              RETURNING {ATTEMPT_COLUMNS}),
          d AS (
-             UPDATE dids SET {} WHERE id = $5 AND EXISTS (SELECT 1 FROM a))
-         SELECT * FROM a",
-        crate::dids::did_called_set("$9")
+             UPDATE dids SET last_call_at = $9,
+                 warming_calls = warming_calls + CASE WHEN state = 'warming' THEN 1 ELSE 0 END
+             WHERE id = $5 AND EXISTS (SELECT 1 FROM a))
+         SELECT * FROM a"
     )))
     .bind(a.contact_id.0)
     .bind(a.attempt_index)

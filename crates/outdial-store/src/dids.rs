@@ -212,31 +212,6 @@ pub async fn usable_dids(conn: &mut PgConnection, org: OrgId) -> Result<Vec<Did>
     rows.into_iter().map(TryInto::try_into).collect()
 }
 
-/// The `SET` list of an `UPDATE dids` recording a call placed at the SQL expression `at`
-/// (a parameter such as `$2`): the last call time (least-recently-used order) and, while
-/// warming, one more call of the ramp (SPEC §7).
-pub(crate) fn did_called_set(at: &str) -> String {
-    format!(
-        "last_call_at = {at}, warming_calls = warming_calls + CASE WHEN state = 'warming' THEN 1 ELSE 0 END"
-    )
-}
-
-/// Records that DID `id` placed a call at `now` (least-recently-used ordering, warming ramp).
-/// [`crate::dialing::start_admitted`] does the same for the calls the dialer places.
-///
-/// Errors: database failures.
-pub async fn mark_did_called(conn: &mut PgConnection, id: DidId, now: DateTime<Utc>) -> Result<()> {
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "UPDATE dids SET {} WHERE id = $1",
-        did_called_set("$2")
-    )))
-    .bind(id.0)
-    .bind(now)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
 #[derive(sqlx::FromRow)]
 struct RescoreRow {
     #[sqlx(flatten)]
@@ -247,8 +222,9 @@ struct RescoreRow {
 }
 
 /// DID `id` with its most recent calls (newest first) since its `scored_since`, at most
-/// `limit`: what a re-score needs, read together in one statement and without locks (the
-/// re-score stores its result with [`store_score_if_unchanged`]).
+/// `limit`: what a re-score (SPEC §7: score over the last 50 scored calls) needs, read
+/// together in one statement and without locks (the re-score stores its result with
+/// [`store_score_if_unchanged`]).
 ///
 /// Errors: [`StoreError::NotFound`], database failures, a stored disposition that does not
 /// parse.
@@ -292,7 +268,8 @@ pub async fn did_for_rescore(
 /// score called for, if any (a health action's cooldown or burn, which never restarts
 /// scoring) — only if the DID's state and scoring start are still those of `seen`: a
 /// compare-and-set, so a change made meanwhile (the lifecycle job, another re-score) is
-/// never overwritten and a state change is applied once. Returns whether it stored.
+/// never overwritten and a state change is applied once (SPEC §7 warning / cooldown / burn).
+/// Returns whether it stored.
 ///
 /// Errors: database failures.
 pub async fn store_score_if_unchanged(
@@ -304,56 +281,59 @@ pub async fn store_score_if_unchanged(
 ) -> Result<bool> {
     debug_assert!(change.is_none_or(|t| t.scored_since.is_none()));
     let components = serde_json::to_value(score.components).map_err(corrupt)?;
-    let done = sqlx::query(
-        "UPDATE dids SET health_score = $2, health_components = $3, scored_calls = $4,
-             state = COALESCE($5, state),
-             state_changed_at = CASE WHEN $5::text IS NULL THEN state_changed_at ELSE $6 END,
-             cooldown_until = CASE WHEN $5::text IS NULL THEN cooldown_until WHEN $5 = 'cooling' THEN $7 ELSE NULL END,
-             warming_until = CASE WHEN $5::text IS NULL THEN warming_until WHEN $5 = 'warming' THEN $8 ELSE NULL END
-         WHERE id = $1 AND state = $9 AND scored_since IS NOT DISTINCT FROM $10",
-    )
-    .bind(seen.id.0)
-    .bind(score.score)
-    .bind(components)
-    .bind(i32::try_from(score.calls).unwrap_or(i32::MAX))
-    .bind(change.map(|t| t.to.as_str()))
-    .bind(now)
-    .bind(change.and_then(|t| t.cooldown_until))
-    .bind(change.and_then(|t| t.warming_until))
-    .bind(seen.state.as_str())
-    .bind(seen.scored_since)
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    let sql = format!(
+        "UPDATE dids SET health_score = $2, health_components = $3, scored_calls = $4{}
+         WHERE id = $1 AND state = $5 AND scored_since IS NOT DISTINCT FROM $6",
+        if change.is_some() {
+            format!(", {}", transition_set(7))
+        } else {
+            String::new()
+        }
+    );
+    let q = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(seen.id.0)
+        .bind(score.score)
+        .bind(components)
+        .bind(i32::try_from(score.calls).unwrap_or(i32::MAX))
+        .bind(seen.state.as_str())
+        .bind(seen.scored_since);
+    let q = match change {
+        Some(t) => bind_transition(q, t, now),
+        None => q,
+    };
+    Ok(q.execute(conn).await?.rows_affected() == 1)
 }
 
-async fn set_state(
-    conn: &mut PgConnection,
-    id: DidId,
+/// The `SET` list of an `UPDATE dids` applying a [`DidTransition`] whose fields are bound
+/// from parameter `$p` on by [`bind_transition`]: state, when it changed, the cooldown or
+/// warming end that goes with the new state, the warming ramp restarting, and the scoring
+/// start (SPEC §7 lifecycle).
+fn transition_set(p: usize) -> String {
+    let (to, at, cooldown, warming, since) = (p, p + 1, p + 2, p + 3, p + 4);
+    format!(
+        "state = ${to}, state_changed_at = ${at},
+         cooldown_until = CASE WHEN ${to} = 'cooling' THEN ${cooldown} ELSE NULL END,
+         warming_until = CASE WHEN ${to} = 'warming' THEN ${warming} ELSE NULL END,
+         warming_calls = CASE WHEN ${to} = 'warming' THEN 0 ELSE warming_calls END,
+         scored_since = COALESCE(${since}, scored_since)"
+    )
+}
+
+/// Binds the five parameters of [`transition_set`], in its order.
+fn bind_transition<'q>(
+    q: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
     t: &DidTransition,
     now: DateTime<Utc>,
-) -> Result<()> {
-    sqlx::query(
-        "UPDATE dids SET state = $2, state_changed_at = $3,
-             cooldown_until = CASE WHEN $2 = 'cooling' THEN $4 ELSE NULL END,
-             warming_until = CASE WHEN $2 = 'warming' THEN $5 ELSE NULL END,
-             scored_since = COALESCE($6, scored_since),
-             warming_calls = CASE WHEN $2 = 'warming' THEN 0 ELSE warming_calls END,
-             health_score = CASE WHEN $6 IS NOT NULL THEN 1.0 ELSE health_score END,
-             scored_calls = CASE WHEN $6 IS NOT NULL THEN 0 ELSE scored_calls END
-         WHERE id = $1",
-    )
-    .bind(id.0)
-    .bind(t.to.as_str())
-    .bind(now)
-    .bind(t.cooldown_until)
-    .bind(t.warming_until)
-    .bind(t.scored_since)
-    .execute(conn)
-    .await?;
-    Ok(())
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    q.bind(t.to.as_str())
+        .bind(now)
+        .bind(t.cooldown_until)
+        .bind(t.warming_until)
+        .bind(t.scored_since)
 }
 
+/// Applies `t` if DID `id` is still in state `from`, in one compare-and-set statement; a
+/// transition that restarts scoring (`scored_since`) also resets the score and its sample.
 async fn apply_transition(
     conn: &mut PgConnection,
     id: DidId,
@@ -361,16 +341,21 @@ async fn apply_transition(
     t: &DidTransition,
     now: DateTime<Utc>,
 ) -> Result<bool> {
-    let held: Option<String> =
-        sqlx::query_scalar("SELECT state FROM dids WHERE id = $1 FOR UPDATE")
-            .bind(id.0)
-            .fetch_optional(&mut *conn)
-            .await?;
-    if held.as_deref() != Some(from.as_str()) {
-        return Ok(false);
-    }
-    set_state(conn, id, t, now).await?;
-    Ok(true)
+    let sql = format!(
+        "UPDATE dids SET {},
+             health_score = CASE WHEN $7::timestamptz IS NOT NULL THEN 1.0 ELSE health_score END,
+             scored_calls = CASE WHEN $7::timestamptz IS NOT NULL THEN 0 ELSE scored_calls END
+         WHERE id = $1 AND state = $2",
+        transition_set(3)
+    );
+    let q = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id.0)
+        .bind(from.as_str());
+    Ok(bind_transition(q, t, now)
+        .execute(conn)
+        .await?
+        .rows_affected()
+        == 1)
 }
 
 /// How many caller IDs each organization could call with now: state `active` or `warming`,

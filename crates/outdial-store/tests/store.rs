@@ -191,11 +191,13 @@ async fn candidates_respect_due_time_and_eligible_zones(pool: PgPool) {
     assert!(closed.is_empty(), "zone not eligible");
 }
 
-async fn dialing_attempt(
+/// Starts `campaign`, admits one of its contacts and returns it (as a tick reads it) with the
+/// attempt a tick would record for it from a warming caller ID.
+async fn admitted_with_attempt(
     store: &Store,
     org: OrgId,
     campaign: CampaignId,
-) -> (ContactId, AttemptId) {
+) -> (outdial_store::contacts::Contact, NewAttempt) {
     let did = store
         .create_did(org, "+12125550001", t0())
         .await
@@ -210,9 +212,9 @@ async fn dialing_attempt(
         .transition_campaign(campaign, None, CampaignCommand::Start, "test", None, t0())
         .await
         .expect("start: ticks only claim contacts of a dialing campaign");
-    let mut tx = store.pool().begin().await.expect("tx");
+    let mut conn = store.pool().acquire().await.expect("conn");
     let cands = dialing::fetch_candidates(
-        &mut tx,
+        &mut conn,
         t0(),
         &[(campaign, 1)],
         &[(campaign, "America/New_York".into())],
@@ -220,11 +222,9 @@ async fn dialing_attempt(
     )
     .await
     .expect("fetch");
-    dialing::lock_contacts(&mut tx, &[cands[0].contact_id], t0())
+    dialing::lock_contacts(&mut conn, &[cands[0].contact_id], t0())
         .await
         .expect("lock");
-    tx.commit().await.expect("commit");
-    let mut conn = store.pool().acquire().await.expect("conn");
     let c = dialing::next_admitted(&mut conn, campaign)
         .await
         .expect("next")
@@ -240,6 +240,16 @@ async fn dialing_attempt(
         to_number: c.phone_numbers[0].clone(),
         channel_pool: "campaign".into(),
     };
+    (c, new)
+}
+
+async fn dialing_attempt(
+    store: &Store,
+    org: OrgId,
+    campaign: CampaignId,
+) -> (ContactId, AttemptId) {
+    let (c, new) = admitted_with_attempt(store, org, campaign).await;
+    let mut conn = store.pool().acquire().await.expect("conn");
     let a = dialing::start_admitted(&mut conn, &new, t0())
         .await
         .expect("attempt")
@@ -392,48 +402,14 @@ async fn the_last_contacts_final_outcome_finishes_the_campaign_marks_the_did_onc
 #[sqlx::test(migrator = "outdial_store::MIGRATOR")]
 async fn a_contact_withdrawn_while_checked_is_not_started(pool: PgPool) {
     let (store, org, campaign) = setup(pool, 1).await;
-    let did = store
-        .create_did(org, "+12125550001", t0())
-        .await
-        .expect("did");
-    store
-        .transition_campaign(campaign, None, CampaignCommand::Start, "test", None, t0())
-        .await
-        .expect("start");
+    let (c, new) = admitted_with_attempt(&store, org, campaign).await;
     let mut conn = store.pool().acquire().await.expect("conn");
-    let cands = dialing::fetch_candidates(
-        &mut conn,
-        t0(),
-        &[(campaign, 1)],
-        &[(campaign, "America/New_York".into())],
-        0,
-    )
-    .await
-    .expect("fetch");
-    dialing::lock_contacts(&mut conn, &[cands[0].contact_id], t0())
-        .await
-        .expect("lock");
-    let c = dialing::next_admitted(&mut conn, campaign)
-        .await
-        .expect("next")
-        .expect("admitted")
-        .contact;
     // Meanwhile the contact goes back to queued (a stale-lock sweep, a pause).
     assert!(
         dialing::requeue_admitted(&mut conn, &c, t0(), t0())
             .await
             .expect("requeue")
     );
-    let new = NewAttempt {
-        contact_id: c.id,
-        attempt_index: c.attempt_count,
-        org_id: org,
-        campaign_id: Some(campaign),
-        did_id: did.id,
-        from_number: did.e164.clone(),
-        to_number: c.phone_numbers[0].clone(),
-        channel_pool: "campaign".into(),
-    };
     assert_eq!(
         dialing::start_admitted(&mut conn, &new, t0())
             .await
@@ -452,7 +428,7 @@ async fn a_contact_withdrawn_while_checked_is_not_started(pool: PgPool) {
          FROM contacts c WHERE c.id = $1",
     )
     .bind(c.id.0)
-    .bind(did.id.0)
+    .bind(new.did_id.0)
     .fetch_one(&mut *conn)
     .await
     .expect("state");

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use outdial_dialer::control::{self, CampaignSpec};
 use outdial_domain::campaign::CampaignCommand;
-use outdial_domain::pacing::{tick_interval_us, us_to_due_ms};
+use outdial_domain::pacing::{phase_us, tick_interval_us, us_to_due_ms};
 use outdial_worker::config::Config;
 use outdial_worker::jobs::DialerJob;
 use outdial_worker::services::Services;
@@ -339,8 +339,8 @@ async fn dispatch(
     };
     // Every campaign is already dialing in Postgres; give each its first tick (before the
     // fleet starts, so these and not the maintenance job's restored ticks run). The first
-    // ticks are spread evenly over one tick interval, as for campaigns started at different
-    // moments: all 2,000 in the same millisecond would keep them in lockstep — a burst of
+    // ticks are spread over one tick interval at each campaign's phase (as maintenance
+    // restores them), as for campaigns started at different moments: all 2,000 in the same millisecond would keep them in lockstep — a burst of
     // 2,000 starts every 2 s instead of 1,000 a second (measured: 136 to 1,926 starts in
     // consecutive seconds).
     let now_ms = svc.clock.now_ms();
@@ -348,12 +348,10 @@ async fn dispatch(
         .fetch_all(svc.store.pool())
         .await?;
     let interval_us = tick_interval_us(size.cps);
-    let n = i64::try_from(ids.len().max(1))?;
     let ticks: Vec<_> = ids
         .iter()
-        .zip(0_i64..)
-        .map(|(id, i)| {
-            let planned = now_ms * 1_000 + interval_us * i / n;
+        .map(|id| {
+            let planned = now_ms * 1_000 + phase_us(*id, interval_us);
             DialerJob::VoiceTick {
                 campaign_id: outdial_domain::CampaignId(*id),
                 planned_us: Some(planned),
