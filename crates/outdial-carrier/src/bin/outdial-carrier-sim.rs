@@ -9,6 +9,11 @@ use clap::Parser as _;
 use outdial_carrier::sim::{self, cli::SimArgs};
 use tokio::signal::unix::{SignalKind, signal};
 
+/// The allocator of every outdial binary (workspace `Cargo.toml`: glibc malloc cost ~15 % of
+/// the fleet's CPU under load).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     // Installed before the ready line, so an early SIGTERM is a graceful stop.
