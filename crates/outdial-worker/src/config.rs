@@ -227,10 +227,11 @@ pub struct DialerSettings {
     pub sms_delivery_timeout_ms: i64,
     /// URL the carrier fetches for call instructions (TwiML).
     pub call_url: String,
-    /// Call progress events requested from the carrier (`StatusCallbackEvent`). Outcomes
-    /// need only the final status, which always comes; `answered` is what agent-bridging
-    /// integrations hook. Each extra event is one more signed callback per call.
-    /// Comma-separated, e.g. `answered,completed`.
+    /// Call progress events requested from the carrier (`StatusCallbackEvent`),
+    /// comma-separated, e.g. `answered,completed`. Default `completed`, as the carrier's own
+    /// default: outcomes need only the final status, which always comes, and the API
+    /// acknowledges progress callbacks without acting on them — each extra event is one
+    /// more signed callback per call for nothing.
     pub call_status_events: String,
 }
 
@@ -252,7 +253,7 @@ impl Default for DialerSettings {
             sms_gap_ms: 15 * 60_000,
             sms_delivery_timeout_ms: 3_600_000,
             call_url: "http://127.0.0.1:8080/carrier/voice/twiml".into(),
-            call_status_events: "answered,completed".into(),
+            call_status_events: "completed".into(),
         }
     }
 }
