@@ -377,7 +377,6 @@ impl Dialer {
             contact_id: contact.id,
             attempt_index: contact.attempt_count,
             org_id: contact.org_id,
-            campaign_id: contact.campaign_id,
             did_id: did.id,
             from_number: did.e164.clone(),
             to_number: to,

@@ -467,10 +467,9 @@ pub struct NewAttempt {
     pub contact_id: ContactId,
     /// attempt index = the contact's attempt_count
     pub attempt_index: i32,
-    /// organization
+    /// organization (the contact's; the attempt row copies organization and campaign from
+    /// the contact row itself)
     pub org_id: OrgId,
-    /// campaign
-    pub campaign_id: Option<CampaignId>,
     /// caller ID
     pub did_id: DidId,
     /// caller ID number
@@ -491,6 +490,10 @@ pub struct NewAttempt {
 /// `locked` with attempt count `a.attempt_index` (swept back to queued, paused, cancelled,
 /// or started already by a job that ran twice) — so a contact is never started twice.
 ///
+/// The attempt's organization and campaign are copied from the contact row the statement
+/// moves, so they agree with it by construction: `call_attempts` has no foreign keys of its
+/// own for them (migration `20261121000004`; the contact's own keys check both).
+///
 /// The contact is also matched on its organization (`org_id = $3`): redundant for
 /// correctness, it keeps the plan cheap whatever the statistics say. Right after an import
 /// `contacts_active` can look empty to the planner, which then scans all of it for
@@ -505,22 +508,22 @@ pub async fn start_admitted(
 ) -> Result<Option<CallAttempt>> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "WITH c AS (
-             UPDATE contacts SET status = 'dialing', updated_at = $9
-             WHERE id = $1 AND status = 'locked' AND attempt_count = $2 AND org_id = $3 RETURNING id),
+             UPDATE contacts SET status = 'dialing', updated_at = $8
+             WHERE id = $1 AND status = 'locked' AND attempt_count = $2 AND org_id = $3
+             RETURNING id, org_id, campaign_id),
          a AS (
              INSERT INTO call_attempts (contact_id, attempt_index, org_id, campaign_id, did_id, from_number, to_number, channel_pool, created_at)
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 FROM c
+             SELECT c.id, $2, c.org_id, c.campaign_id, $4, $5, $6, $7, $8 FROM c
              RETURNING {ATTEMPT_COLUMNS}),
          d AS (
-             UPDATE dids SET last_call_at = $9,
+             UPDATE dids SET last_call_at = $8,
                  warming_calls = warming_calls + CASE WHEN state = 'warming' THEN 1 ELSE 0 END
-             WHERE id = $5 AND EXISTS (SELECT 1 FROM a))
+             WHERE id = $4 AND EXISTS (SELECT 1 FROM a))
          SELECT * FROM a"
     )))
     .bind(a.contact_id.0)
     .bind(a.attempt_index)
     .bind(a.org_id.0)
-    .bind(a.campaign_id.map(|c| c.0))
     .bind(a.did_id.0)
     .bind(&a.from_number)
     .bind(&a.to_number)
@@ -652,7 +655,8 @@ impl Store {
     /// concurrent completion changes), then one statement that ends the attempt only if it is
     /// still open (the compare-and-set), writes its caller ID's `did_health_events` row
     /// (SPEC §7: exactly one per attempt with a DID, so no outcome can be lost between the
-    /// completion and the health worker) and resolves the contact with it, atomically. The
+    /// completion and the health worker; its caller ID and attempt are copied from the
+    /// attempt row, hence no foreign keys of its own — migration `20261121000004`) and resolves the contact with it, atomically. The
     /// same statement tells whether the campaign has no open contact left
     /// ([`Completion::campaign_finished`]).
     ///

@@ -234,7 +234,6 @@ async fn admitted_with_attempt(
         contact_id: c.id,
         attempt_index: c.attempt_count,
         org_id: org,
-        campaign_id: Some(campaign),
         did_id: did.id,
         from_number: did.e164.clone(),
         to_number: c.phone_numbers[0].clone(),
