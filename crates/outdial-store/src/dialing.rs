@@ -796,7 +796,8 @@ impl Store {
             .collect())
     }
 
-    /// Open attempts (not completed): `(id, status, created_at)`, oldest first — the
+    /// Open attempts (not completed: `ended_at IS NULL`, the predicate of the
+    /// `call_attempts_open` index): `(id, status, created_at)`, oldest first — the
     /// reconciler restores their timeout (and, for `pending` ones, originate) jobs.
     ///
     /// Errors: database failures.
@@ -805,7 +806,7 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<(AttemptId, String, DateTime<Utc>)>> {
         let rows: Vec<(i64, String, DateTime<Utc>)> =
-            sqlx::query_as("SELECT id, status, created_at FROM call_attempts WHERE status <> 'completed' ORDER BY created_at LIMIT $1")
+            sqlx::query_as("SELECT id, status, created_at FROM call_attempts WHERE ended_at IS NULL ORDER BY created_at LIMIT $1")
                 .bind(limit)
                 .fetch_all(&self.pool)
                 .await?;

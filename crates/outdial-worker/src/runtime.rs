@@ -6,7 +6,8 @@
 //! one script call (group commit), so under load acks are batched and at low load they are
 //! immediate. While jobs run, their leases are renewed every third of the lease.
 //!
-//! With nothing due, the loop sleeps until the earliest due time reported by the reserve
+//! With nothing (more) due — a reserve that returned fewer jobs than it asked for took
+//! everything due — the loop sleeps until the earliest due time reported by the reserve
 //! (a client-side timer, millisecond-precise) or until a pub/sub wake-up says an earlier job
 //! arrived — never a fixed poll, never a blocking pop's timeout (SPEC §3).
 //!
@@ -401,9 +402,48 @@ impl<J: Job, H: Handler<J>> Worker<J, H> {
             if reservation.dead_lettered > 0 {
                 metrics::counter!("outdial_queue_dead_lettered_total", "queue" => queue_name.clone()).increment(reservation.dead_lettered);
             }
+            // Fewer jobs than asked for: nothing else was due, so the next reserve waits for
+            // the next due time or a wake-up instead of coming back empty at once (under
+            // load that empty round trip was one script call per job).
+            let drained = reservation.jobs.len() < want;
+            let next_due_ms = reservation.next_due_ms;
             if reservation.jobs.is_empty() {
                 drop(permit);
-                let wait_ms = reservation.next_due_ms.map_or(self.cfg.idle_max_ms, |due| {
+            } else {
+                let mut permits = vec![permit];
+                for _ in 1..reservation.jobs.len() {
+                    match Arc::clone(&sem).try_acquire_owned() {
+                        Ok(p) => permits.push(p),
+                        Err(_) => break, // cannot happen: only this loop takes permits
+                    }
+                }
+                {
+                    let mut map = inflight
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    for job in &reservation.jobs {
+                        map.insert(job.envelope.id.clone(), job.lease);
+                    }
+                }
+                for (job, permit) in reservation.jobs.into_iter().zip(permits) {
+                    let lateness = (now - job.scheduled_ms).max(0) as f64 / 1_000.0;
+                    metrics::histogram!("outdial_queue_lateness_seconds", "queue" => queue_name.clone()).record(lateness);
+                    let (handler, cfg, clock, tx, name) = (
+                        Arc::clone(&self.handler),
+                        self.cfg.clone(),
+                        Arc::clone(&self.clock),
+                        tx.clone(),
+                        queue_name.clone(),
+                    );
+                    handlers.spawn(async move {
+                        let settle = run_one(&handler, &cfg, &*clock, &name, job, now).await;
+                        let _ = tx.send(settle);
+                        drop(permit);
+                    });
+                }
+            }
+            if drained {
+                let wait_ms = next_due_ms.map_or(self.cfg.idle_max_ms, |due| {
                     (due - self.clock.now_ms()).clamp(0, self.cfg.idle_max_ms)
                 });
                 let deadline =
@@ -413,38 +453,6 @@ impl<J: Job, H: Handler<J>> Worker<J, H> {
                     () = wake.notified() => {}
                     () = &mut shutdown => break,
                 }
-                continue;
-            }
-            let mut permits = vec![permit];
-            for _ in 1..reservation.jobs.len() {
-                match Arc::clone(&sem).try_acquire_owned() {
-                    Ok(p) => permits.push(p),
-                    Err(_) => break, // cannot happen: only this loop takes permits
-                }
-            }
-            {
-                let mut map = inflight
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                for job in &reservation.jobs {
-                    map.insert(job.envelope.id.clone(), job.lease);
-                }
-            }
-            for (job, permit) in reservation.jobs.into_iter().zip(permits) {
-                let lateness = (now - job.scheduled_ms).max(0) as f64 / 1_000.0;
-                metrics::histogram!("outdial_queue_lateness_seconds", "queue" => queue_name.clone()).record(lateness);
-                let (handler, cfg, clock, tx, name) = (
-                    Arc::clone(&self.handler),
-                    self.cfg.clone(),
-                    Arc::clone(&self.clock),
-                    tx.clone(),
-                    queue_name.clone(),
-                );
-                handlers.spawn(async move {
-                    let settle = run_one(&handler, &cfg, &*clock, &name, job, now).await;
-                    let _ = tx.send(settle);
-                    drop(permit);
-                });
             }
         }
 
