@@ -46,6 +46,14 @@ pub struct WorkerConfig {
     pub shutdown_grace_ms: u64,
     /// How often queue depth gauges are refreshed, ms.
     pub depth_every_ms: u64,
+    /// Backlog batching: while more jobs are due than there are free handlers (the last
+    /// reserve filled every free slot), a reserve waits up to this long, ms, for at least
+    /// [`Self::gather_min`] handlers to be free, so it leases several jobs in one round trip
+    /// instead of one job per finished handler. Never applies when the queue is keeping up,
+    /// so it adds nothing to on-time jobs (pacing). 0 disables it.
+    pub gather_ms: u64,
+    /// Free handlers a backlogged reserve waits for (see [`Self::gather_ms`]).
+    pub gather_min: usize,
 }
 
 impl Default for WorkerConfig {
@@ -60,6 +68,8 @@ impl Default for WorkerConfig {
             idle_max_ms: 5_000,
             shutdown_grace_ms: 20_000,
             depth_every_ms: 5_000,
+            gather_ms: 1,
+            gather_min: 4,
         }
     }
 }
@@ -376,12 +386,30 @@ impl<J: Job, H: Handler<J>> Worker<J, H> {
         let mut handlers = JoinSet::new();
         tokio::pin!(shutdown);
         tracing::info!(queue = %queue_name, concurrency = self.cfg.concurrency, "worker started");
+        // The last reserve filled every free handler: more jobs may be due than handlers.
+        let mut backlogged = false;
         loop {
             while handlers.try_join_next().is_some() {}
             let permit = tokio::select! {
                 p = Arc::clone(&sem).acquire_owned() => match p { Ok(p) => p, Err(_) => break },
                 () = &mut shutdown => break,
             };
+            let gather_min = self.cfg.gather_min.min(self.cfg.concurrency);
+            if backlogged && self.cfg.gather_ms > 0 && 1 + sem.available_permits() < gather_min {
+                // Each finished handler is a chance to stop waiting; the deadline bounds it.
+                let until = tokio::time::Instant::now() + Duration::from_millis(self.cfg.gather_ms);
+                let mut stopping = false;
+                while 1 + sem.available_permits() < gather_min && !handlers.is_empty() {
+                    tokio::select! {
+                        () = tokio::time::sleep_until(until) => break,
+                        _ = handlers.join_next() => {}
+                        () = &mut shutdown => { stopping = true; break }
+                    }
+                }
+                if stopping {
+                    break;
+                }
+            }
             let want = (1 + sem.available_permits()).min(self.cfg.batch_max);
             let now = self.clock.now_ms();
             let reservation = match self.queue.reserve(want, now).await {
@@ -406,6 +434,7 @@ impl<J: Job, H: Handler<J>> Worker<J, H> {
             // the next due time or a wake-up instead of coming back empty at once (under
             // load that empty round trip was one script call per job).
             let drained = reservation.jobs.len() < want;
+            backlogged = !drained;
             let next_due_ms = reservation.next_due_ms;
             if reservation.jobs.is_empty() {
                 drop(permit);
