@@ -431,8 +431,9 @@ impl<J: Job, H: Handler<J>> Worker<J, H> {
                 metrics::counter!("outdial_queue_dead_lettered_total", "queue" => queue_name.clone()).increment(reservation.dead_lettered);
             }
             // Fewer jobs than asked for: nothing else was due, so the next reserve waits for
-            // the next due time or a wake-up instead of coming back empty at once (under
-            // load that empty round trip was one script call per job).
+            // the next due time or a wake-up instead of coming back empty at once (while the
+            // queue keeps up, that empty round trip was one more script call per wave of
+            // jobs; at saturation every reserve fills its slots and this never applies).
             let drained = reservation.jobs.len() < want;
             backlogged = !drained;
             let next_due_ms = reservation.next_due_ms;
