@@ -324,6 +324,41 @@ async fn admission_respects_global_org_and_pool_limits_with_the_spec_allocation(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_next_cycle_sees_a_pause_a_resume_and_an_edited_pace() {
+    // The cycle keeps campaign settings between cycles and re-reads a campaign only when its
+    // row changed: every change must still reach the very next cycle.
+    let e = InProcess::start(|_, _| {}).await;
+    let org = e.org("acme", 100, &["+12125550999"]).await;
+    let c = running_campaign(&e, org, 2.0, &csv(40, "212")).await;
+    let plan = |r: &outdial_dialer::dispatch::DispatchReport| {
+        r.campaigns
+            .iter()
+            .find(|p| p.campaign_id == c)
+            .map(|p| (p.calls_per_second, p.admitted))
+    };
+    // 2 cps × 1.5 s lookahead: 3 admitted ahead.
+    let first = e.dialer.run_cycle(e.clock.now()).await.expect("cycle");
+    assert_eq!(plan(&first), Some((2.0, 3)));
+    let pause = |cmd| control::apply(&e.svc, c, Some(org), cmd, "test", None);
+    pause(CampaignCommand::Pause).await.expect("pause");
+    let paused = e.dialer.run_cycle(e.clock.now()).await.expect("cycle");
+    assert_eq!(plan(&paused), None, "a paused campaign is not planned");
+    pause(CampaignCommand::Resume).await.expect("resume");
+    let resumed = e.dialer.run_cycle(e.clock.now()).await.expect("cycle");
+    assert_eq!(plan(&resumed), Some((2.0, 3)));
+    // An edit made straight in Postgres (no code path of ours) is seen as well: 10 cps keeps
+    // 15 ahead, 12 more than the 3 admitted.
+    sqlx::query("UPDATE campaigns SET calls_per_second = 10 WHERE id = $1")
+        .bind(c.0)
+        .execute(e.svc.store.pool())
+        .await
+        .expect("edit");
+    let edited = e.dialer.run_cycle(e.clock.now()).await.expect("cycle");
+    assert_eq!(plan(&edited), Some((10.0, 12)));
+    e.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_and_stale_lock_sweep_give_channels_back() {
     let e = InProcess::start(|_, _| {}).await;
     let org = e.org("acme", 10, &["+12125550999"]).await;

@@ -24,15 +24,16 @@
 //! run beside another one.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
 use outdial_domain::allocation::{OrgDemand, allocate};
-use outdial_domain::campaign::Channel;
+use outdial_domain::campaign::{CampaignStatus, Channel};
 use outdial_domain::contact::channel_holder;
 use outdial_domain::phone::parse_timezone_key;
 use outdial_domain::{CampaignId, ContactId, OrgId};
-use outdial_store::campaigns::{Campaign, dialing_campaigns};
+use outdial_store::campaigns::{Campaign, campaigns_by_id, dialing_campaign_heads};
 use outdial_store::dialing::{self, Candidate};
 use outdial_worker::jobs::DialerJob;
 use outdial_worker::{Done, JobContext, JobError};
@@ -118,6 +119,19 @@ pub struct DispatchReport {
     /// wall time per step, `name:ms,…` (lock, reads (with the sweep), plan, fetch,
     /// allocate, channels, lock_contacts, commit, wake)
     pub steps: String,
+}
+
+/// Settings of the dialing voice campaigns, by id, each with the row version it was read at
+/// ([`outdial_store::campaigns::CampaignHead::version`]). A cycle reads every dialing campaign's version and zone keys
+/// (a few bytes each) and the full row only of campaigns it has not seen or whose row changed
+/// since — a pause, resume or edit is seen by the next cycle, as before.
+#[derive(Debug, Default)]
+pub(crate) struct CampaignCache(Mutex<HashMap<CampaignId, (i64, Arc<Campaign>)>>);
+
+impl CampaignCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CampaignId, (i64, Arc<Campaign>)>> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 /// How many contacts a campaign keeps admitted ahead of its ticks.
@@ -221,6 +235,49 @@ impl Dialer {
         Ok(Done::then(vec![DialerJob::Dispatch.at(base + poll)]))
     }
 
+    /// The dialing voice campaigns in id order and each one's contact zone keys: versions
+    /// and zones read fresh, settings from [`CampaignCache`] where the version still matches.
+    /// A campaign whose re-read row is no longer a dialing voice campaign (paused between the
+    /// two reads) is left out.
+    ///
+    /// Errors: Postgres failures, or a stored campaign that does not parse.
+    async fn dialing_voice_campaigns(
+        &self,
+        conn: &mut sqlx::PgConnection,
+    ) -> Result<(Vec<Arc<Campaign>>, HashMap<CampaignId, Vec<String>>), JobError> {
+        let heads = dialing_campaign_heads(&mut *conn, Channel::Voice).await?;
+        let changed: Vec<CampaignId> = {
+            let cache = self.campaign_cache.lock();
+            heads
+                .iter()
+                .filter(|h| cache.get(&h.id).is_none_or(|(v, _)| *v != h.version))
+                .map(|h| h.id)
+                .collect()
+        };
+        let fresh = if changed.is_empty() {
+            Vec::new()
+        } else {
+            campaigns_by_id(&mut *conn, &changed).await?
+        };
+        let mut cache = self.campaign_cache.lock();
+        for (version, c) in fresh {
+            cache.insert(c.id, (version, Arc::new(c)));
+        }
+        let mut campaigns = Vec::with_capacity(heads.len());
+        let mut zones = HashMap::with_capacity(heads.len());
+        for h in heads {
+            if let Some((_, c)) = cache.get(&h.id)
+                && c.status == CampaignStatus::Dialing
+                && c.channel == Channel::Voice
+            {
+                campaigns.push(Arc::clone(c));
+                zones.insert(h.id, h.timezones);
+            }
+        }
+        cache.retain(|id, _| zones.contains_key(id));
+        Ok((campaigns, zones))
+    }
+
     /// Reads the state a cycle decides on and decides: campaign needs and open zones, free
     /// slots, candidates, the SPEC §4 allocation and each organization's picks in admission
     /// order. With `sweep_before` (a cycle, not `explain`), contacts locked before it go back
@@ -240,9 +297,9 @@ impl Dialer {
         // channel pools each on their own connection: one wait instead of five (under CPU
         // contention every round trip also waits for a CPU). Boxed: the joined queries make
         // a large future.
-        let pool = self.svc.store.pool();
+        let pool = self.dispatch_pool();
         let now_ms = now.timestamp_millis();
-        let ((loads, swept), campaigns, zone_rows, pools) = Box::pin(async {
+        let ((loads, swept), (campaigns, zones_of), pools) = Box::pin(async {
             tokio::try_join!(
                 async {
                     let loads = dialing::loads(&mut *tx).await?;
@@ -256,13 +313,7 @@ impl Dialer {
                 },
                 async {
                     let mut c = pool.acquire().await?;
-                    Ok::<_, JobError>(dialing_campaigns(&mut c, Channel::Voice).await?)
-                },
-                async {
-                    let mut c = pool.acquire().await?;
-                    Ok::<_, JobError>(
-                        dialing::dialing_campaigns_timezones(&mut c, Channel::Voice).await?,
-                    )
+                    self.dialing_voice_campaigns(&mut c).await
                 },
                 async {
                     self.svc
@@ -280,10 +331,6 @@ impl Dialer {
             .into_iter()
             .map(|(c, l, d)| (c, (l, d)))
             .collect();
-        let mut zones_of: HashMap<CampaignId, Vec<String>> = HashMap::new();
-        for (c, tz) in zone_rows {
-            zones_of.entry(c).or_default().push(tz);
-        }
         let mut verdicts = VerdictCache::new();
         let mut plans: Vec<CampaignPlan> = campaigns
             .iter()
@@ -394,7 +441,7 @@ impl Dialer {
         let started = Instant::now();
         let cfg = &self.svc.config.dialer;
         let now_ms = now.timestamp_millis();
-        let mut tx = self.svc.store.pool().begin().await?;
+        let mut tx = self.dispatch_pool().begin().await?;
         if !dialing::try_dispatch_lock(&mut tx).await? {
             return Ok(DispatchReport::default());
         }
@@ -541,7 +588,7 @@ impl Dialer {
     /// Errors: Postgres or Redis failures.
     pub async fn explain(&self, now: DateTime<Utc>) -> Result<Explain, JobError> {
         let cfg = &self.svc.config.dialer;
-        let mut tx = self.svc.store.pool().begin().await?;
+        let mut tx = self.dispatch_pool().begin().await?;
         let Plan {
             plans,
             pools,

@@ -39,6 +39,12 @@ pub struct Dialer {
     voice: Arc<dyn VoiceProvider>,
     /// Texts go through this provider (SMS sends).
     sms: Arc<dyn MessagingProvider>,
+    /// The dispatch cycle's own connections (`dialer.dispatch_connections`), created on
+    /// first use from the main pool's connect options.
+    dispatch_pool: std::sync::OnceLock<sqlx::PgPool>,
+    /// Settings of the dialing campaigns as of their row versions (see
+    /// [`dispatch`]): the cycle re-reads only the rows that changed.
+    campaign_cache: dispatch::CampaignCache,
 }
 
 impl std::fmt::Debug for Dialer {
@@ -54,7 +60,13 @@ impl Dialer {
         voice: Arc<dyn VoiceProvider>,
         sms: Arc<dyn MessagingProvider>,
     ) -> Self {
-        Self { svc, voice, sms }
+        Self {
+            svc,
+            voice,
+            sms,
+            dispatch_pool: std::sync::OnceLock::new(),
+            campaign_cache: dispatch::CampaignCache::default(),
+        }
     }
 
     /// A dialer using the Twilio-compatible REST carrier of `svc.config.carrier`.
@@ -82,6 +94,21 @@ impl Dialer {
 
     fn clock(&self) -> &dyn Clock {
         &*self.svc.clock
+    }
+
+    /// The dispatch cycle's pool: `dialer.dispatch_connections` connections apart from the
+    /// handlers' pool, so a cycle never waits for a connection behind dozens of jobs.
+    /// Connections open on first use and close after a minute idle (a dialer that never
+    /// runs a cycle holds none).
+    fn dispatch_pool(&self) -> &sqlx::PgPool {
+        self.dispatch_pool.get_or_init(|| {
+            sqlx::postgres::PgPoolOptions::new()
+                .max_connections(self.svc.config.dialer.dispatch_connections.max(1))
+                .acquire_timeout(std::time::Duration::from_secs(10))
+                .idle_timeout(std::time::Duration::from_secs(60))
+                .test_before_acquire(false)
+                .connect_lazy_with((*self.svc.store.pool().connect_options()).clone())
+        })
     }
 
     /// Makes sure the fleet-wide singleton jobs exist: the dispatch cycle, maintenance and

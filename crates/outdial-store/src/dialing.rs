@@ -120,27 +120,6 @@ pub async fn loads(conn: &mut PgConnection) -> Result<Loads> {
     Ok(out)
 }
 
-/// Time-zone keys of every dialing campaign on `channel`: `(campaign, zone key)`.
-///
-/// Errors: database failures.
-pub async fn dialing_campaigns_timezones(
-    conn: &mut PgConnection,
-    channel: outdial_domain::campaign::Channel,
-) -> Result<Vec<(CampaignId, String)>> {
-    let rows: Vec<(i64, String)> = sqlx::query_as(
-        "SELECT ct.campaign_id, ct.timezone FROM campaigns c
-         JOIN campaign_timezones ct ON ct.campaign_id = c.id
-         WHERE c.status = 'dialing' AND c.channel = $1",
-    )
-    .bind(channel.as_str())
-    .fetch_all(conn)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(c, tz)| (CampaignId(c), tz))
-        .collect())
-}
-
 /// A due contact a dispatch cycle may admit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Candidate {

@@ -207,6 +207,10 @@ pub struct DialerSettings {
     /// Contacts admitted ahead of a campaign's ticks, in ms of its pace: a campaign at `cps`
     /// keeps up to `cps × lookahead_ms / 1000` contacts locked (at least 1).
     pub lookahead_ms: i64,
+    /// Postgres connections a dialer keeps for its dispatch cycle, apart from the pool its
+    /// job handlers share (`postgres.max_connections`), so the cycle never queues behind
+    /// them for a connection. Opened on first use.
+    pub dispatch_connections: u32,
     /// Largest lag a tick schedule catches up on before restarting its grid, ms.
     pub max_tick_lag_ms: i64,
     /// Upper bound of the random delay added to a window opening so openings are not bursts, ms.
@@ -244,6 +248,7 @@ impl Default for DialerSettings {
             completion_timeout_ms: 30 * 60_000,
             backpressure_requeue_ms: 5_000,
             lookahead_ms: 1_500,
+            dispatch_connections: 3,
             max_tick_lag_ms: 1_000,
             window_jitter_ms: 60_000,
             hangup_threshold_s: 10,
