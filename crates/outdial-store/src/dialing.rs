@@ -12,18 +12,24 @@ use serde::Serialize;
 use sqlx::PgConnection;
 
 use crate::contacts::{CONTACT_COLUMNS, Contact, ContactRow};
-use crate::{Result, Store, StoreError, corrupt};
+use crate::{ASYNC_COMMIT, Result, Store, StoreError, corrupt};
 
 /// Key of the Postgres advisory lock held by a running dispatch cycle: two cycles never
 /// overlap even if two pods both believe they hold the cycle's queue lease.
 pub const DISPATCH_LOCK_KEY: i64 = 0x6f75_7464_6961_6c01; // "outdial" + 1
 
 /// Takes the dispatch-cycle advisory lock for the current transaction; `false` when another
-/// cycle holds it.
+/// cycle holds it. The transaction then commits asynchronously ([`crate::ASYNC_COMMIT`]): a
+/// cycle's writes — admissions `queued → locked`, stale locks swept back — are safe to lose
+/// in a Postgres crash. A lost admission leaves its contact queued: the tick's
+/// compare-and-set on `locked` finds nothing to start and the channel lease lapses; a lost
+/// sweep is swept again. The cycle no longer waits for a WAL flush at its commit.
 ///
 /// Errors: database failures.
 pub async fn try_dispatch_lock(conn: &mut PgConnection) -> Result<bool> {
-    Ok(sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+    Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT pg_try_advisory_xact_lock($1) FROM {ASYNC_COMMIT}"
+    )))
         .bind(DISPATCH_LOCK_KEY)
         .fetch_one(conn)
         .await?)

@@ -10,7 +10,7 @@ use outdial_domain::{AttemptId, DidId, OrgId};
 use serde::Serialize;
 use sqlx::PgConnection;
 
-use crate::{Result, Store, StoreError, corrupt};
+use crate::{ASYNC_COMMIT, Result, Store, StoreError, corrupt};
 
 /// A caller ID.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -281,15 +281,21 @@ pub async fn store_score_if_unchanged(
 ) -> Result<bool> {
     debug_assert!(change.is_none_or(|t| t.scored_since.is_none()));
     let components = serde_json::to_value(score.components).map_err(corrupt)?;
-    let sql = format!(
-        "UPDATE dids SET health_score = $2, health_components = $3, scored_calls = $4{}
-         WHERE id = $1 AND state = $5 AND scored_since IS NOT DISTINCT FROM $6",
-        if change.is_some() {
-            format!(", {}", transition_set(7))
-        } else {
-            String::new()
-        }
-    );
+    // A score alone is recomputed from the health events on the next re-score: committed
+    // asynchronously. A state change (cooldown, burn, …) is published as an event and
+    // decides which caller IDs dial: committed synchronously.
+    let sql = match change {
+        Some(_) => format!(
+            "UPDATE dids SET health_score = $2, health_components = $3, scored_calls = $4, {}
+             WHERE id = $1 AND state = $5 AND scored_since IS NOT DISTINCT FROM $6",
+            transition_set(7)
+        ),
+        None => format!(
+            "UPDATE dids SET health_score = $2, health_components = $3, scored_calls = $4
+             FROM {ASYNC_COMMIT}
+             WHERE id = $1 AND state = $5 AND scored_since IS NOT DISTINCT FROM $6"
+        ),
+    };
     let q = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(seen.id.0)
         .bind(score.score)

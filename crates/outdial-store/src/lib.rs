@@ -83,6 +83,18 @@ impl StoreError {
     }
 }
 
+/// A one-row `FROM` item that makes the transaction it runs in commit asynchronously
+/// (`synchronous_commit = off` for that transaction alone; in a single statement, for the
+/// statement's own implicit transaction): the commit returns before its WAL is flushed to disk,
+/// which the WAL writer does within ~3 × `wal_writer_delay` (600 ms by default).
+///
+/// Only for writes that are safe to lose in a Postgres crash because they are derived and
+/// recomputed (a campaign's stats snapshot, a caller ID's score) or because losing them
+/// leaves a state that repairs itself (a dispatch cycle's admissions). A synchronous commit
+/// flushes all WAL before its own record, so nothing committed synchronously afterwards can
+/// depend on a lost asynchronous write.
+pub(crate) const ASYNC_COMMIT: &str = "(SELECT set_config('synchronous_commit', 'off', true)) AS async_commit";
+
 pub(crate) fn corrupt(what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(what.to_string())
 }

@@ -5,7 +5,7 @@ use outdial_domain::CampaignId;
 use serde::{Deserialize, Serialize};
 
 use crate::contacts::StatusCount;
-use crate::{Result, Store};
+use crate::{ASYNC_COMMIT, Result, Store};
 
 /// Attempt figures of a campaign.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
@@ -60,10 +60,12 @@ impl Store {
         snapshot: &serde_json::Value,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO campaign_stats (campaign_id, snapshot, updated_at) VALUES ($1, $2, $3)
-             ON CONFLICT (campaign_id) DO UPDATE SET snapshot = EXCLUDED.snapshot, updated_at = EXCLUDED.updated_at",
-        )
+        // A snapshot is recomputed from the contacts at any time: committed asynchronously.
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO campaign_stats (campaign_id, snapshot, updated_at)
+             SELECT $1, $2, $3 FROM {ASYNC_COMMIT}
+             ON CONFLICT (campaign_id) DO UPDATE SET snapshot = EXCLUDED.snapshot, updated_at = EXCLUDED.updated_at"
+        )))
         .bind(campaign.0)
         .bind(snapshot)
         .bind(now)

@@ -55,6 +55,7 @@ pub async fn run(config: Config, cmd: BenchCommand) -> anyhow::Result<()> {
             seconds,
             dialers,
             concurrency,
+            pg_connections,
             database,
         } => {
             dispatch(
@@ -68,6 +69,7 @@ pub async fn run(config: Config, cmd: BenchCommand) -> anyhow::Result<()> {
                 seconds,
                 dialers,
                 concurrency,
+                pg_connections,
                 &database,
             )
             .await
@@ -302,6 +304,7 @@ async fn dispatch(
     seconds: u64,
     dialers: usize,
     concurrency: usize,
+    pg_connections: u32,
     database: &str,
 ) -> anyhow::Result<()> {
     let (svc, config) = fresh_environment(config, database).await?;
@@ -325,7 +328,10 @@ async fn dispatch(
         concurrency.to_string(),
     );
     // Six processes share the server's 100 connections.
-    env.insert("OUTDIAL_POSTGRES__MAX_CONNECTIONS".into(), "14".into());
+    env.insert(
+        "OUTDIAL_POSTGRES__MAX_CONNECTIONS".into(),
+        pg_connections.to_string(),
+    );
     // 2,000 campaigns each finishing a call every 2 s would ask for ~1,000 aggregations a
     // second with the default 1 s stats throttle; the benchmark measures dispatch.
     env.insert("OUTDIAL_STATS__THROTTLE_MS".into(), "10000".into());

@@ -133,6 +133,10 @@ pub enum BenchCommand {
         /// Handlers per dialer process.
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
+        /// Pooled Postgres connections per fleet process (`OUTDIAL_POSTGRES__MAX_CONNECTIONS`;
+        /// each dialer has its dispatch connections besides).
+        #[arg(long, default_value_t = 14)]
+        pg_connections: u32,
         /// Database to (re)create.
         #[arg(long, default_value = "outdial_bench")]
         database: String,
