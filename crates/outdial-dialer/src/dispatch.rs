@@ -130,7 +130,9 @@ pub(crate) struct CampaignCache(Mutex<HashMap<CampaignId, (i64, Arc<Campaign>)>>
 
 impl CampaignCache {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CampaignId, (i64, Arc<Campaign>)>> {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

@@ -30,9 +30,9 @@ pub async fn try_dispatch_lock(conn: &mut PgConnection) -> Result<bool> {
     Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT pg_try_advisory_xact_lock($1) FROM {ASYNC_COMMIT}"
     )))
-        .bind(DISPATCH_LOCK_KEY)
-        .fetch_one(conn)
-        .await?)
+    .bind(DISPATCH_LOCK_KEY)
+    .fetch_one(conn)
+    .await?)
 }
 
 /// A contact that was holding (or about to hold) a channel: `(id, attempt_count, sip_pool)`

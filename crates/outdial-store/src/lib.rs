@@ -93,7 +93,8 @@ impl StoreError {
 /// leaves a state that repairs itself (a dispatch cycle's admissions). A synchronous commit
 /// flushes all WAL before its own record, so nothing committed synchronously afterwards can
 /// depend on a lost asynchronous write.
-pub(crate) const ASYNC_COMMIT: &str = "(SELECT set_config('synchronous_commit', 'off', true)) AS async_commit";
+pub(crate) const ASYNC_COMMIT: &str =
+    "(SELECT set_config('synchronous_commit', 'off', true)) AS async_commit";
 
 pub(crate) fn corrupt(what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(what.to_string())
