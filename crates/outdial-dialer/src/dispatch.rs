@@ -122,9 +122,10 @@ pub struct DispatchReport {
 }
 
 /// Settings of the dialing voice campaigns, by id, each with the row version it was read at
-/// ([`outdial_store::campaigns::CampaignHead::version`]). A cycle reads every dialing campaign's version and zone keys
-/// (a few bytes each) and the full row only of campaigns it has not seen or whose row changed
-/// since — a pause, resume or edit is seen by the next cycle, as before.
+/// ([`outdial_store::campaigns::CampaignHead::version`]). A cycle reads every dialing
+/// campaign's version and zone keys (a few bytes each) and the full row only of campaigns it
+/// has not seen or whose row changed since — a pause, resume or edit is seen by the next
+/// cycle, as before.
 #[derive(Debug, Default)]
 pub(crate) struct CampaignCache(Mutex<HashMap<CampaignId, (i64, Arc<Campaign>)>>);
 
@@ -285,9 +286,13 @@ impl Dialer {
     /// order. With `sweep_before` (a cycle, not `explain`), contacts locked before it go back
     /// to queued first (SPEC §5 step 1) — only when the loads show such a contact, so a cycle
     /// with nothing stale pays nothing for the sweep.
+    ///
+    /// `pool` gives the connection for the campaign read beside `tx`: the cycle's own pool
+    /// in a cycle, the handlers' pool for `explain`.
     async fn plan(
         &self,
         tx: &mut sqlx::PgConnection,
+        pool: &sqlx::PgPool,
         now: DateTime<Utc>,
         sweep_before: Option<DateTime<Utc>>,
     ) -> Result<Plan, JobError> {
@@ -299,7 +304,6 @@ impl Dialer {
         // channel pools each on their own connection: one wait instead of five (under CPU
         // contention every round trip also waits for a CPU). Boxed: the joined queries make
         // a large future.
-        let pool = self.dispatch_pool();
         let now_ms = now.timestamp_millis();
         let ((loads, swept), (campaigns, zones_of), pools) = Box::pin(async {
             tokio::try_join!(
@@ -449,7 +453,9 @@ impl Dialer {
         }
         let locked_at = Instant::now();
         let stale_before = now - Duration::milliseconds(cfg.stale_lock_ms);
-        let plan = self.plan(&mut tx, now, Some(stale_before)).await?;
+        let plan = self
+            .plan(&mut tx, self.dispatch_pool(), now, Some(stale_before))
+            .await?;
         let Plan {
             loads,
             swept,
@@ -590,7 +596,8 @@ impl Dialer {
     /// Errors: Postgres or Redis failures.
     pub async fn explain(&self, now: DateTime<Utc>) -> Result<Explain, JobError> {
         let cfg = &self.svc.config.dialer;
-        let mut tx = self.dispatch_pool().begin().await?;
+        let pool = self.svc.store.pool();
+        let mut tx = pool.begin().await?;
         let Plan {
             plans,
             pools,
@@ -599,7 +606,7 @@ impl Dialer {
             demands,
             allocation,
             ..
-        } = self.plan(&mut tx, now, None).await?;
+        } = self.plan(&mut tx, pool, now, None).await?;
         let paused = outdial_store::campaigns::paused_campaigns(&mut tx, Channel::Voice).await?;
         let next_due = dialing::next_due_by_campaign(&mut tx).await?;
         let usable_dids = outdial_store::dids::usable_did_counts(

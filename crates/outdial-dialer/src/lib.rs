@@ -96,14 +96,15 @@ impl Dialer {
         &*self.svc.clock
     }
 
-    /// The dispatch cycle's pool: `dialer.dispatch_connections` connections apart from the
-    /// handlers' pool, so a cycle never waits for a connection behind dozens of jobs.
-    /// Connections open on first use and close after a minute idle (a dialer that never
-    /// runs a cycle holds none).
+    /// The dispatch cycle's pool: `dialer.dispatch_connections` connections (at least two:
+    /// a cycle holds its transaction while it reads the campaigns on a second one) apart
+    /// from the handlers' pool, so a cycle never waits for a connection behind dozens of
+    /// jobs. Connections open on first use and close after a minute idle (a dialer that
+    /// never runs a cycle holds none).
     fn dispatch_pool(&self) -> &sqlx::PgPool {
         self.dispatch_pool.get_or_init(|| {
             sqlx::postgres::PgPoolOptions::new()
-                .max_connections(self.svc.config.dialer.dispatch_connections.max(1))
+                .max_connections(self.svc.config.dialer.dispatch_connections.max(2))
                 .acquire_timeout(std::time::Duration::from_secs(10))
                 .idle_timeout(std::time::Duration::from_secs(60))
                 .test_before_acquire(false)

@@ -209,7 +209,8 @@ pub struct DialerSettings {
     pub lookahead_ms: i64,
     /// Postgres connections a dialer keeps for its dispatch cycle, apart from the pool its
     /// job handlers share (`postgres.max_connections`), so the cycle never queues behind
-    /// them for a connection. Opened on first use.
+    /// them for a connection. At least 2 are used (the cycle reads campaigns on a second
+    /// connection while it holds its transaction). Opened on first use.
     pub dispatch_connections: u32,
     /// Largest lag a tick schedule catches up on before restarting its grid, ms.
     pub max_tick_lag_ms: i64,
