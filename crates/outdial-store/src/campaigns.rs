@@ -465,7 +465,8 @@ struct VersionedCampaignRow {
 }
 
 /// The campaigns `ids` (any status; missing ids are left out), each with its row version as
-/// in [`CampaignHead::version`], in id order.
+/// in [`CampaignHead::version`], in id order: the dispatch cycle's re-read of changed
+/// campaign settings (SPEC §5 "Dispatch cycle").
 ///
 /// Errors: database failures, or a stored value that does not parse.
 pub async fn campaigns_by_id(

@@ -284,18 +284,15 @@ pub async fn store_score_if_unchanged(
     // A score alone is recomputed from the health events on the next re-score: committed
     // asynchronously. A state change (cooldown, burn, …) is published as an event and
     // decides which caller IDs dial: committed synchronously.
-    let sql = match change {
-        Some(_) => format!(
-            "UPDATE dids SET health_score = $2, health_components = $3, scored_calls = $4, {}
-             WHERE id = $1 AND state = $5 AND scored_since IS NOT DISTINCT FROM $6",
-            transition_set(7)
-        ),
-        None => format!(
-            "UPDATE dids SET health_score = $2, health_components = $3, scored_calls = $4
-             FROM {ASYNC_COMMIT}
-             WHERE id = $1 AND state = $5 AND scored_since IS NOT DISTINCT FROM $6"
-        ),
+    let (transition, async_commit) = match change {
+        Some(_) => (format!(", {}", transition_set(7)), String::new()),
+        None => (String::new(), format!("FROM {ASYNC_COMMIT}")),
     };
+    let sql = format!(
+        "UPDATE dids SET health_score = $2, health_components = $3, scored_calls = $4{transition}
+         {async_commit}
+         WHERE id = $1 AND state = $5 AND scored_since IS NOT DISTINCT FROM $6"
+    );
     let q = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(seen.id.0)
         .bind(score.score)
