@@ -324,6 +324,52 @@ async fn admission_respects_global_org_and_pool_limits_with_the_spec_allocation(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_next_tick_sees_an_edited_pace() {
+    // A tick reads the campaign's row version with its contact and keeps the settings it
+    // cached at that version: an edit made straight in Postgres must reach the very next
+    // tick, which then plans its successor at the new interval. Cycles are a minute apart
+    // here, so no cycle re-reads the campaign (and refreshes the cache) in between.
+    let e = InProcess::start(|cfg, sim| {
+        cfg.dialer.poll_interval_ms = 60_000;
+        sim.mix = [("human".to_owned(), 1.0)].into_iter().collect();
+    })
+    .await;
+    let org = e.org("acme", 20, &["+12125550999"]).await;
+    let c = running_campaign(&e, org, 2.0, &csv(12, "212")).await;
+    let starts = |n: usize| {
+        let store = e.svc.store.clone();
+        async move {
+            let mut t: Vec<i64> = store
+                .campaign_attempts(c)
+                .await
+                .expect("attempts")
+                .iter()
+                .map(|a| a.created_at.timestamp_millis())
+                .collect();
+            t.sort_unstable();
+            (t.len() >= n, t)
+        }
+    };
+    // 2 cps × 1.5 s lookahead: the first cycle admits 3, started 500 ms apart.
+    e.run_until(100, 100, || async { starts(1).await.0 }).await;
+    sqlx::query("UPDATE campaigns SET calls_per_second = 5 WHERE id = $1")
+        .bind(c.0)
+        .execute(e.svc.store.pool())
+        .await
+        .expect("edit");
+    e.run_until(100, 100, || async { starts(3).await.0 }).await;
+    let (_, t) = starts(3).await;
+    // The second tick was planned by the first (2 cps); it read 5 cps and planned the third
+    // 200 ms after itself.
+    assert_eq!(
+        t.windows(2).map(|w| w[1] - w[0]).collect::<Vec<_>>(),
+        vec![500, 200],
+        "starts {t:?}"
+    );
+    e.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_next_cycle_sees_a_pause_a_resume_and_an_edited_pace() {
     // The cycle keeps campaign settings between cycles and re-reads a campaign only when its
     // row changed: every change must still reach the very next cycle.

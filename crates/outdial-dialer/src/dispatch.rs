@@ -125,7 +125,9 @@ pub struct DispatchReport {
 /// ([`outdial_store::campaigns::CampaignHead::version`]). A cycle reads every dialing
 /// campaign's version and zone keys (a few bytes each) and the full row only of campaigns it
 /// has not seen or whose row changed since — a pause, resume or edit is seen by the next
-/// cycle, as before.
+/// cycle, as before. Voice ticks share it: a tick's contact read returns the campaign's
+/// version too ([`Dialer::campaign_at_version`]), so a tick reads no campaign row while
+/// the settings are current.
 #[derive(Debug, Default)]
 pub(crate) struct CampaignCache(Mutex<HashMap<CampaignId, (i64, Arc<Campaign>)>>);
 
@@ -279,6 +281,35 @@ impl Dialer {
         }
         cache.retain(|id, _| zones.contains_key(id));
         Ok((campaigns, zones))
+    }
+
+    /// Campaign `id`'s settings from the cache if they are at row `version`, else read now
+    /// (and cached when still a dialing voice campaign): a voice tick's campaign
+    /// ([`dialing::next_admitted`] gives the version). `None` when the campaign no longer
+    /// exists.
+    ///
+    /// Errors: Postgres failures, or a stored campaign that does not parse.
+    pub(crate) async fn campaign_at_version(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        id: CampaignId,
+        version: i64,
+    ) -> Result<Option<Arc<Campaign>>, JobError> {
+        if let Some((v, c)) = self.campaign_cache.lock().get(&id)
+            && *v == version
+        {
+            return Ok(Some(Arc::clone(c)));
+        }
+        let Some((version, c)) = campaigns_by_id(conn, &[id]).await?.into_iter().next() else {
+            return Ok(None);
+        };
+        let c = Arc::new(c);
+        if c.status == CampaignStatus::Dialing && c.channel == Channel::Voice {
+            self.campaign_cache
+                .lock()
+                .insert(id, (version, Arc::clone(&c)));
+        }
+        Ok(Some(c))
     }
 
     /// Reads the state a cycle decides on and decides: campaign needs and open zones, free

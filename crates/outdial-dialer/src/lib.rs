@@ -43,7 +43,7 @@ pub struct Dialer {
     /// first use from the main pool's connect options.
     dispatch_pool: std::sync::OnceLock<sqlx::PgPool>,
     /// Settings of the dialing campaigns as of their row versions (see
-    /// [`dispatch`]): the cycle re-reads only the rows that changed.
+    /// [`dispatch`]): the cycle and the voice ticks re-read only the rows that changed.
     campaign_cache: dispatch::CampaignCache,
 }
 

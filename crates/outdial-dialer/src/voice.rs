@@ -25,7 +25,7 @@ use outdial_queue::NewJob;
 use outdial_store::StoreError;
 use outdial_store::campaigns::Campaign;
 use outdial_store::dialing::{self, CallAttempt, Claimed, NewAttempt};
-use outdial_store::dids::usable_dids;
+use outdial_store::dids::{Did, usable_dids};
 use outdial_worker::events::{Event, names};
 use outdial_worker::jobs::{DialerJob, StatsJob};
 use outdial_worker::{Done, JobContext, JobError};
@@ -82,16 +82,30 @@ impl Dialer {
     ) -> Result<Done<DialerJob>, JobError> {
         let now = self.clock().now();
         let now_us = now.timestamp_millis() * 1_000;
-        // One connection for the whole tick: the campaign, the contact and the attempt.
+        // One connection for the whole tick. Its first statement reads the next admitted
+        // contact with the campaign's row version and the caller IDs; the campaign's
+        // settings come from the cache while that version is current. With nothing
+        // admitted (or the campaign not dialing) the campaign is read as it is now.
         let mut conn = self.svc.store.pool().acquire().await?;
-        let campaign = match outdial_store::campaigns::campaign_in(&mut conn, campaign_id).await {
-            Ok(c) => c,
-            Err(StoreError::NotFound { .. }) => {
-                return Err(JobError::abort(format!(
-                    "campaign {campaign_id} does not exist"
-                )));
+        let next = dialing::next_admitted(&mut conn, campaign_id).await?;
+        let cached = match &next {
+            Some(n) => {
+                self.campaign_at_version(&mut conn, campaign_id, n.campaign_version)
+                    .await?
             }
-            Err(e) => return Err(e.into()),
+            None => None,
+        };
+        let campaign = match cached {
+            Some(c) => c,
+            None => match outdial_store::campaigns::campaign_in(&mut conn, campaign_id).await {
+                Ok(c) => std::sync::Arc::new(c),
+                Err(StoreError::NotFound { .. }) => {
+                    return Err(JobError::abort(format!(
+                        "campaign {campaign_id} does not exist"
+                    )));
+                }
+                Err(e) => return Err(e.into()),
+            },
         };
         if campaign.status != CampaignStatus::Dialing || campaign.channel != Channel::Voice {
             return Ok(Done::nothing()); // paused, cancelled or completed: the ticks stop here
@@ -115,20 +129,26 @@ impl Dialer {
             None => ctx.scheduled_ms * 1_000,
         };
         let lag = self.svc.config.dialer.max_tick_lag_ms * 1_000;
-        let next = next_tick_us(planned, interval, now_us, lag);
-        let Some(contact) = dialing::next_admitted(&mut conn, campaign.id).await? else {
+        let next_us = next_tick_us(planned, interval, now_us, lag);
+        let Some(next) = next else {
             drop(conn);
-            return self.idle_tick(&campaign, next, now).await;
+            return self.idle_tick(&campaign, next_us, now).await;
         };
         let start = self
-            .start_attempt(&mut conn, contact, Some(&campaign), now)
+            .start_attempt(
+                &mut conn,
+                next.claimed,
+                Some(&campaign),
+                Some(next.org_dids),
+                now,
+            )
             .await?;
         let mut jobs = vec![
             DialerJob::VoiceTick {
                 campaign_id,
-                planned_us: Some(next),
+                planned_us: Some(next_us),
             }
-            .at(us_to_due_ms(next)),
+            .at(us_to_due_ms(next_us)),
         ];
         if let Start::Started(attempt) = &start {
             jobs.extend(self.attempt_jobs(attempt));
@@ -210,7 +230,10 @@ impl Dialer {
         let Some(contact) = dialing::admitted_contact(&mut conn, contact_id).await? else {
             return Ok(Done::nothing()); // already started, or no longer admitted
         };
-        match self.start_attempt(&mut conn, contact, None, now).await? {
+        match self
+            .start_attempt(&mut conn, contact, None, None, now)
+            .await?
+        {
             Start::Started(attempt) => Ok(Done::then(self.attempt_jobs(&attempt))),
             Start::Skipped(_) => Ok(Done::nothing()),
         }
@@ -236,7 +259,9 @@ impl Dialer {
     /// Starts one attempt for admitted (`locked`) contact `claimed` by SPEC §5's steps (module
     /// docs). Each outcome is one compare-and-set statement on `conn`; when the contact is no
     /// longer admitted by then, nothing is written and the result is
-    /// [`Skip::Withdrawn`].
+    /// [`Skip::Withdrawn`]. `org_dids`: the usable caller IDs of the contact's organization
+    /// when the caller already read them with the contact
+    /// ([`outdial_store::dialing::NextAdmitted::org_dids`]); `None` reads them here.
     ///
     /// Errors: Postgres or Redis failures (nothing was written, or one whole statement was:
     /// the job retries and finds the contact still admitted, or no longer).
@@ -245,6 +270,7 @@ impl Dialer {
         conn: &mut PgConnection,
         claimed: Claimed,
         campaign: Option<&Campaign>,
+        org_dids: Option<Vec<Did>>,
         now: DateTime<Utc>,
     ) -> Result<Start, JobError> {
         let Claimed {
@@ -343,7 +369,10 @@ impl Dialer {
         };
         // 5. Caller ID.
         let lifecycle = self.svc.config.health.lifecycle();
-        let dids = usable_dids(conn, contact.org_id).await?;
+        let dids = match org_dids {
+            Some(d) => d,
+            None => usable_dids(conn, contact.org_id).await?,
+        };
         let min_calls = self.svc.config.health.min_calls;
         let candidates: Vec<_> = dids
             .iter()

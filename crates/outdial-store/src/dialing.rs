@@ -268,28 +268,75 @@ pub(crate) fn claimed(row: Option<ClaimedRow>) -> Result<Option<Claimed>> {
     .transpose()
 }
 
+/// What a voice tick reads to start its next contact, in one statement
+/// ([`next_admitted`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NextAdmitted {
+    /// the admitted contact to start, with its suppression check
+    pub claimed: Claimed,
+    /// the campaign row's version ([`crate::campaigns::CampaignHead::version`], Postgres'
+    /// `xmin`) as this statement saw it: a caller holding the campaign's settings at this
+    /// version need not read them again
+    pub campaign_version: i64,
+    /// the DIDs of the contact's organization that could place the call (state `active` or
+    /// `warming`, by id, as [`crate::dids::usable_dids`] returns them): the caller ID is
+    /// chosen among them (SPEC §5.5)
+    pub org_dids: Vec<crate::dids::Did>,
+}
+
+#[derive(sqlx::FromRow)]
+struct NextAdmittedRow {
+    #[sqlx(flatten)]
+    claimed: ClaimedRow,
+    campaign_version: i64,
+    org_dids: sqlx::types::Json<Vec<crate::dids::DidRow>>,
+}
+
 /// The admitted (`locked`) contact of `campaign` a tick starts next — oldest admission
 /// first — and only while the campaign is still dialing, so a pause or cancel stops new
-/// attempts at once. A read without row locks: the attempt is recorded by
+/// attempts at once; with the campaign's row version and its organization's usable caller
+/// IDs. One statement, where a tick used to make three (campaign, contact, caller IDs): a
+/// round trip costs the fleet more CPU than any of the three reads (docs/BENCHMARKS.md,
+/// sixth session). A read without row locks: the attempt is recorded by
 /// [`start_admitted`], whose compare-and-set on `locked` makes a concurrent change (sweep,
-/// pause, cancel) win over it. `None` when none is admitted. SPEC §5 "Campaign pacing": one
-/// admitted contact per tick.
+/// pause, cancel) win over it. `None` when none is admitted or the campaign is not dialing.
+/// SPEC §5 "Campaign pacing": one admitted contact per tick.
 ///
-/// Errors: database failures.
+/// Errors: database failures, a stored contact or DID that does not parse.
 pub async fn next_admitted(
     conn: &mut PgConnection,
     campaign: CampaignId,
-) -> Result<Option<Claimed>> {
-    let row: Option<ClaimedRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {CONTACT_COLUMNS}, {SUPPRESSED} FROM contacts
-         WHERE campaign_id = $1 AND status = 'locked'
-           AND EXISTS (SELECT 1 FROM campaigns WHERE id = $1 AND status = 'dialing')
-         ORDER BY locked_at, id LIMIT 1"
+) -> Result<Option<NextAdmitted>> {
+    let row: Option<NextAdmittedRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT c.*, k.xmin::text::bigint AS campaign_version,
+                COALESCE((SELECT json_agg(d ORDER BY d.id) FROM (
+                    SELECT {DID_COLUMNS} FROM dids WHERE dids.org_id = c.org_id AND dids.state IN ('active', 'warming')) d),
+                  '[]') AS org_dids
+         FROM (SELECT {CONTACT_COLUMNS}, {SUPPRESSED} FROM contacts
+               WHERE campaign_id = $1 AND status = 'locked'
+               ORDER BY locked_at, id LIMIT 1) c
+         JOIN campaigns k ON k.id = $1 AND k.status = 'dialing'",
+        DID_COLUMNS = crate::dids::DID_COLUMNS,
     )))
     .bind(campaign.0)
     .fetch_optional(conn)
     .await?;
-    claimed(row)
+    row.map(|r| {
+        Ok(NextAdmitted {
+            claimed: Claimed {
+                contact: r.claimed.contact.try_into()?,
+                suppressed: r.claimed.suppressed,
+            },
+            campaign_version: r.campaign_version,
+            org_dids: r
+                .org_dids
+                .0
+                .into_iter()
+                .map(TryInto::try_into)
+                .collect::<Result<_>>()?,
+        })
+    })
+    .transpose()
 }
 
 /// Contact `id` if it is admitted (`locked`): a direct call (SPEC §5, `POST /api/calls`)

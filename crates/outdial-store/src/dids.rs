@@ -45,7 +45,8 @@ pub struct Did {
     pub state_changed_at: Option<DateTime<Utc>>,
 }
 
-#[derive(sqlx::FromRow)]
+/// A `dids` row as stored; also read as JSON (`row_to_json`), hence `Deserialize`.
+#[derive(sqlx::FromRow, serde::Deserialize)]
 pub(crate) struct DidRow {
     id: i64,
     org_id: i64,

@@ -225,11 +225,28 @@ async fn admitted_with_attempt(
     dialing::lock_contacts(&mut conn, &[cands[0].contact_id], t0())
         .await
         .expect("lock");
-    let c = dialing::next_admitted(&mut conn, campaign)
+    let next = dialing::next_admitted(&mut conn, campaign)
         .await
         .expect("next")
-        .expect("an admitted contact")
-        .contact;
+        .expect("an admitted contact");
+    // The same statement gives the organization's usable caller IDs and the campaign's row
+    // version, which any change to the campaign row moves (the tick's settings cache).
+    assert_eq!(
+        next.org_dids.iter().map(|d| d.id).collect::<Vec<_>>(),
+        vec![did.id]
+    );
+    sqlx::query("UPDATE campaigns SET calls_per_second = calls_per_second WHERE id = $1")
+        .bind(campaign.0)
+        .execute(&mut *conn)
+        .await
+        .expect("touch campaign");
+    let again = dialing::next_admitted(&mut conn, campaign)
+        .await
+        .expect("next again")
+        .expect("still admitted");
+    assert_ne!(again.campaign_version, next.campaign_version);
+    assert_eq!(again.claimed, next.claimed);
+    let c = next.claimed.contact;
     let new = NewAttempt {
         contact_id: c.id,
         attempt_index: c.attempt_count,
