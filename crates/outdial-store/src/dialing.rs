@@ -661,15 +661,20 @@ impl Store {
     }
 
     /// Records the carrier's call id; the attempt is now in progress (unless a callback
-    /// already completed it).
+    /// already completed it). Commits asynchronously ([`crate::ASYNC_COMMIT`]): a write
+    /// lost in a Postgres crash leaves the attempt `originating` without its id, which
+    /// changes nothing the dialer decides (only a `pending` attempt is originated again,
+    /// SPEC §5.6), and the completion records the id from the final callback
+    /// (`provider_call_sid = COALESCE(provider_call_sid, …)`).
     ///
     /// Errors: database failures.
     pub async fn record_call_sid(&self, id: AttemptId, sid: &str) -> Result<()> {
-        sqlx::query(
+        sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE call_attempts SET provider_call_sid = COALESCE(provider_call_sid, $2),
                  status = CASE WHEN status = 'originating' THEN 'in_progress' ELSE status END
+             FROM {ASYNC_COMMIT}
              WHERE id = $1",
-        )
+        )))
         .bind(id.0)
         .bind(sid)
         .execute(&self.pool)

@@ -89,8 +89,9 @@ impl StoreError {
 /// which the WAL writer does within ~3 × `wal_writer_delay` (600 ms by default).
 ///
 /// Only for writes that are safe to lose in a Postgres crash because they are derived and
-/// recomputed (a campaign's stats snapshot, a caller ID's score) or because losing them
-/// leaves a state that repairs itself (a dispatch cycle's admissions). A synchronous commit
+/// recomputed (a campaign's stats snapshot, a caller ID's score), because losing them
+/// leaves a state that repairs itself (a dispatch cycle's admissions), or because the same
+/// value is written again later (an attempt's call SID, again at its completion). A synchronous commit
 /// flushes all WAL before its own record, so nothing committed synchronously afterwards can
 /// depend on a lost asynchronous write.
 pub(crate) const ASYNC_COMMIT: &str =
