@@ -28,6 +28,28 @@ async fn running_campaign(e: &InProcess, org: OrgId, cps: f64, contacts: &str) -
     e.started_campaign(org, spec, contacts).await
 }
 
+/// When each attempt of `c` was started, ms since the epoch, in start order.
+async fn start_times(e: &InProcess, c: CampaignId) -> Vec<i64> {
+    e.svc
+        .store
+        .campaign_attempts(c)
+        .await
+        .expect("attempts")
+        .iter()
+        .map(|a| a.created_at.timestamp_millis())
+        .collect()
+}
+
+/// Sets `c`'s pace straight in Postgres — no code path of ours, so no cache is told.
+async fn edit_pace_in_postgres(e: &InProcess, c: CampaignId, calls_per_second: f64) {
+    sqlx::query("UPDATE campaigns SET calls_per_second = $2 WHERE id = $1")
+        .bind(c.0)
+        .bind(calls_per_second)
+        .execute(e.svc.store.pool())
+        .await
+        .expect("edit pace");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_start_on_the_pacing_grid_without_drift() {
     let e = InProcess::start(|_, sim| {
@@ -37,15 +59,7 @@ async fn calls_start_on_the_pacing_grid_without_drift() {
     let org = e.org("acme", 20, &["+12125550999"]).await;
     let c = running_campaign(&e, org, 3.0, &csv(9, "212")).await;
     e.run_until_completed(&[c], 2_000, 500).await;
-    let starts: Vec<i64> = e
-        .svc
-        .store
-        .campaign_attempts(c)
-        .await
-        .expect("attempts")
-        .iter()
-        .map(|a| a.created_at.timestamp_millis())
-        .collect();
+    let starts = start_times(&e, c).await;
     assert_eq!(starts.len(), 9);
     // Tick k is planned at t0 + k·333 333 µs and due at that time rounded up to the ms:
     // the grid carries the exact plan, so no rounding accumulates.
@@ -336,29 +350,13 @@ async fn the_next_tick_sees_an_edited_pace() {
     .await;
     let org = e.org("acme", 20, &["+12125550999"]).await;
     let c = running_campaign(&e, org, 2.0, &csv(12, "212")).await;
-    let starts = |n: usize| {
-        let store = e.svc.store.clone();
-        async move {
-            let mut t: Vec<i64> = store
-                .campaign_attempts(c)
-                .await
-                .expect("attempts")
-                .iter()
-                .map(|a| a.created_at.timestamp_millis())
-                .collect();
-            t.sort_unstable();
-            (t.len() >= n, t)
-        }
-    };
     // 2 cps × 1.5 s lookahead: the first cycle admits 3, started 500 ms apart.
-    e.run_until(100, 100, || async { starts(1).await.0 }).await;
-    sqlx::query("UPDATE campaigns SET calls_per_second = 5 WHERE id = $1")
-        .bind(c.0)
-        .execute(e.svc.store.pool())
-        .await
-        .expect("edit");
-    e.run_until(100, 100, || async { starts(3).await.0 }).await;
-    let (_, t) = starts(3).await;
+    e.run_until(100, 100, || async { !start_times(&e, c).await.is_empty() })
+        .await;
+    edit_pace_in_postgres(&e, c, 5.0).await;
+    e.run_until(100, 100, || async { start_times(&e, c).await.len() >= 3 })
+        .await;
+    let t = start_times(&e, c).await;
     // The second tick was planned by the first (2 cps); it read 5 cps and planned the third
     // 200 ms after itself.
     assert_eq!(
@@ -394,11 +392,7 @@ async fn the_next_cycle_sees_a_pause_a_resume_and_an_edited_pace() {
     assert_eq!(plan(&resumed), Some((2.0, 3)));
     // An edit made straight in Postgres (no code path of ours) is seen as well: 10 cps keeps
     // 15 ahead, 12 more than the 3 admitted.
-    sqlx::query("UPDATE campaigns SET calls_per_second = 10 WHERE id = $1")
-        .bind(c.0)
-        .execute(e.svc.store.pool())
-        .await
-        .expect("edit");
+    edit_pace_in_postgres(&e, c, 10.0).await;
     let edited = e.dialer.run_cycle(e.clock.now()).await.expect("cycle");
     assert_eq!(plan(&edited), Some((10.0, 12)));
     e.finish().await;
