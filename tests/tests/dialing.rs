@@ -71,6 +71,34 @@ async fn calls_start_on_the_pacing_grid_without_drift() {
     e.finish().await;
 }
 
+/// A call completed by its status webhook withdraws its completion-timeout job with the
+/// ack: finished calls leave nothing in Redis for `completion_timeout_ms` (at 1,000 calls a
+/// second and the 30 min default that would be 1.8 million waiting jobs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_completed_call_withdraws_its_timeout_job() {
+    let e = InProcess::start(|_, sim| {
+        sim.mix = [("human".to_owned(), 1.0)].into_iter().collect();
+    })
+    .await;
+    let org = e.org("acme", 20, &["+12125550999"]).await;
+    let c = running_campaign(&e, org, 5.0, &csv(3, "212")).await;
+    e.run_until_completed(&[c], 2_000, 500).await;
+    assert_eq!(start_times(&e, c).await.len(), 3);
+    let scheduled = || async {
+        let n = e
+            .svc
+            .dialer_queue
+            .counts(e.clock.now_ms())
+            .await
+            .expect("counts");
+        n.waiting + n.delayed
+    };
+    // The last ticks stop on the completed campaign; the timeouts must already be gone.
+    e.run_until(100, 20, || async { scheduled().await == 0 })
+        .await;
+    e.finish().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_contact_whose_window_closed_before_its_tick_waits_for_the_next_opening() {
     let e = InProcess::start(|_, _| {}).await;

@@ -87,9 +87,16 @@ impl Dialer {
                     spam_flagged: false,
                 };
                 self.finish(id, &outcome).await?;
-                Ok(Done::nothing())
+                Ok(Done::nothing().withdrawing(Self::timeout_job_id(id)))
             }
         }
+    }
+
+    /// The id of attempt `id`'s completion-timeout job: the job that completes the call
+    /// withdraws it with its ack, so a finished call's timeout does not wait in Redis for
+    /// the whole `completion_timeout_ms`.
+    fn timeout_job_id(id: AttemptId) -> String {
+        DialerJob::CallTimeout { attempt_id: id }.id()
     }
 
     pub(crate) async fn call_status(
@@ -114,7 +121,7 @@ impl Dialer {
             spam_flagged: cb.spam_flagged,
         };
         self.finish(id, &outcome).await?;
-        Ok(Done::nothing())
+        Ok(Done::nothing().withdrawing(Self::timeout_job_id(id)))
     }
 
     pub(crate) async fn call_timeout(&self, id: AttemptId) -> Result<Done<DialerJob>, JobError> {

@@ -3,8 +3,10 @@
 -- KEYS[5] dead  KEYS[6] dead-jobs  KEYS[7] dead-errors  KEYS[8] leases
 -- ARGV[1] now (ms)  ARGV[2] wake channel, then one group per item (lease = the token
 -- reserve handed out; renewals do not change it):
---   'A', id, lease, n, then n successor groups (id, due, envelope, mode)
---        ack: remove every trace of the job, then enqueue its successors atomically
+--   'A', id, lease, n, then n successor groups (id, due, envelope, mode), then m and m ids
+--        ack: remove every trace of the job, enqueue its successors and withdraw the m
+--        other jobs (each only while scheduled: one that is active is left to its holder)
+--        atomically
 --   'R', id, lease, due, envelope      retry: store the new envelope, reschedule at due
 --   'D', id, lease, error, envelope    dead-letter (envelope '' keeps the stored one)
 --   'B', id, lease                     hand back: due now, not counted as a stall
@@ -39,6 +41,16 @@ while i <= #ARGV do
     else
       i = i + 4 * n
     end
+    local m = tonumber(ARGV[i])
+    if held then
+      for j = i + 1, i + m do
+        if redis.call('ZREM', KEYS[1], ARGV[j]) == 1 then
+          redis.call('HDEL', KEYS[3], ARGV[j])
+          redis.call('HDEL', KEYS[4], ARGV[j])
+        end
+      end
+    end
+    i = i + 1 + m
   elseif op == 'R' then
     if held then
       local due = tonumber(ARGV[i + 3])

@@ -128,7 +128,8 @@ pub struct Reservation<J> {
 /// How to finish a leased job.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Settle<J> {
-    /// Done: delete it, and enqueue `successors` in the same atomic step.
+    /// Done: delete it, enqueue `successors` and withdraw the jobs `withdraw` in the same
+    /// atomic step.
     Ack {
         /// job id
         id: String,
@@ -136,6 +137,10 @@ pub enum Settle<J> {
         lease: i64,
         /// jobs to enqueue only if this ack succeeds (e.g. the next campaign tick)
         successors: Vec<NewJob<J>>,
+        /// ids of other jobs of this queue that this ack makes pointless (e.g. the timeout
+        /// of a call that has just completed): each is deleted if it is scheduled (waiting or
+        /// delayed); one that is active is left to its holder, an unknown id is ignored
+        withdraw: Vec<String>,
     },
     /// Failed: store `envelope` (with its attempt incremented) and run it again at `due_ms`.
     Retry {
@@ -531,6 +536,7 @@ impl<J: Job> Queue<J> {
                     id,
                     lease,
                     successors,
+                    withdraw,
                 } => {
                     args.extend([
                         b"A".to_vec(),
@@ -541,6 +547,8 @@ impl<J: Job> Queue<J> {
                     for job in successors {
                         Self::push_job_args(&mut args, job, now_ms)?;
                     }
+                    args.push(withdraw.len().to_string().into_bytes());
+                    args.extend(withdraw.iter().map(|w| w.clone().into_bytes()));
                 }
                 Settle::Retry {
                     lease,

@@ -30,6 +30,7 @@ fn ack(r: &outdial_queue::Reserved<Ping>) -> Settle<Ping> {
         id: r.envelope.id.clone(),
         lease: r.lease,
         successors: vec![],
+        withdraw: vec![],
     }
 }
 
@@ -181,6 +182,7 @@ async fn ack_with_successor_hands_over_atomically() {
                 id: "tick:1".into(),
                 lease: r.jobs[0].lease,
                 successors: vec![next.clone()],
+                withdraw: vec![],
             }],
             T0 + 1,
         )
@@ -196,6 +198,7 @@ async fn ack_with_successor_hands_over_atomically() {
                 id: "tick:1".into(),
                 lease: r.jobs[0].lease,
                 successors: vec![NewJob::new(Ping { n: 9 }, T0)],
+                withdraw: vec![],
             }],
             T0 + 51,
         )
@@ -204,6 +207,60 @@ async fn ack_with_successor_hands_over_atomically() {
     assert_eq!(stale, vec![false]);
     assert_eq!(q.counts(T0 + 51).await.expect("counts").active, 1);
     assert_eq!(q.counts(T0 + 51).await.expect("counts").waiting, 0);
+}
+
+#[tokio::test]
+async fn ack_withdraws_scheduled_jobs_but_not_active_ones() {
+    let redis = TestRedis::new().await;
+    let q = queue(&redis, 30_000);
+    let job = |n: u32, due: i64, id: &str| NewJob::new(Ping { n }, due).with_id(id);
+    q.enqueue(
+        &[
+            job(1, T0, "status:1"),
+            job(2, T0, "timeout:2"),
+            job(3, T0 + 20_000, "timeout:1"),
+            job(4, T0 + 20_000, "timeout:3"),
+        ],
+        T0,
+    )
+    .await
+    .expect("enqueue");
+    let r = q.reserve(2, T0).await.expect("reserve");
+    assert_eq!(r.jobs.len(), 2, "status:1 and timeout:2 are leased");
+    let status = r
+        .jobs
+        .iter()
+        .find(|j| j.envelope.id == "status:1")
+        .expect("status:1 leased");
+    let settle = |lease: i64, withdraw: &[&str]| Settle::Ack {
+        id: "status:1".into(),
+        lease,
+        successors: vec![],
+        withdraw: withdraw.iter().map(|w| (*w).to_owned()).collect(),
+    };
+    let ok = q
+        .settle(
+            vec![settle(status.lease, &["timeout:1", "timeout:2", "unknown"])],
+            T0 + 1,
+        )
+        .await
+        .expect("settle");
+    assert_eq!(ok, vec![true]);
+    let counts = q.counts(T0 + 1).await.expect("counts");
+    assert_eq!(
+        (counts.delayed, counts.active),
+        (1, 1),
+        "timeout:1 withdrawn, timeout:3 untouched, the active timeout:2 left to its holder"
+    );
+    // A stale ack withdraws nothing.
+    let stale = q
+        .settle(vec![settle(status.lease, &["timeout:3"])], T0 + 2)
+        .await
+        .expect("settle");
+    assert_eq!(stale, vec![false]);
+    let later = q.reserve(10, T0 + 20_000).await.expect("reserve");
+    let ids: Vec<&str> = later.jobs.iter().map(|j| j.envelope.id.as_str()).collect();
+    assert_eq!(ids, vec!["timeout:3"], "the withdrawn job never runs");
 }
 
 #[tokio::test]
@@ -282,7 +339,8 @@ async fn renewed_lease_is_not_recovered_and_its_token_still_settles() {
             vec![Settle::Ack {
                 id,
                 lease: token,
-                successors: vec![]
+                successors: vec![],
+                withdraw: vec![],
             }],
             T0 + 1_600
         )

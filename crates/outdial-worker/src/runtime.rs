@@ -97,24 +97,36 @@ pub struct JobContext {
     pub reserved_ms: i64,
 }
 
-/// A successful run: the jobs to enqueue atomically with its ack.
+/// A successful run: the jobs to enqueue, and the scheduled jobs to withdraw, atomically
+/// with its ack.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Done<J> {
     /// Enqueued in the same atomic step as the ack (e.g. the next tick).
     pub successors: Vec<NewJob<J>>,
+    /// Ids of jobs of the same queue deleted in that step if they are still scheduled (e.g.
+    /// a completed call's timeout); see [`Settle::Ack`].
+    pub withdraw: Vec<String>,
 }
 
 impl<J> Done<J> {
     /// Nothing follows.
     pub fn nothing() -> Self {
-        Self {
-            successors: Vec::new(),
-        }
+        Self::then(Vec::new())
     }
 
     /// Followed by `jobs`.
     pub fn then(jobs: Vec<NewJob<J>>) -> Self {
-        Self { successors: jobs }
+        Self {
+            successors: jobs,
+            withdraw: Vec::new(),
+        }
+    }
+
+    /// Also withdraws the scheduled job `id` (same queue) with the ack.
+    #[must_use]
+    pub fn withdrawing(mut self, id: String) -> Self {
+        self.withdraw.push(id);
+        self
     }
 }
 
@@ -238,6 +250,7 @@ fn settlement<J: Job>(
             id: envelope.id,
             lease,
             successors: done.successors,
+            withdraw: done.withdraw,
         },
         Err(JobError::Abort(error)) => Settle::DeadLetter {
             id: envelope.id,
