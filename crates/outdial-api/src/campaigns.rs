@@ -198,10 +198,14 @@ pub(crate) async fn stats(
 ) -> Result<Json<Value>, ApiError> {
     auth.require_any(READ)?;
     let store = &state.svc.store;
-    let c = store.campaign(CampaignId(id), Some(auth.org_id)).await?;
     let now = state.svc.clock.now();
-    let counts = store.contact_counts(c.id).await?;
-    let attempts = store.attempt_figures(c.id, now).await?;
+    let outdial_store::stats::CampaignFigures {
+        campaign: c,
+        counts,
+        attempts,
+    } = store
+        .campaign_figures(CampaignId(id), Some(auth.org_id), now)
+        .await?;
     let snapshot = store
         .campaign_stats(c.id)
         .await?

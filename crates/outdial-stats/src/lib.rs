@@ -86,9 +86,11 @@ impl StatsAggregator {
     pub async fn aggregate(&self, campaign: CampaignId) -> Result<CampaignStats, StoreError> {
         let now = self.svc.clock.now();
         let store = &self.svc.store;
-        let c = store.campaign(campaign, None).await?;
-        let counts = store.contact_counts(campaign).await?;
-        let figures = store.attempt_figures(campaign, now).await?;
+        let outdial_store::stats::CampaignFigures {
+            campaign: c,
+            counts,
+            attempts: figures,
+        } = store.campaign_figures(campaign, None, now).await?;
         let mut by_status = BTreeMap::new();
         let mut by_disposition = BTreeMap::new();
         for row in &counts {

@@ -108,7 +108,7 @@ impl NewCampaign {
 }
 
 #[derive(sqlx::FromRow)]
-struct CampaignRow {
+pub(crate) struct CampaignRow {
     id: i64,
     org_id: i64,
     name: String,

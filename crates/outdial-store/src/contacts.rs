@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use outdial_domain::contact::ContactStatus;
 use outdial_domain::{CampaignId, ContactId, OrgId, UploadId};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{Result, Store, StoreError, corrupt};
 
@@ -108,7 +108,7 @@ pub struct ImportReport {
 }
 
 /// Counts of a campaign's contacts by status and disposition.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct StatusCount {
     /// status
     pub status: String,

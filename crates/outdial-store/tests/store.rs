@@ -415,6 +415,66 @@ async fn the_last_contacts_final_outcome_finishes_the_campaign_marks_the_did_onc
     ));
 }
 
+/// The stats worker's single read gives what the three separate reads give, and scopes the
+/// campaign to its organization like [`Store::campaign`].
+#[sqlx::test(migrator = "outdial_store::MIGRATOR")]
+async fn campaign_figures_match_the_separate_reads(pool: PgPool) {
+    let (store, org, campaign) = setup(pool, 3).await;
+    let empty = store
+        .campaign_figures(campaign, Some(org), t0())
+        .await
+        .expect("figures");
+    assert_eq!(empty.attempts.attempts, 0);
+    assert_eq!(empty.attempts.first_at, None);
+    let (_, attempt) = dialing_attempt(&store, org, campaign).await;
+    let now = t0() + Duration::seconds(30);
+    store
+        .complete_attempt(
+            attempt,
+            &outcome(Disposition::HumanConnected, "webhook"),
+            now,
+        )
+        .await
+        .expect("complete")
+        .expect("completed");
+    let f = store
+        .campaign_figures(campaign, Some(org), now)
+        .await
+        .expect("figures");
+    assert_eq!(
+        f.campaign,
+        store.campaign(campaign, None).await.expect("campaign")
+    );
+    let counts = store.contact_counts(campaign).await.expect("counts");
+    assert_eq!(f.counts, counts);
+    assert_eq!(
+        counts
+            .iter()
+            .map(|c| (c.status.as_str(), c.disposition.as_deref(), c.count))
+            .collect::<Vec<_>>(),
+        vec![
+            ("completed", Some("human_connected"), 1),
+            ("queued", None, 2)
+        ]
+    );
+    let attempts = store
+        .attempt_figures(campaign, now)
+        .await
+        .expect("attempts");
+    assert_eq!(f.attempts, attempts);
+    assert_eq!((attempts.attempts, attempts.answered), (1, 1));
+    let other = store.create_org("other", None, t0()).await.expect("org");
+    for (id, org) in [(campaign, Some(other.id)), (CampaignId(999_999), None)] {
+        assert!(
+            matches!(
+                store.campaign_figures(id, org, now).await,
+                Err(StoreError::NotFound { .. })
+            ),
+            "campaign {id} for {org:?}"
+        );
+    }
+}
+
 #[sqlx::test(migrator = "outdial_store::MIGRATOR")]
 async fn a_contact_withdrawn_while_checked_is_not_started(pool: PgPool) {
     let (store, org, campaign) = setup(pool, 1).await;

@@ -308,9 +308,11 @@ async fn create_campaign(svc: &Services, c: cli::CreateCampaign) -> anyhow::Resu
 pub async fn status(svc: &Services, id: CampaignId, json_out: bool) -> anyhow::Result<()> {
     let store = &svc.store;
     let now = svc.clock.now();
-    let c = store.campaign(id, None).await?;
-    let counts = store.contact_counts(id).await?;
-    let figures = store.attempt_figures(id, now).await?;
+    let outdial_store::stats::CampaignFigures {
+        campaign: c,
+        counts,
+        attempts: figures,
+    } = store.campaign_figures(id, None, now).await?;
     let mut by_status: BTreeMap<String, i64> = BTreeMap::new();
     let mut by_disposition: BTreeMap<String, i64> = BTreeMap::new();
     for r in &counts {
