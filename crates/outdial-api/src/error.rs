@@ -88,6 +88,7 @@ impl From<StoreError> for ApiError {
                 current_status: t.current.to_string(),
             },
             StoreError::Corrupt(m) => Self::Internal(m),
+            StoreError::Batch(m) => Self::Unavailable(m),
             StoreError::Db(db) => match db {
                 sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
                     Self::Unavailable(db.to_string())

@@ -153,7 +153,7 @@ impl Dialer {
     ) -> Result<Option<Completion>, JobError> {
         let now = self.clock().now();
         let now_ms = now.timestamp_millis();
-        let done = match self.svc.store.complete_attempt(id, outcome, now).await {
+        let done = match self.completions.complete(id, outcome, now).await {
             Ok(Some(done)) => done,
             Ok(None) => return Ok(None),
             // No retry can make it exist: dead-letter at once, with the reason.

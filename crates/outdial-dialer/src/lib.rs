@@ -16,6 +16,7 @@
 //! work until shutdown.
 
 pub mod calls;
+mod completions;
 pub mod control;
 pub mod dispatch;
 pub mod maintenance;
@@ -45,6 +46,8 @@ pub struct Dialer {
     /// Settings of the dialing campaigns as of their row versions (see
     /// [`dispatch`]): the cycle and the voice ticks re-read only the rows that changed.
     campaign_cache: dispatch::CampaignCache,
+    /// Gathers call completions into batched writes (`dialer.completion_gather_ms`).
+    completions: completions::CompletionBatcher,
 }
 
 impl std::fmt::Debug for Dialer {
@@ -60,12 +63,17 @@ impl Dialer {
         voice: Arc<dyn VoiceProvider>,
         sms: Arc<dyn MessagingProvider>,
     ) -> Self {
+        let completions = completions::CompletionBatcher::new(
+            svc.store.clone(),
+            svc.config.dialer.completion_gather_ms,
+        );
         Self {
             svc,
             voice,
             sms,
             dispatch_pool: std::sync::OnceLock::new(),
             campaign_cache: dispatch::CampaignCache::default(),
+            completions,
         }
     }
 

@@ -4,6 +4,8 @@
 //! Functions taking `&mut PgConnection` run inside the caller's transaction so the dialer
 //! composes them (e.g. claim → DNC → DID → attempt row in one commit).
 
+use std::collections::{HashMap, HashSet};
+
 use chrono::{DateTime, Utc};
 use outdial_domain::campaign::CampaignStatus;
 use outdial_domain::contact::{ContactStatus, Disposition, Resolution, RetryPolicy, resolve};
@@ -472,8 +474,19 @@ const ATTEMPT_COLUMNS: &str = "id, contact_id, attempt_index, org_id, campaign_i
     status, disposition, provider_call_sid, carrier_status, answered_by, duration_s, spam_flagged, error, completed_by, \
     created_at, originated_at, ended_at";
 
+/// [`ATTEMPT_COLUMNS`], each qualified with `call_attempts.` (for statements that join
+/// tables sharing column names).
+fn qualified_attempt_columns() -> String {
+    ATTEMPT_COLUMNS
+        .split(',')
+        .map(|c| format!("call_attempts.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[derive(sqlx::FromRow)]
 struct PolicyRow {
+    id: i64,
     attempt_status: String,
     attempt_index: i32,
     phone_count: Option<i32>,
@@ -484,8 +497,126 @@ struct PolicyRow {
     campaign_status: Option<String>,
 }
 
+impl PolicyRow {
+    /// What attempt `self` ending with `disposition` at `now` makes of its contact (the
+    /// outcome table, [`resolve`]), with the contact's new status, status reason, attempt
+    /// count and due time: a retry in a cancelled campaign becomes `cancelled`.
+    fn resolve(&self, disposition: Disposition, now: DateTime<Utc>) -> Result<ContactWrite> {
+        let (policy, campaign_status) = match &self.campaign_status {
+            Some(status) => {
+                let policy = RetryPolicy {
+                    max_attempts_per_phone_number: u32::try_from(
+                        self.max_attempts_per_phone_number.unwrap_or(2),
+                    )
+                    .map_err(corrupt)?,
+                    retry_delay_ms: self
+                        .retry_delay_ms
+                        .unwrap_or(RetryPolicy::default().retry_delay_ms),
+                    voicemail_drop: self.voicemail_drop.unwrap_or(false),
+                    retry_busy: self.retry_busy.unwrap_or(false),
+                };
+                (
+                    policy,
+                    Some(status.parse::<CampaignStatus>().map_err(corrupt)?),
+                )
+            }
+            None => (RetryPolicy::default(), None),
+        };
+        let index = u32::try_from(self.attempt_index).map_err(corrupt)?;
+        let phones = usize::try_from(self.phone_count.unwrap_or(0)).unwrap_or(0);
+        let resolution = resolve(disposition, index, phones, &policy, now);
+        let (status, reason, next_index, retry_after) = match resolution {
+            Resolution::Retry { .. } if campaign_status == Some(CampaignStatus::Cancelled) => (
+                "cancelled",
+                Some("campaign_cancelled"),
+                self.attempt_index + 1,
+                None,
+            ),
+            Resolution::Retry {
+                next_attempt_index,
+                retry_after,
+            } => (
+                "queued",
+                None,
+                i32::try_from(next_attempt_index).unwrap_or(i32::MAX),
+                Some(retry_after),
+            ),
+            other => (other.status().as_str(), None, self.attempt_index + 1, None),
+        };
+        Ok(ContactWrite {
+            resolution,
+            status,
+            reason,
+            next_index,
+            retry_after,
+        })
+    }
+}
+
+/// A completion's effect on its contact ([`PolicyRow::resolve`]).
+#[derive(Clone, Copy)]
+struct ContactWrite {
+    resolution: Resolution,
+    status: &'static str,
+    reason: Option<&'static str>,
+    next_index: i32,
+    retry_after: Option<DateTime<Utc>>,
+}
+
+/// The completing statement's input, one array per column (bound to `unnest`).
+#[derive(Default)]
+struct CompletionWrites {
+    item: Vec<i32>,
+    id: Vec<i64>,
+    disposition: Vec<&'static str>,
+    carrier_status: Vec<Option<String>>,
+    answered_by: Vec<Option<String>>,
+    duration_s: Vec<Option<i32>>,
+    call_sid: Vec<Option<String>>,
+    completed_by: Vec<&'static str>,
+    error: Vec<Option<String>>,
+    ended_at: Vec<DateTime<Utc>>,
+    spam_flagged: Vec<bool>,
+    contact_status: Vec<&'static str>,
+    reason: Vec<Option<&'static str>>,
+    next_index: Vec<i32>,
+    retry_after: Vec<Option<DateTime<Utc>>>,
+    resolution: HashMap<i32, Resolution>,
+}
+
+impl CompletionWrites {
+    fn push(
+        &mut self,
+        item: usize,
+        id: AttemptId,
+        outcome: &AttemptOutcome,
+        now: DateTime<Utc>,
+        w: ContactWrite,
+    ) {
+        let item = i32::try_from(item).unwrap_or(i32::MAX);
+        self.item.push(item);
+        self.id.push(id.0);
+        self.disposition.push(outcome.disposition.as_str());
+        self.carrier_status.push(outcome.carrier_status.clone());
+        self.answered_by.push(outcome.answered_by.clone());
+        self.duration_s.push(outcome.duration_s);
+        self.call_sid.push(outcome.call_sid.clone());
+        self.completed_by.push(outcome.completed_by);
+        self.error.push(outcome.error.clone());
+        self.ended_at.push(now);
+        self.spam_flagged.push(outcome.spam_flagged);
+        self.contact_status.push(w.status);
+        self.reason.push(w.reason);
+        self.next_index.push(w.next_index);
+        self.retry_after.push(w.retry_after);
+        self.resolution.insert(item, w.resolution);
+    }
+}
+
 #[derive(sqlx::FromRow)]
 struct CompletedRow {
+    /// the batch item it completes
+    item: i32,
     #[sqlx(flatten)]
     attempt: CallAttempt,
     contact_status: String,
@@ -598,7 +729,8 @@ pub struct Completion {
     /// the contact is finished and no other contact of its campaign is open (queued,
     /// locked, dialing, sending, sent): the campaign can complete (SPEC §8). Two
     /// completions racing for a campaign's last two contacts may both see the other still
-    /// open; the campaign's idle tick completes it then.
+    /// open (within one [`Store::complete_attempts`] batch they do not); the campaign's
+    /// idle tick completes it then.
     pub campaign_finished: bool,
 }
 
@@ -685,17 +817,8 @@ impl Store {
     /// Ends attempt `id` with `outcome` exactly once (SPEC §5.7): the first completion (by
     /// webhook, timeout or originate failure) wins and resolves the contact by the outcome
     /// table with the campaign's retry policy; later ones return `None` and change nothing.
-    /// If the campaign was cancelled meanwhile, a retry becomes `cancelled`.
-    ///
-    /// Two statements, no transaction: a read of what the outcome table needs (the attempt
-    /// index, the contact's number count, the campaign's policy and status — none of which a
-    /// concurrent completion changes), then one statement that ends the attempt only if it is
-    /// still open (the compare-and-set), writes its caller ID's `did_health_events` row
-    /// (SPEC §7: exactly one per attempt with a DID, so no outcome can be lost between the
-    /// completion and the health worker; its caller ID and attempt are copied from the
-    /// attempt row, hence no foreign keys of its own — migration `20261121000004`) and resolves the contact with it, atomically. The
-    /// same statement tells whether the campaign has no open contact left
-    /// ([`Completion::campaign_finished`]).
+    /// If the campaign was cancelled meanwhile, a retry becomes `cancelled`. One completion of
+    /// [`Store::complete_attempts`].
     ///
     /// Errors: [`StoreError::NotFound`] for an unknown attempt, database failures.
     pub async fn complete_attempt(
@@ -704,113 +827,148 @@ impl Store {
         outcome: &AttemptOutcome,
         now: DateTime<Utc>,
     ) -> Result<Option<Completion>> {
-        let policy_row: Option<PolicyRow> = sqlx::query_as(
-            "SELECT a.status AS attempt_status, a.attempt_index, cardinality(c.phone_numbers) AS phone_count,
+        let mut results = self
+            .complete_attempts(&[(id, outcome.clone(), now)])
+            .await?;
+        results.pop().unwrap_or(Ok(None))
+    }
+
+    /// Ends a batch of attempts, each `(attempt, outcome, time it ended)`, as
+    /// [`Store::complete_attempt`] ends one — in two statements for the whole batch, so many
+    /// calls ending at once share the round trips and the commit (the dialer gathers them,
+    /// `dialer.completion_gather_ms`). Returns one result per item, in order.
+    ///
+    /// The statements, no transaction: a read of what the outcome table needs (the attempt
+    /// index, the contact's number count, the campaign's policy and status — none of which a
+    /// concurrent completion changes), then one statement that ends each attempt only if it
+    /// is still open (the compare-and-set), writes its caller ID's `did_health_events` row
+    /// (SPEC §7: exactly one per attempt with a DID, so no outcome can be lost between the
+    /// completion and the health worker; its caller ID and attempt are copied from the
+    /// attempt row, hence no foreign keys of its own — migration `20261121000004`) and
+    /// resolves its contact with it, atomically. The same statement tells whether the
+    /// campaign has no open contact left ([`Completion::campaign_finished`]); contacts that
+    /// the same batch closes do not count as open.
+    ///
+    /// An attempt named twice in one batch is completed by its first item; the later ones
+    /// return `None`, as a second completion would.
+    ///
+    /// Errors: per item, [`StoreError::NotFound`] for an unknown attempt and
+    /// [`StoreError::Corrupt`] for a stored value that does not parse (the other items are
+    /// completed); for the whole batch (nothing written), database failures.
+    pub async fn complete_attempts(
+        &self,
+        items: &[(AttemptId, AttemptOutcome, DateTime<Utc>)],
+    ) -> Result<Vec<Result<Option<Completion>>>> {
+        let ids: Vec<i64> = items.iter().map(|(id, _, _)| id.0).collect();
+        let policies: Vec<PolicyRow> = sqlx::query_as(
+            "SELECT a.id, a.status AS attempt_status, a.attempt_index, cardinality(c.phone_numbers) AS phone_count,
                     k.max_attempts_per_phone_number, k.retry_delay_ms, k.voicemail_drop, k.retry_busy, k.status AS campaign_status
              FROM call_attempts a JOIN contacts c ON c.id = a.contact_id LEFT JOIN campaigns k ON k.id = a.campaign_id
-             WHERE a.id = $1",
+             WHERE a.id = ANY($1)",
         )
-        .bind(id.0)
-        .fetch_optional(&self.pool)
+        .bind(&ids)
+        .fetch_all(&self.pool)
         .await?;
-        let row = policy_row.ok_or_else(|| StoreError::not_found("call attempt", id))?;
-        if row.attempt_status == "completed" {
-            return Ok(None);
-        }
-        let (policy, campaign_status) = match row.campaign_status {
-            Some(status) => {
-                let policy = RetryPolicy {
-                    max_attempts_per_phone_number: u32::try_from(
-                        row.max_attempts_per_phone_number.unwrap_or(2),
-                    )
-                    .map_err(corrupt)?,
-                    retry_delay_ms: row
-                        .retry_delay_ms
-                        .unwrap_or(RetryPolicy::default().retry_delay_ms),
-                    voicemail_drop: row.voicemail_drop.unwrap_or(false),
-                    retry_busy: row.retry_busy.unwrap_or(false),
-                };
-                (
-                    policy,
-                    Some(status.parse::<CampaignStatus>().map_err(corrupt)?),
-                )
+        let policies: HashMap<i64, PolicyRow> = policies.into_iter().map(|p| (p.id, p)).collect();
+        let mut results: Vec<Result<Option<Completion>>> = Vec::with_capacity(items.len());
+        let mut writes = CompletionWrites::default();
+        let mut seen = HashSet::new();
+        for (i, (id, outcome, now)) in items.iter().enumerate() {
+            let Some(row) = policies.get(&id.0) else {
+                results.push(Err(StoreError::not_found("call attempt", id)));
+                continue;
+            };
+            if row.attempt_status == "completed" || !seen.insert(id.0) {
+                results.push(Ok(None));
+                continue;
             }
-            None => (RetryPolicy::default(), None),
-        };
-        let index = u32::try_from(row.attempt_index).map_err(corrupt)?;
-        let phones = usize::try_from(row.phone_count.unwrap_or(0)).unwrap_or(0);
-        let resolution = resolve(outcome.disposition, index, phones, &policy, now);
-        let (status, reason, next_index, retry_after) = match resolution {
-            Resolution::Retry { .. } if campaign_status == Some(CampaignStatus::Cancelled) => (
-                "cancelled",
-                Some("campaign_cancelled"),
-                row.attempt_index + 1,
-                None,
-            ),
-            Resolution::Retry {
-                next_attempt_index,
-                retry_after,
-            } => (
-                "queued",
-                None,
-                i32::try_from(next_attempt_index).unwrap_or(i32::MAX),
-                Some(retry_after),
-            ),
-            other => (other.status().as_str(), None, row.attempt_index + 1, None),
-        };
-        // The attempt ends only if still open; the contact changes only with it. A contact
+            match row.resolve(outcome.disposition, *now) {
+                Ok(r) => writes.push(i, *id, outcome, *now, r),
+                Err(e) => {
+                    results.push(Err(e));
+                    continue;
+                }
+            }
+            results.push(Ok(None)); // replaced below when the statement completes it
+        }
+        if writes.item.is_empty() {
+            return Ok(results);
+        }
+        // Each attempt ends only if still open; its contact changes only with it. A contact
         // that is no longer dialing (cancelled meanwhile) keeps its status; the attempt's
         // outcome is still recorded on it. `campaign_finished`: the contact is no longer open
-        // and no other contact of its campaign is (the statement's snapshot still shows this
-        // contact's old row, hence `o.id <> c.id`).
-        let done: Option<CompletedRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "WITH a AS (
-                 UPDATE call_attempts SET status = 'completed', disposition = $2, carrier_status = COALESCE($3, carrier_status),
-                     answered_by = COALESCE($4, answered_by), duration_s = COALESCE($5, duration_s),
-                     provider_call_sid = COALESCE(provider_call_sid, $6), completed_by = $7, error = $8, ended_at = $9,
-                     spam_flagged = spam_flagged OR $10
-                 WHERE id = $1 AND status <> 'completed' RETURNING {ATTEMPT_COLUMNS}),
+        // and no other contact of its campaign is — the statement's snapshot still shows the
+        // old rows of the contacts it closes, hence `NOT IN (… closed)`.
+        let done: Vec<CompletedRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "WITH i AS (
+                 SELECT * FROM unnest($1::int[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::int[], $7::text[],
+                                      $8::text[], $9::text[], $10::timestamptz[], $11::bool[], $12::text[], $13::text[],
+                                      $14::int[], $15::timestamptz[])
+                     AS i(item, id, disposition, carrier_status, answered_by, duration_s, call_sid, completed_by, error,
+                          ended_at, spam_flagged, contact_status, reason, next_index, retry_after)),
+             a AS (
+                 UPDATE call_attempts SET status = 'completed', disposition = i.disposition,
+                     carrier_status = COALESCE(i.carrier_status, call_attempts.carrier_status),
+                     answered_by = COALESCE(i.answered_by, call_attempts.answered_by),
+                     duration_s = COALESCE(i.duration_s, call_attempts.duration_s),
+                     provider_call_sid = COALESCE(call_attempts.provider_call_sid, i.call_sid),
+                     completed_by = i.completed_by, error = i.error, ended_at = i.ended_at,
+                     spam_flagged = call_attempts.spam_flagged OR i.spam_flagged
+                 FROM i WHERE call_attempts.id = i.id AND call_attempts.status <> 'completed'
+                 RETURNING i.item, {ATTEMPT_COLUMNS_OF_CALL_ATTEMPTS}),
              h AS (
                  INSERT INTO did_health_events (did_id, call_attempt_id, disposition, duration_s, spam_flagged, at)
                  SELECT did_id, id, disposition, COALESCE(duration_s, 0), spam_flagged, ended_at
                  FROM a WHERE did_id IS NOT NULL
                  ON CONFLICT (call_attempt_id) DO NOTHING),
              c AS (
-                 UPDATE contacts SET status = CASE WHEN contacts.status = 'dialing' THEN $11 ELSE contacts.status END, disposition = $2,
-                     status_reason = CASE WHEN contacts.status = 'dialing' THEN COALESCE($12, contacts.status_reason) ELSE contacts.status_reason END,
-                     attempt_count = GREATEST(contacts.attempt_count, $13), retry_after = COALESCE($14, contacts.retry_after),
-                     locked_at = NULL, updated_at = $9
-                 FROM a WHERE contacts.id = a.contact_id
+                 UPDATE contacts SET status = CASE WHEN contacts.status = 'dialing' THEN i.contact_status ELSE contacts.status END,
+                     disposition = i.disposition,
+                     status_reason = CASE WHEN contacts.status = 'dialing' THEN COALESCE(i.reason, contacts.status_reason) ELSE contacts.status_reason END,
+                     attempt_count = GREATEST(contacts.attempt_count, i.next_index),
+                     retry_after = COALESCE(i.retry_after, contacts.retry_after),
+                     locked_at = NULL, updated_at = i.ended_at
+                 FROM a JOIN i ON i.item = a.item WHERE contacts.id = a.contact_id
                  RETURNING contacts.id, contacts.status, contacts.campaign_id)
              SELECT a.*, c.status AS contact_status,
                     (c.campaign_id IS NOT NULL AND c.status NOT IN ({OPEN})
-                     AND NOT EXISTS (SELECT 1 FROM contacts o WHERE o.campaign_id = c.campaign_id AND o.status IN ({OPEN}) AND o.id <> c.id))
+                     AND NOT EXISTS (SELECT 1 FROM contacts o WHERE o.campaign_id = c.campaign_id AND o.status IN ({OPEN})
+                                     AND o.id NOT IN (SELECT x.id FROM c x WHERE x.status NOT IN ({OPEN}))))
                     AS campaign_finished
              FROM a JOIN c ON c.id = a.contact_id",
+            ATTEMPT_COLUMNS_OF_CALL_ATTEMPTS = qualified_attempt_columns(),
             OPEN = crate::stats::OPEN_STATUSES,
         )))
-        .bind(id.0)
-        .bind(outcome.disposition.as_str())
-        .bind(&outcome.carrier_status)
-        .bind(&outcome.answered_by)
-        .bind(outcome.duration_s)
-        .bind(&outcome.call_sid)
-        .bind(outcome.completed_by)
-        .bind(&outcome.error)
-        .bind(now)
-        .bind(outcome.spam_flagged)
-        .bind(status)
-        .bind(reason)
-        .bind(next_index)
-        .bind(retry_after)
-        .fetch_optional(&self.pool)
+        .bind(&writes.item)
+        .bind(&writes.id)
+        .bind(&writes.disposition)
+        .bind(&writes.carrier_status)
+        .bind(&writes.answered_by)
+        .bind(&writes.duration_s)
+        .bind(&writes.call_sid)
+        .bind(&writes.completed_by)
+        .bind(&writes.error)
+        .bind(&writes.ended_at)
+        .bind(&writes.spam_flagged)
+        .bind(&writes.contact_status)
+        .bind(&writes.reason)
+        .bind(&writes.next_index)
+        .bind(&writes.retry_after)
+        .fetch_all(&self.pool)
         .await?;
-        Ok(done.map(|d| Completion {
-            attempt: d.attempt,
-            resolution,
-            contact_status: d.contact_status,
-            campaign_finished: d.campaign_finished,
-        }))
+        for d in done {
+            let i = usize::try_from(d.item).map_err(corrupt)?;
+            let resolution = writes.resolution.remove(&d.item).ok_or_else(|| {
+                StoreError::Corrupt(format!("completion returned unknown item {}", d.item))
+            })?;
+            results[i] = Ok(Some(Completion {
+                attempt: d.attempt,
+                resolution,
+                contact_status: d.contact_status,
+                campaign_finished: d.campaign_finished,
+            }));
+        }
+        Ok(results)
     }
 
     /// Channel holders that must stay live: every contact `locked` or `dialing`, as
@@ -860,7 +1018,7 @@ impl Store {
 /// Errors: database failures.
 pub async fn next_due_by_campaign(
     conn: &mut PgConnection,
-) -> Result<std::collections::HashMap<CampaignId, DateTime<Utc>>> {
+) -> Result<HashMap<CampaignId, DateTime<Utc>>> {
     let rows: Vec<(i64, DateTime<Utc>)> = sqlx::query_as(
         "SELECT campaign_id, min(retry_after) FROM contacts WHERE status = 'queued' AND campaign_id IS NOT NULL GROUP BY campaign_id",
     )

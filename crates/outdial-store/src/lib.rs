@@ -57,6 +57,10 @@ pub enum StoreError {
     /// Any other database error.
     #[error("postgres: {0}")]
     Db(sqlx::Error),
+    /// A statement written for a batch of requests (gathered completions) failed with this
+    /// database error; nothing of the batch was written, and each request gets this error.
+    #[error("postgres (batched write): {0}")]
+    Batch(String),
 }
 
 impl From<sqlx::Error> for StoreError {

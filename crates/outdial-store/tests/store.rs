@@ -475,6 +475,120 @@ async fn campaign_figures_match_the_separate_reads(pool: PgPool) {
     }
 }
 
+/// After [`dialing_attempt`]: admits and starts the campaign's next contact from the same
+/// caller ID.
+async fn next_dialing_attempt(store: &Store, org: OrgId, campaign: CampaignId) -> AttemptId {
+    let (did, e164): (i64, String) = sqlx::query_as("SELECT id, e164 FROM dids WHERE org_id = $1")
+        .bind(org.0)
+        .fetch_one(store.pool())
+        .await
+        .expect("did");
+    let mut conn = store.pool().acquire().await.expect("conn");
+    let cands = dialing::fetch_candidates(
+        &mut conn,
+        t0(),
+        &[(campaign, 1)],
+        &[(campaign, "America/New_York".into())],
+        0,
+    )
+    .await
+    .expect("fetch");
+    dialing::lock_contacts(&mut conn, &[cands[0].contact_id], t0())
+        .await
+        .expect("lock");
+    let c = dialing::next_admitted(&mut conn, campaign)
+        .await
+        .expect("next")
+        .expect("admitted")
+        .claimed
+        .contact;
+    let new = NewAttempt {
+        contact_id: c.id,
+        attempt_index: c.attempt_count,
+        org_id: org,
+        did_id: outdial_domain::DidId(did),
+        from_number: e164,
+        to_number: c.phone_numbers[0].clone(),
+        channel_pool: "campaign".into(),
+    };
+    dialing::start_admitted(&mut conn, &new, t0())
+        .await
+        .expect("attempt")
+        .expect("started")
+        .attempt_id()
+}
+
+/// A batch completes each attempt as one completion would: the first item for an attempt
+/// wins, an already completed attempt gives `None`, an unknown one its own `NotFound`
+/// without failing the others; the last two contacts closed by one batch both see their
+/// campaign finished (neither counts the other, still `dialing` in the statement's snapshot,
+/// as open).
+#[sqlx::test(migrator = "outdial_store::MIGRATOR")]
+async fn a_batch_of_completions_resolves_each_attempt_once(pool: PgPool) {
+    let (store, org, campaign) = setup(pool, 3).await;
+    let (_, first) = dialing_attempt(&store, org, campaign).await;
+    let second = next_dialing_attempt(&store, org, campaign).await;
+    let third = next_dialing_attempt(&store, org, campaign).await;
+    let now = t0() + Duration::seconds(30);
+    let human = outcome(Disposition::HumanConnected, "webhook");
+    let results = store
+        .complete_attempts(&[(first, outcome(Disposition::NoAnswer, "webhook"), now)])
+        .await
+        .expect("batch");
+    assert!(
+        matches!(&results[..], [Ok(Some(c))] if c.contact_status == "queued" && !c.campaign_finished)
+    );
+    // The retried contact is queued again: make it finished, so that the batch below
+    // closes the campaign's last two open contacts.
+    sqlx::query("UPDATE contacts SET status = 'exhausted' WHERE status = 'queued'")
+        .execute(store.pool())
+        .await
+        .expect("finish the rest");
+    let results = store
+        .complete_attempts(&[
+            (second, human.clone(), now),
+            (first, human.clone(), now),
+            (AttemptId(999_999), human.clone(), now),
+            (second, outcome(Disposition::Timeout, "timeout"), now),
+            (third, human.clone(), now),
+        ])
+        .await
+        .expect("batch");
+    let summary: Vec<String> = results
+        .iter()
+        .map(|r| match r {
+            Ok(Some(c)) => format!(
+                "{} {} finished={}",
+                c.attempt.id, c.contact_status, c.campaign_finished
+            ),
+            Ok(None) => "none".into(),
+            Err(StoreError::NotFound { .. }) => "not found".into(),
+            Err(e) => format!("error {e}"),
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            format!("{} completed finished=true", second.0),
+            "none".into(),
+            "not found".into(),
+            "none".into(),
+            format!("{} completed finished=true", third.0),
+        ]
+    );
+    let a = store.attempt(second).await.expect("attempt");
+    assert_eq!(
+        (a.disposition.as_deref(), a.completed_by.as_deref()),
+        (Some("human_connected"), Some("webhook")),
+        "the first item for an attempt wins"
+    );
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM did_health_events")
+        .fetch_one(store.pool())
+        .await
+        .expect("events");
+    assert_eq!(events, 3, "one health event per completed attempt");
+}
+
 #[sqlx::test(migrator = "outdial_store::MIGRATOR")]
 async fn a_contact_withdrawn_while_checked_is_not_started(pool: PgPool) {
     let (store, org, campaign) = setup(pool, 1).await;
