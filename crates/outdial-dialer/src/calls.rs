@@ -59,7 +59,7 @@ impl Dialer {
         let span = tracing::info_span!("originate", attempt = %id, contact = attempt.contact_id, did = ?attempt.did_id);
         match self.voice.originate(&req).instrument(span).await {
             Ok(resp) => {
-                self.svc.store.record_call_sid(id, &resp.call_sid).await?;
+                self.call_sids.submit((id, resp.call_sid.clone())).await?;
                 let event = Event::new(names::CALL_INITIATED, OrgId(attempt.org_id), now)
                     .maybe_campaign(attempt.campaign_id.map(CampaignId))
                     .contact(outdial_domain::ContactId(attempt.contact_id))
@@ -107,7 +107,7 @@ impl Dialer {
         let Some(disposition) = cb.disposition(self.svc.config.dialer.hangup_threshold_s) else {
             // ringing / answered: progress only; the sid may arrive here before the
             // originate response is recorded.
-            self.svc.store.record_call_sid(id, &cb.call_sid).await?;
+            self.call_sids.submit((id, cb.call_sid.clone())).await?;
             return Ok(Done::nothing());
         };
         let outcome = AttemptOutcome {
@@ -153,7 +153,7 @@ impl Dialer {
     ) -> Result<Option<Completion>, JobError> {
         let now = self.clock().now();
         let now_ms = now.timestamp_millis();
-        let done = match self.completions.complete(id, outcome, now).await {
+        let done = match self.completions.submit((id, outcome.clone(), now)).await {
             Ok(Some(done)) => done,
             Ok(None) => return Ok(None),
             // No retry can make it exist: dead-letter at once, with the reason.

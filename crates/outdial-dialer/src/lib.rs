@@ -16,7 +16,6 @@
 //! work until shutdown.
 
 pub mod calls;
-mod completions;
 pub mod control;
 pub mod dispatch;
 pub mod maintenance;
@@ -26,9 +25,12 @@ pub mod voice;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use outdial_carrier::{MessagingProvider, TwilioRest, VoiceProvider};
-use outdial_domain::Clock;
+use outdial_domain::{AttemptId, Clock};
 use outdial_queue::NewJob;
+use outdial_store::dialing::{AttemptOutcome, Completion};
+use outdial_worker::batch::Batcher;
 use outdial_worker::config::Config;
 use outdial_worker::jobs::DialerJob;
 use outdial_worker::services::Services;
@@ -46,8 +48,12 @@ pub struct Dialer {
     /// Settings of the dialing campaigns as of their row versions (see
     /// [`dispatch`]): the cycle and the voice ticks re-read only the rows that changed.
     campaign_cache: dispatch::CampaignCache,
-    /// Gathers call completions into batched writes (`dialer.completion_gather_ms`).
-    completions: completions::CompletionBatcher,
+    /// Call completions, group-committed (`dialer.write_gather_ms`): `(attempt,
+    /// outcome, when it ended)` → [`outdial_store::Store::complete_attempts`].
+    completions: Batcher<(AttemptId, AttemptOutcome, DateTime<Utc>), Option<Completion>>,
+    /// Carriers' call ids, group-committed the same way: `(attempt, call SID)` →
+    /// [`outdial_store::Store::record_call_sids`].
+    call_sids: Batcher<(AttemptId, String), ()>,
 }
 
 impl std::fmt::Debug for Dialer {
@@ -63,10 +69,17 @@ impl Dialer {
         voice: Arc<dyn VoiceProvider>,
         sms: Arc<dyn MessagingProvider>,
     ) -> Self {
-        let completions = completions::CompletionBatcher::new(
-            svc.store.clone(),
-            svc.config.dialer.completion_gather_ms,
-        );
+        let gather_ms = svc.config.dialer.write_gather_ms;
+        let store = svc.store.clone();
+        let completions = Batcher::new("completions", gather_ms, move |batch: Vec<_>| {
+            let store = store.clone();
+            async move { store.complete_attempts(&batch).await }
+        });
+        let store = svc.store.clone();
+        let call_sids = Batcher::new("call_sids", gather_ms, move |batch: Vec<_>| {
+            let store = store.clone();
+            async move { store.record_call_sids(&batch).await }
+        });
         Self {
             svc,
             voice,
@@ -74,6 +87,7 @@ impl Dialer {
             dispatch_pool: std::sync::OnceLock::new(),
             campaign_cache: dispatch::CampaignCache::default(),
             completions,
+            call_sids,
         }
     }
 

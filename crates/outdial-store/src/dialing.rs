@@ -792,26 +792,31 @@ impl Store {
         .await?)
     }
 
-    /// Records the carrier's call id; the attempt is now in progress (unless a callback
-    /// already completed it). Commits asynchronously ([`crate::ASYNC_COMMIT`]): a write
-    /// lost in a Postgres crash leaves the attempt `originating` without its id, which
-    /// changes nothing the dialer decides (only a `pending` attempt is originated again,
-    /// SPEC §5.6), and the completion records the id from the final callback
-    /// (`provider_call_sid = COALESCE(provider_call_sid, …)`).
+    /// Records carriers' call ids, each `(attempt, call SID)`: the attempt is now in
+    /// progress (unless a callback already completed it), and an id already recorded is
+    /// kept. One statement for the batch (the dialer gathers them like completions); returns
+    /// one `Ok(())` per item. Commits asynchronously ([`crate::ASYNC_COMMIT`]): a write lost
+    /// in a Postgres crash leaves the attempt `originating` without its id, which changes
+    /// nothing the dialer decides (only a `pending` attempt is originated again, SPEC §5.6),
+    /// and the completion records the id from the final callback
+    /// (`provider_call_sid = COALESCE(provider_call_sid, …)`). An unknown attempt id changes
+    /// nothing.
     ///
-    /// Errors: database failures.
-    pub async fn record_call_sid(&self, id: AttemptId, sid: &str) -> Result<()> {
+    /// Errors: database failures, for the whole batch (nothing written).
+    pub async fn record_call_sids(&self, items: &[(AttemptId, String)]) -> Result<Vec<Result<()>>> {
+        let ids: Vec<i64> = items.iter().map(|(id, _)| id.0).collect();
+        let sids: Vec<&str> = items.iter().map(|(_, sid)| sid.as_str()).collect();
         sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE call_attempts SET provider_call_sid = COALESCE(provider_call_sid, $2),
-                 status = CASE WHEN status = 'originating' THEN 'in_progress' ELSE status END
-             FROM {ASYNC_COMMIT}
-             WHERE id = $1",
+            "UPDATE call_attempts SET provider_call_sid = COALESCE(call_attempts.provider_call_sid, i.sid),
+                 status = CASE WHEN call_attempts.status = 'originating' THEN 'in_progress' ELSE call_attempts.status END
+             FROM unnest($1::bigint[], $2::text[]) AS i(id, sid), {ASYNC_COMMIT}
+             WHERE call_attempts.id = i.id",
         )))
-        .bind(id.0)
-        .bind(sid)
+        .bind(&ids)
+        .bind(&sids)
         .execute(&self.pool)
         .await?;
-        Ok(())
+        Ok(items.iter().map(|_| Ok(())).collect())
     }
 
     /// Ends attempt `id` with `outcome` exactly once (SPEC §5.7): the first completion (by
@@ -836,7 +841,7 @@ impl Store {
     /// Ends a batch of attempts, each `(attempt, outcome, time it ended)`, as
     /// [`Store::complete_attempt`] ends one — in two statements for the whole batch, so many
     /// calls ending at once share the round trips and the commit (the dialer gathers them,
-    /// `dialer.completion_gather_ms`). Returns one result per item, in order.
+    /// `dialer.write_gather_ms`). Returns one result per item, in order.
     ///
     /// The statements, no transaction: a read of what the outcome table needs (the attempt
     /// index, the contact's number count, the campaign's policy and status — none of which a

@@ -57,9 +57,10 @@ pub enum StoreError {
     /// Any other database error.
     #[error("postgres: {0}")]
     Db(sqlx::Error),
-    /// A statement written for a batch of requests (gathered completions) failed with this
-    /// database error; nothing of the batch was written, and each request gets this error.
-    #[error("postgres (batched write): {0}")]
+    /// A request submitted for a batched write (gathered completions, call SIDs) got no
+    /// result: the writer stopped, or answered the batch short. Nothing is known to be
+    /// written for it; retrying is safe (batched writes are compare-and-set).
+    #[error("batched write: {0}")]
     Batch(String),
 }
 

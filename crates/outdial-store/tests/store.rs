@@ -589,6 +589,42 @@ async fn a_batch_of_completions_resolves_each_attempt_once(pool: PgPool) {
     assert_eq!(events, 3, "one health event per completed attempt");
 }
 
+/// One statement records a batch of call SIDs: originating attempts become in progress, an
+/// id already recorded is kept, an unknown attempt changes nothing.
+#[sqlx::test(migrator = "outdial_store::MIGRATOR")]
+async fn call_sids_are_recorded_in_one_batch(pool: PgPool) {
+    let (store, org, campaign) = setup(pool, 2).await;
+    let (_, first) = dialing_attempt(&store, org, campaign).await;
+    let second = next_dialing_attempt(&store, org, campaign).await;
+    for a in [first, second] {
+        store
+            .begin_originate(a, t0())
+            .await
+            .expect("originate")
+            .expect("pending");
+    }
+    let results = store
+        .record_call_sids(&[
+            (first, "CA1".into()),
+            (second, "CA2".into()),
+            (AttemptId(999_999), "CA3".into()),
+        ])
+        .await
+        .expect("sids");
+    assert_eq!(results.len(), 3);
+    store
+        .record_call_sids(&[(first, "CA-later".into())])
+        .await
+        .expect("again");
+    for (a, sid) in [(first, "CA1"), (second, "CA2")] {
+        let a = store.attempt(a).await.expect("attempt");
+        assert_eq!(
+            (a.status.as_str(), a.provider_call_sid.as_deref()),
+            ("in_progress", Some(sid))
+        );
+    }
+}
+
 #[sqlx::test(migrator = "outdial_store::MIGRATOR")]
 async fn a_contact_withdrawn_while_checked_is_not_started(pool: PgPool) {
     let (store, org, campaign) = setup(pool, 1).await;

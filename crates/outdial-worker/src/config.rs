@@ -214,11 +214,11 @@ pub struct DialerSettings {
     pub dispatch_connections: u32,
     /// Largest lag a tick schedule catches up on before restarting its grid, ms.
     pub max_tick_lag_ms: i64,
-    /// How long a dialer gathers call completions before writing them together, ms: the
-    /// first completion waits at most this long, and every completion arriving meanwhile (or
-    /// while the previous batch is being written) joins it, so they share two statements
-    /// and one commit. 0 writes each completion on its own.
-    pub completion_gather_ms: u64,
+    /// How long a dialer gathers per-call writes — call completions, call SIDs — before
+    /// writing them together, ms: the first waits at most this long, and every one arriving
+    /// meanwhile (or while the previous batch is being written) joins it, so they share
+    /// their statements and commit (`outdial_worker::batch`). 0 writes each on its own.
+    pub write_gather_ms: u64,
     /// Upper bound of the random delay added to a window opening so openings are not bursts, ms.
     pub window_jitter_ms: i64,
     /// A human-answered call shorter than this is `human_hangup`, s.
@@ -256,7 +256,7 @@ impl Default for DialerSettings {
             lookahead_ms: 1_500,
             dispatch_connections: 3,
             max_tick_lag_ms: 1_000,
-            completion_gather_ms: 5,
+            write_gather_ms: 5,
             window_jitter_ms: 60_000,
             hangup_threshold_s: 10,
             did_score_threshold: 0.7,

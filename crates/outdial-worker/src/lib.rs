@@ -5,6 +5,7 @@
 //!
 //! | module | what |
 //! |---|---|
+//! | [`batch`] | group commit: concurrent requests gathered into one statement |
 //! | [`config`] | the fleet's typed configuration, one section per concern, from `OUTDIAL_…` variables |
 //! | [`telemetry`] | tracing to stderr, the Prometheus recorder and the `/metrics` + `/healthz` server |
 //! | [`shutdown`] | SIGTERM / Ctrl-C as a future |
@@ -13,6 +14,7 @@
 //! | [`events`] | campaign and DID events published on Redis pub/sub (SPEC §9) |
 //! | [`runtime`] | the worker loop: reserve a batch → handle concurrently → settle in batches, with lease renewal, retries with exponential backoff, dead letters and graceful shutdown |
 
+pub mod batch;
 pub mod config;
 pub mod events;
 pub mod jobs;
