@@ -10,11 +10,15 @@
 //! cooldown, `did.health.cooldown`) or burn (`did.health.burned`) — never before the minimum
 //! sample of calls. Debouncing keeps the cost per DID, not per call, at high call rates.
 //!
-//! A re-score is two statements: one read of the DID with its recent calls, and one
-//! compare-and-set that stores the score (and the state change it calls for) only if the
-//! DID's state and scoring start are still what was read — so a change made meanwhile (the
-//! lifecycle job, another re-score) is never overwritten and a state change is applied once;
-//! the re-score then runs again on the new state.
+//! A re-score is a read of the DID with its recent calls and a compare-and-set that stores
+//! the score (and the state change it calls for) only if the DID's state and scoring start
+//! are still what was read — so a change made meanwhile (the lifecycle job, another
+//! re-score) is never overwritten and a state change is applied once; the re-score then
+//! runs again on the new state. Re-scores are group-committed
+//! (`outdial_worker::batch`, `health.write_gather_ms`): the DIDs re-scored close together
+//! are read by one statement, and their scores that change no state are stored by one
+//! asynchronously committed compare-and-set; a state change is stored on its own,
+//! synchronously.
 
 use std::sync::Arc;
 
@@ -22,7 +26,9 @@ use async_trait::async_trait;
 use outdial_domain::DidId;
 use outdial_domain::did::apply_health_action;
 use outdial_domain::health::{HealthAction, SCORE_WINDOW, action, score};
-use outdial_store::dids::{did_for_rescore, store_score_if_unchanged};
+use outdial_store::StoreError;
+use outdial_store::dids::{dids_for_rescore, store_score_if_unchanged, store_scores_if_unchanged};
+use outdial_worker::batch::{BatchResult, Batcher};
 use outdial_worker::config::Config;
 use outdial_worker::events::{Event, names};
 use outdial_worker::jobs::HealthJob;
@@ -33,6 +39,9 @@ use outdial_worker::{Done, Handler, JobContext, JobError, Worker};
 #[derive(Debug)]
 pub struct HealthScorer {
     svc: Services,
+    /// Re-scores, group-committed: DID → its scoring, or `None` when the DID changed
+    /// between the read and the compare-and-set.
+    rescores: Batcher<DidId, Option<Scored>>,
 }
 
 /// What one scoring did.
@@ -51,7 +60,16 @@ pub struct Scored {
 impl HealthScorer {
     /// A scorer over `svc`.
     pub fn new(svc: Services) -> Self {
-        Self { svc }
+        let batch_svc = svc.clone();
+        let rescores = Batcher::new(
+            "rescores",
+            svc.config.health.write_gather_ms,
+            move |dids: Vec<DidId>| {
+                let svc = batch_svc.clone();
+                async move { rescore_batch(&svc, &dids).await }
+            },
+        );
+        Self { svc, rescores }
     }
 
     /// A worker on `campaign-health` with the configured concurrency.
@@ -72,10 +90,8 @@ impl HealthScorer {
     /// Errors: Postgres failures; the DID changing state under each of three attempts in a
     /// row (the job retries).
     pub async fn rescore(&self, did: DidId) -> Result<Scored, JobError> {
-        let mut conn = self.svc.store.pool().acquire().await?;
         for _ in 0..3 {
-            if let Some(scored) = self.rescore_once(&mut conn, did).await? {
-                drop(conn);
+            if let Some(scored) = self.rescores.submit(did).await? {
                 self.publish(&scored).await;
                 return Ok(scored);
             }
@@ -83,35 +99,6 @@ impl HealthScorer {
         Err(JobError::retry(format!(
             "DID {did} changed during three re-scores in a row"
         )))
-    }
-
-    /// One read and one compare-and-set; `None` when the DID changed in between.
-    async fn rescore_once(
-        &self,
-        conn: &mut sqlx::PgConnection,
-        did_id: DidId,
-    ) -> Result<Option<Scored>, JobError> {
-        let now = self.svc.clock.now();
-        let cfg = &self.svc.config.health;
-        // Room for unscorable (invalid-number) calls, which the score skips.
-        let (did, recent) = did_for_rescore(conn, did_id, (SCORE_WINDOW * 2) as i64).await?;
-        let s = score(&recent);
-        let act = action(&s, &cfg.thresholds());
-        let change = apply_health_action(did.state, act, now, &cfg.lifecycle());
-        if !store_score_if_unchanged(conn, &did, &s, change.as_ref(), now).await? {
-            return Ok(None);
-        }
-        metrics::gauge!("outdial_did_health_score", "did" => did.e164.clone()).set(s.score);
-        let state = change.map_or(did.state, |c| c.to);
-        if did.state != state {
-            tracing::info!(did = %did_id, e164 = %did.e164, score = s.score, from = %did.state, to = %state, "DID state changed");
-        }
-        Ok(Some(Scored {
-            did_id,
-            score: s.score,
-            action: act,
-            state,
-        }))
     }
 
     async fn publish(&self, s: &Scored) {
@@ -145,6 +132,68 @@ impl Handler<HealthJob> for HealthScorer {
         }
         Ok(Done::nothing())
     }
+}
+
+/// Re-scores `dids` (module docs): one read for all, the scores, one compare-and-set for the
+/// scores that change no state and one for each state change. One result per DID, in
+/// order: its scoring, `None` when it changed since the read, or its own read error.
+///
+/// Errors: Postgres failures, for the batch (the batcher then re-scores each DID alone).
+async fn rescore_batch(svc: &Services, dids: &[DidId]) -> BatchResult<Option<Scored>> {
+    let now = svc.clock.now();
+    let cfg = &svc.config.health;
+    let mut conn = svc.store.pool().acquire().await?;
+    // Room for unscorable (invalid-number) calls, which the score skips.
+    let reads = dids_for_rescore(&mut conn, dids, (SCORE_WINDOW * 2) as i64).await?;
+    let mut results: Vec<Result<Option<Scored>, StoreError>> = Vec::with_capacity(dids.len());
+    let mut score_only = Vec::new();
+    for read in reads {
+        let (did, recent) = match read {
+            Ok(r) => r,
+            Err(e) => {
+                results.push(Err(e));
+                continue;
+            }
+        };
+        let s = score(&recent);
+        let act = action(&s, &cfg.thresholds());
+        let change = apply_health_action(did.state, act, now, &cfg.lifecycle());
+        let scored = Scored {
+            did_id: did.id,
+            score: s.score,
+            action: act,
+            state: change.as_ref().map_or(did.state, |c| c.to),
+        };
+        match change {
+            Some(c) => {
+                let stored = store_score_if_unchanged(&mut conn, &did, &s, Some(&c), now).await?;
+                if stored {
+                    tracing::info!(did = %did.id, e164 = %did.e164, score = s.score, from = %did.state, to = %c.to, "DID state changed");
+                    metrics::gauge!("outdial_did_health_score", "did" => did.e164.clone())
+                        .set(s.score);
+                }
+                results.push(Ok(stored.then_some(scored)));
+            }
+            None => {
+                score_only.push((results.len(), did, s, scored));
+                results.push(Ok(None)); // set below once stored
+            }
+        }
+    }
+    if !score_only.is_empty() {
+        let items: Vec<_> = score_only
+            .iter()
+            .map(|(_, did, s, _)| (did.clone(), *s))
+            .collect();
+        let stored = store_scores_if_unchanged(&mut conn, &items).await?;
+        for ((i, did, s, scored), ok) in score_only.into_iter().zip(stored) {
+            if ok {
+                metrics::gauge!("outdial_did_health_score", "did" => did.e164).set(s.score);
+                results[i] = Ok(Some(scored));
+            }
+        }
+    }
+    Ok(results)
 }
 
 /// The `outdial-health` process.

@@ -46,7 +46,7 @@ pub struct Did {
 }
 
 /// A `dids` row as stored; also read as JSON (`row_to_json`), hence `Deserialize`.
-#[derive(sqlx::FromRow, serde::Deserialize)]
+#[derive(Clone, sqlx::FromRow, serde::Deserialize)]
 pub(crate) struct DidRow {
     id: i64,
     org_id: i64,
@@ -213,7 +213,7 @@ pub async fn usable_dids(conn: &mut PgConnection, org: OrgId) -> Result<Vec<Did>
     rows.into_iter().map(TryInto::try_into).collect()
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(Clone, sqlx::FromRow)]
 struct RescoreRow {
     #[sqlx(flatten)]
     did: DidRow,
@@ -225,7 +225,7 @@ struct RescoreRow {
 /// DID `id` with its most recent calls (newest first) since its `scored_since`, at most
 /// `limit`: what a re-score (SPEC §7: score over the last 50 scored calls) needs, read
 /// together in one statement and without locks (the re-score stores its result with
-/// [`store_score_if_unchanged`]).
+/// [`store_score_if_unchanged`]). One DID of [`dids_for_rescore`].
 ///
 /// Errors: [`StoreError::NotFound`], database failures, a stored disposition that does not
 /// parse.
@@ -234,7 +234,23 @@ pub async fn did_for_rescore(
     id: DidId,
     limit: i64,
 ) -> Result<(Did, Vec<CallSample>)> {
-    let row: Option<RescoreRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    dids_for_rescore(conn, &[id], limit)
+        .await?
+        .pop()
+        .unwrap_or_else(|| Err(StoreError::not_found("DID", id)))
+}
+
+/// [`did_for_rescore`] for each of `ids`, in one statement: one result per id, in order.
+///
+/// Errors: per id, [`StoreError::NotFound`] or a stored value that does not parse; for the
+/// whole read, database failures.
+pub async fn dids_for_rescore(
+    conn: &mut PgConnection,
+    ids: &[DidId],
+    limit: i64,
+) -> Result<Vec<Result<(Did, Vec<CallSample>)>>> {
+    let wanted: Vec<i64> = ids.iter().map(|d| d.0).collect();
+    let rows: Vec<RescoreRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {DID_COLUMNS}, r.dispositions, r.durations, r.spam FROM dids CROSS JOIN LATERAL (
              SELECT COALESCE(array_agg(e.disposition ORDER BY e.at DESC, e.id DESC), '{{}}') AS dispositions,
                     COALESCE(array_agg(e.duration_s ORDER BY e.at DESC, e.id DESC), '{{}}') AS durations,
@@ -242,27 +258,84 @@ pub async fn did_for_rescore(
              FROM (SELECT disposition, duration_s, spam_flagged, at, id FROM did_health_events
                    WHERE did_id = dids.id AND (dids.scored_since IS NULL OR at >= dids.scored_since)
                    ORDER BY at DESC, id DESC LIMIT $2) e) r
-         WHERE dids.id = $1"
+         WHERE dids.id = ANY($1)"
     )))
-    .bind(id.0)
+    .bind(&wanted)
     .bind(limit)
-    .fetch_optional(conn)
+    .fetch_all(conn)
     .await?;
-    let row = row.ok_or_else(|| StoreError::not_found("DID", id))?;
-    let calls = row
-        .dispositions
+    let by_id: std::collections::HashMap<i64, RescoreRow> =
+        rows.into_iter().map(|r| (r.did.id, r)).collect();
+    Ok(ids
         .iter()
-        .zip(&row.durations)
-        .zip(&row.spam)
-        .map(|((d, dur), spam)| {
-            Ok(CallSample {
-                disposition: d.parse::<Disposition>().map_err(corrupt)?,
-                duration_s: u32::try_from(*dur).unwrap_or(0),
-                spam_flagged: *spam,
-            })
+        .map(|id| {
+            by_id
+                .get(&id.0)
+                .cloned()
+                .ok_or_else(|| StoreError::not_found("DID", id))?
+                .into_scoring()
         })
+        .collect())
+}
+
+impl RescoreRow {
+    fn into_scoring(self) -> Result<(Did, Vec<CallSample>)> {
+        let calls = self
+            .dispositions
+            .iter()
+            .zip(&self.durations)
+            .zip(&self.spam)
+            .map(|((d, dur), spam)| {
+                Ok(CallSample {
+                    disposition: d.parse::<Disposition>().map_err(corrupt)?,
+                    duration_s: u32::try_from(*dur).unwrap_or(0),
+                    spam_flagged: *spam,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok((self.did.try_into()?, calls))
+    }
+}
+
+/// Stores new scores that call for no state change, each `(the DID as the re-score read it,
+/// its score)`, in one statement committed asynchronously (a score is recomputed from the
+/// health events on the next re-score), each only if the DID's state and scoring start are
+/// still those read — the compare-and-set of [`store_score_if_unchanged`] with `change =
+/// None`. Returns per item whether it stored.
+///
+/// Errors: database failures (nothing stored).
+pub async fn store_scores_if_unchanged(
+    conn: &mut PgConnection,
+    items: &[(Did, HealthScore)],
+) -> Result<Vec<bool>> {
+    let ids: Vec<i64> = items.iter().map(|(d, _)| d.id.0).collect();
+    let scores: Vec<f64> = items.iter().map(|(_, s)| s.score).collect();
+    let components = items
+        .iter()
+        .map(|(_, s)| serde_json::to_value(s.components).map_err(corrupt))
         .collect::<Result<Vec<_>>>()?;
-    Ok((row.did.try_into()?, calls))
+    let calls: Vec<i32> = items
+        .iter()
+        .map(|(_, s)| i32::try_from(s.calls).unwrap_or(i32::MAX))
+        .collect();
+    let states: Vec<&str> = items.iter().map(|(d, _)| d.state.as_str()).collect();
+    let since: Vec<Option<DateTime<Utc>>> = items.iter().map(|(d, _)| d.scored_since).collect();
+    let stored: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "UPDATE dids SET health_score = i.score, health_components = i.components, scored_calls = i.calls
+         FROM unnest($1::bigint[], $2::float8[], $3::jsonb[], $4::int[], $5::text[], $6::timestamptz[])
+              AS i(id, score, components, calls, state, since), {ASYNC_COMMIT}
+         WHERE dids.id = i.id AND dids.state = i.state AND dids.scored_since IS NOT DISTINCT FROM i.since
+         RETURNING dids.id"
+    )))
+    .bind(&ids)
+    .bind(&scores)
+    .bind(&components)
+    .bind(&calls)
+    .bind(&states)
+    .bind(&since)
+    .fetch_all(conn)
+    .await?;
+    Ok(ids.iter().map(|id| stored.contains(id)).collect())
 }
 
 /// Stores a new score of `seen` (the DID as the re-score read it) and the state change the

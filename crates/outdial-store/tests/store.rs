@@ -711,6 +711,58 @@ async fn a_rescore_does_not_overwrite_a_state_change_made_after_its_read(pool: P
     );
 }
 
+/// The batched re-score: one read answers each DID (an unknown one with its own
+/// `NotFound`), and one compare-and-set stores each score whose read is still current and
+/// only those.
+#[sqlx::test(migrator = "outdial_store::MIGRATOR")]
+async fn rescores_read_and_store_in_batches(pool: PgPool) {
+    let (store, org, _campaign) = setup(pool, 0).await;
+    let a = store
+        .create_did(org, "+12125550001", t0())
+        .await
+        .expect("did");
+    let b = store
+        .create_did(org, "+12125550002", t0())
+        .await
+        .expect("did");
+    let mut conn = store.pool().acquire().await.expect("conn");
+    let unknown = outdial_domain::DidId(b.id.0 + 100);
+    let reads = dids::dids_for_rescore(&mut conn, &[b.id, unknown, a.id], 100)
+        .await
+        .expect("read");
+    assert!(matches!(reads[1], Err(StoreError::NotFound { .. })));
+    let seen: Vec<_> = [&reads[0], &reads[2]]
+        .into_iter()
+        .map(|r| r.as_ref().expect("read").0.clone())
+        .collect();
+    assert_eq!(
+        seen.iter().map(|d| d.id).collect::<Vec<_>>(),
+        vec![b.id, a.id],
+        "in the order asked"
+    );
+    // Meanwhile `b` goes into a cooldown: its read is stale.
+    sqlx::query("UPDATE dids SET state = 'cooling' WHERE id = $1")
+        .bind(b.id.0)
+        .execute(&mut *conn)
+        .await
+        .expect("cooling");
+    let mut score = outdial_domain::health::score(&[]);
+    score.score = 0.42;
+    let items: Vec<_> = seen.iter().map(|d| (d.clone(), score)).collect();
+    let stored = dids::store_scores_if_unchanged(&mut conn, &items)
+        .await
+        .expect("store");
+    assert_eq!(stored, vec![false, true]);
+    let scores: Vec<f64> =
+        sqlx::query_scalar("SELECT health_score FROM dids WHERE id = ANY($1) ORDER BY id")
+            .bind(vec![a.id.0, b.id.0])
+            .fetch_all(&mut *conn)
+            .await
+            .expect("scores");
+    assert_eq!(scores[0], 0.42, "a's read was current: stored");
+    assert_ne!(scores[1], 0.42, "b changed since the read: not stored");
+}
+
 #[sqlx::test(migrator = "outdial_store::MIGRATOR")]
 async fn stale_locks_are_swept(pool: PgPool) {
     let (store, _org, campaign) = setup(pool, 2).await;

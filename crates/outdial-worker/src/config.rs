@@ -316,6 +316,9 @@ pub struct HealthSettings {
     /// A DID is re-scored this long after the first outcome that asks for it, ms; outcomes
     /// arriving meanwhile are scored together (one re-score per DID per period).
     pub rescore_delay_ms: i64,
+    /// How long the health worker gathers re-scores to read and store them together, ms
+    /// (`outdial_worker::batch`); 0 re-scores each DID on its own.
+    pub write_gather_ms: u64,
 }
 
 impl Default for HealthSettings {
@@ -331,6 +334,7 @@ impl Default for HealthSettings {
             warming_ms: l.warming_ms,
             warming_max_calls: l.warming_max_calls,
             rescore_delay_ms: 1_000,
+            write_gather_ms: 5,
         }
     }
 }
