@@ -191,6 +191,27 @@ async fn candidates_respect_due_time_and_eligible_zones(pool: PgPool) {
     assert!(closed.is_empty(), "zone not eligible");
 }
 
+/// Admits the next due contact of dialing `campaign` as a dispatch cycle would (one
+/// candidate, locked) and reads it back as a tick does.
+async fn admit_one(conn: &mut sqlx::PgConnection, campaign: CampaignId) -> dialing::NextAdmitted {
+    let cands = dialing::fetch_candidates(
+        &mut *conn,
+        t0(),
+        &[(campaign, 1)],
+        &[(campaign, "America/New_York".into())],
+        0,
+    )
+    .await
+    .expect("fetch");
+    dialing::lock_contacts(&mut *conn, &[cands[0].contact_id], t0())
+        .await
+        .expect("lock");
+    dialing::next_admitted(&mut *conn, campaign)
+        .await
+        .expect("next")
+        .expect("an admitted contact")
+}
+
 /// Starts `campaign`, admits one of its contacts and returns it (as a tick reads it) with the
 /// attempt a tick would record for it from a warming caller ID.
 async fn admitted_with_attempt(
@@ -213,22 +234,7 @@ async fn admitted_with_attempt(
         .await
         .expect("start: ticks only claim contacts of a dialing campaign");
     let mut conn = store.pool().acquire().await.expect("conn");
-    let cands = dialing::fetch_candidates(
-        &mut conn,
-        t0(),
-        &[(campaign, 1)],
-        &[(campaign, "America/New_York".into())],
-        0,
-    )
-    .await
-    .expect("fetch");
-    dialing::lock_contacts(&mut conn, &[cands[0].contact_id], t0())
-        .await
-        .expect("lock");
-    let next = dialing::next_admitted(&mut conn, campaign)
-        .await
-        .expect("next")
-        .expect("an admitted contact");
+    let next = admit_one(&mut conn, campaign).await;
     // The same statement gives the organization's usable caller IDs and the campaign's row
     // version, which any change to the campaign row moves (the tick's settings cache).
     assert_eq!(
@@ -484,24 +490,7 @@ async fn next_dialing_attempt(store: &Store, org: OrgId, campaign: CampaignId) -
         .await
         .expect("did");
     let mut conn = store.pool().acquire().await.expect("conn");
-    let cands = dialing::fetch_candidates(
-        &mut conn,
-        t0(),
-        &[(campaign, 1)],
-        &[(campaign, "America/New_York".into())],
-        0,
-    )
-    .await
-    .expect("fetch");
-    dialing::lock_contacts(&mut conn, &[cands[0].contact_id], t0())
-        .await
-        .expect("lock");
-    let c = dialing::next_admitted(&mut conn, campaign)
-        .await
-        .expect("next")
-        .expect("admitted")
-        .claimed
-        .contact;
+    let c = admit_one(&mut conn, campaign).await.claimed.contact;
     let new = NewAttempt {
         contact_id: c.id,
         attempt_index: c.attempt_count,
