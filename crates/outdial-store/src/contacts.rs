@@ -316,10 +316,11 @@ impl Store {
     ///
     /// Errors: database failures.
     pub async fn contact_counts(&self, campaign: CampaignId) -> Result<Vec<StatusCount>> {
-        Ok(sqlx::query_as(
-            "SELECT status, disposition, status_reason AS reason, count(*) AS count FROM contacts WHERE campaign_id = $1
-             GROUP BY status, disposition, status_reason ORDER BY status, disposition NULLS FIRST, status_reason NULLS FIRST",
-        )
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{} ORDER BY {}",
+            crate::stats::contact_counts_sql("$1"),
+            crate::stats::COUNTS_ORDER
+        )))
         .bind(campaign.0)
         .fetch_all(&self.pool)
         .await?)

@@ -21,7 +21,7 @@ use crate::{ASYNC_COMMIT, Result, Store, StoreError, corrupt};
 pub const DISPATCH_LOCK_KEY: i64 = 0x6f75_7464_6961_6c01; // "outdial" + 1
 
 /// Takes the dispatch-cycle advisory lock for the current transaction; `false` when another
-/// cycle holds it. The transaction then commits asynchronously ([`crate::ASYNC_COMMIT`]): a
+/// cycle holds it. The transaction then commits asynchronously (`synchronous_commit = off` for its transaction alone): a
 /// cycle's writes — admissions `queued → locked`, stale locks swept back — are safe to lose
 /// in a Postgres crash. A lost admission leaves its contact queued: the tick's
 /// compare-and-set on `locked` finds nothing to start and the channel lease lapses; a lost
@@ -795,7 +795,7 @@ impl Store {
     /// Records carriers' call ids, each `(attempt, call SID)`: the attempt is now in
     /// progress (unless a callback already completed it), and an id already recorded is
     /// kept. One statement for the batch (the dialer gathers them like completions); returns
-    /// one `Ok(())` per item. Commits asynchronously ([`crate::ASYNC_COMMIT`]): a write lost
+    /// one `Ok(())` per item. Commits asynchronously (`synchronous_commit = off` for its transaction alone): a write lost
     /// in a Postgres crash leaves the attempt `originating` without its id, which changes
     /// nothing the dialer decides (only a `pending` attempt is originated again, SPEC §5.6),
     /// and the completion records the id from the final callback
@@ -838,7 +838,7 @@ impl Store {
         results.pop().unwrap_or(Ok(None))
     }
 
-    /// Ends a batch of attempts, each `(attempt, outcome, time it ended)`, as
+    /// Ends a batch of attempts (SPEC §5.7), each `(attempt, outcome, time it ended)`, as
     /// [`Store::complete_attempt`] ends one — in two statements for the whole batch, so many
     /// calls ending at once share the round trips and the commit (the dialer gathers them,
     /// `dialer.write_gather_ms`). Returns one result per item, in order.

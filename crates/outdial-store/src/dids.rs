@@ -240,7 +240,8 @@ pub async fn did_for_rescore(
         .unwrap_or_else(|| Err(StoreError::not_found("DID", id)))
 }
 
-/// [`did_for_rescore`] for each of `ids`, in one statement: one result per id, in order.
+/// [`did_for_rescore`] for each of `ids` (SPEC §7), in one statement: one result per id, in
+/// order.
 ///
 /// Errors: per id, [`StoreError::NotFound`] or a stored value that does not parse; for the
 /// whole read, database failures.
@@ -297,8 +298,8 @@ impl RescoreRow {
     }
 }
 
-/// Stores new scores that call for no state change, each `(the DID as the re-score read it,
-/// its score)`, in one statement committed asynchronously (a score is recomputed from the
+/// Stores new scores (SPEC §7) that call for no state change, each `(the DID as the re-score
+/// read it, its score)`, in one statement committed asynchronously (a score is recomputed from the
 /// health events on the next re-score), each only if the DID's state and scoring start are
 /// still those read — the compare-and-set of [`store_score_if_unchanged`] with `change =
 /// None`. Returns per item whether it stored.

@@ -47,6 +47,35 @@ struct CampaignFiguresRow {
     attempts: AttemptFigures,
 }
 
+/// A campaign's contacts counted by status, disposition and status reason (columns
+/// `status, disposition, reason, count`), for the campaign id given by the SQL expression
+/// `campaign` (a parameter like `$1`, or a column of an outer query). Unordered; order by
+/// [`COUNTS_ORDER`]. The one text behind [`Store::contact_counts`] and
+/// [`Store::campaign_figures`].
+pub(crate) fn contact_counts_sql(campaign: &str) -> String {
+    format!(
+        "SELECT status, disposition, status_reason AS reason, count(*) AS count FROM contacts
+         WHERE campaign_id = {campaign} GROUP BY status, disposition, status_reason"
+    )
+}
+
+/// The order of [`contact_counts_sql`]'s rows (its output names).
+pub(crate) const COUNTS_ORDER: &str = "status, disposition NULLS FIRST, reason NULLS FIRST";
+
+/// A campaign's [`AttemptFigures`] (one row, its field names as columns) for the campaign id
+/// given by the SQL expression `campaign`, at the time given by the SQL expression `now`.
+/// The one text behind [`Store::attempt_figures`] and [`Store::campaign_figures`].
+fn attempt_figures_sql(campaign: &str, now: &str) -> String {
+    format!(
+        "SELECT count(*) AS attempts,
+                count(*) FILTER (WHERE status <> 'completed') AS in_flight,
+                count(*) FILTER (WHERE disposition IN ('human_connected', 'human_hangup', 'voicemail')) AS answered,
+                count(*) FILTER (WHERE created_at > {now} - interval '60 seconds' AND created_at <= {now}) AS last_minute,
+                min(created_at) AS first_at, max(created_at) AS last_at
+         FROM call_attempts WHERE campaign_id = {campaign}"
+    )
+}
+
 /// The contact statuses that are not finished (SQL list): a campaign with a contact in one
 /// of them is not complete (SPEC §8).
 pub(crate) const OPEN_STATUSES: &str = "'queued', 'locked', 'dialing', 'sending', 'sent'";
@@ -60,18 +89,13 @@ impl Store {
         campaign: CampaignId,
         now: DateTime<Utc>,
     ) -> Result<AttemptFigures> {
-        Ok(sqlx::query_as(
-            "SELECT count(*) AS attempts,
-                    count(*) FILTER (WHERE status <> 'completed') AS in_flight,
-                    count(*) FILTER (WHERE disposition IN ('human_connected', 'human_hangup', 'voicemail')) AS answered,
-                    count(*) FILTER (WHERE created_at > $2 - interval '60 seconds' AND created_at <= $2) AS last_minute,
-                    min(created_at) AS first_at, max(created_at) AS last_at
-             FROM call_attempts WHERE campaign_id = $1",
+        Ok(
+            sqlx::query_as(sqlx::AssertSqlSafe(attempt_figures_sql("$1", "$2")))
+                .bind(campaign.0)
+                .bind(now)
+                .fetch_one(&self.pool)
+                .await?,
         )
-        .bind(campaign.0)
-        .bind(now)
-        .fetch_one(&self.pool)
-        .await?)
     }
 
     /// Campaign `id` (with `org`, only if it belongs to that organization), its contact
@@ -88,19 +112,12 @@ impl Store {
     ) -> Result<CampaignFigures> {
         let row: Option<CampaignFiguresRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {CAMPAIGN_COLUMNS},
-                    COALESCE((SELECT json_agg(s ORDER BY s.status, s.disposition NULLS FIRST, s.reason NULLS FIRST)
-                              FROM (SELECT ct.status, ct.disposition, ct.status_reason AS reason, count(*) AS count
-                                    FROM contacts ct WHERE ct.campaign_id = k.id
-                                    GROUP BY ct.status, ct.disposition, ct.status_reason) s), '[]') AS counts,
+                    COALESCE((SELECT json_agg(s ORDER BY {COUNTS_ORDER}) FROM ({counts}) s), '[]') AS counts,
                     f.attempts, f.in_flight, f.answered, f.last_minute, f.first_at, f.last_at
-             FROM campaigns k,
-                  LATERAL (SELECT count(*) AS attempts,
-                                  count(*) FILTER (WHERE a.status <> 'completed') AS in_flight,
-                                  count(*) FILTER (WHERE a.disposition IN ('human_connected', 'human_hangup', 'voicemail')) AS answered,
-                                  count(*) FILTER (WHERE a.created_at > $3 - interval '60 seconds' AND a.created_at <= $3) AS last_minute,
-                                  min(a.created_at) AS first_at, max(a.created_at) AS last_at
-                           FROM call_attempts a WHERE a.campaign_id = k.id) f
-             WHERE k.id = $1 AND ($2::bigint IS NULL OR k.org_id = $2)"
+             FROM campaigns k, LATERAL ({figures}) f
+             WHERE k.id = $1 AND ($2::bigint IS NULL OR k.org_id = $2)",
+            counts = contact_counts_sql("k.id"),
+            figures = attempt_figures_sql("k.id", "$3"),
         )))
         .bind(id.0)
         .bind(org.map(|o| o.0))
