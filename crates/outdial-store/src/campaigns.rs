@@ -345,7 +345,7 @@ impl Store {
                 let rows: Vec<(i64, i32, String, String)> = sqlx::query_as(
                     "WITH c AS (
                          SELECT id, attempt_count, sip_pool, status FROM contacts
-                         WHERE campaign_id = $1 AND status IN ('queued', 'locked') FOR UPDATE)
+                         WHERE campaign_id = $1 AND (status = 'queued' OR status = 'locked') FOR UPDATE)
                      UPDATE contacts SET status = 'cancelled', status_reason = 'campaign_cancelled', locked_at = NULL, updated_at = $2
                      FROM c WHERE contacts.id = c.id
                      RETURNING c.id, c.attempt_count, c.sip_pool, c.status",

@@ -174,13 +174,25 @@ impl Store {
             .iter()
             .map(|c| i64::try_from(c.row).unwrap_or(i64::MAX))
             .collect();
+        // SPEC §11 dedup against the campaign: a row is imported only if its primary number
+        // is new to `campaign_numbers` (the first row of the file holding it, if several do).
+        // Concurrent imports into one campaign serialize on that table's primary key, each
+        // taking the numbers in the same (sorted) order, so they never deadlock.
         let inserted: Vec<(i64, String)> = sqlx::query_as(
-            "INSERT INTO contacts (org_id, campaign_id, upload_id, external_id, name, phone_numbers, timezone, sip_pool,
+            "WITH x AS (SELECT * FROM unnest($6::text[], $7::text[], $8::text[], $9::text[], $10::bigint[])
+                        AS x(ext, name, phones, tz, row)),
+                  firsts AS (SELECT DISTINCT ON (split_part(phones, ',', 1)) row, split_part(phones, ',', 1) AS phone
+                             FROM x ORDER BY split_part(phones, ',', 1), row),
+                  numbers AS (INSERT INTO campaign_numbers (campaign_id, phone)
+                              SELECT $2, phone FROM firsts WHERE $2::bigint IS NOT NULL ORDER BY phone
+                              ON CONFLICT DO NOTHING RETURNING phone)
+             INSERT INTO contacts (org_id, campaign_id, upload_id, external_id, name, phone_numbers, timezone, sip_pool,
                                    retry_after, created_at, updated_at)
              SELECT $1, $2, $3, x.ext, x.name, string_to_array(x.phones, ','), x.tz, $4, $5, $5, $5
-             FROM unnest($6::text[], $7::text[], $8::text[], $9::text[], $10::bigint[]) AS x(ext, name, phones, tz, row)
+             FROM x
+             WHERE $2::bigint IS NULL
+                OR x.row IN (SELECT f.row FROM firsts f JOIN numbers n ON n.phone = f.phone)
              ORDER BY x.row
-             ON CONFLICT (campaign_id, (phone_numbers[1])) WHERE campaign_id IS NOT NULL DO NOTHING
              RETURNING id, phone_numbers[1]",
         )
         .bind(org.0)
@@ -304,7 +316,11 @@ impl Store {
     /// Errors: database failures.
     pub async fn campaign_contacts(&self, campaign: CampaignId) -> Result<Vec<Contact>> {
         let rows: Vec<ContactRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {CONTACT_COLUMNS} FROM contacts WHERE campaign_id = $1 ORDER BY id"
+            "SELECT {CONTACT_COLUMNS} FROM contacts WHERE {of_campaign} ORDER BY id",
+            of_campaign = crate::stats::campaign_contacts_sql(
+                "$1",
+                "(SELECT org_id FROM campaigns WHERE id = $1)"
+            ),
         )))
         .bind(campaign.0)
         .fetch_all(&self.pool)

@@ -934,15 +934,19 @@ impl Store {
                      retry_after = COALESCE(i.retry_after, contacts.retry_after),
                      locked_at = NULL, updated_at = i.ended_at
                  FROM a JOIN i ON i.item = a.item WHERE contacts.id = a.contact_id
-                 RETURNING contacts.id, contacts.status, contacts.campaign_id)
+                 RETURNING contacts.id, contacts.status, contacts.campaign_id, contacts.org_id)
              SELECT a.*, c.status AS contact_status,
                     (c.campaign_id IS NOT NULL AND c.status NOT IN ({OPEN})
-                     AND NOT EXISTS (SELECT 1 FROM contacts o WHERE o.campaign_id = c.campaign_id AND o.status IN ({OPEN})
-                                     AND o.id NOT IN (SELECT x.id FROM c x WHERE x.status NOT IN ({OPEN}))))
+                     AND NOT {ANY_OPEN})
                     AS campaign_finished
              FROM a JOIN c ON c.id = a.contact_id",
             ATTEMPT_COLUMNS_OF_CALL_ATTEMPTS = qualified_attempt_columns(),
             OPEN = crate::stats::OPEN_STATUSES,
+            ANY_OPEN = crate::stats::any_open_contact_sql(
+                "c.campaign_id",
+                "c.org_id",
+                &format!("o.id NOT IN (SELECT x.id FROM c x WHERE x.status NOT IN ({}))", crate::stats::OPEN_STATUSES)
+            ),
         )))
         .bind(&writes.item)
         .bind(&writes.id)

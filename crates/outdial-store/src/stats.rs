@@ -55,7 +55,11 @@ struct CampaignFiguresRow {
 pub(crate) fn contact_counts_sql(campaign: &str) -> String {
     format!(
         "SELECT status, disposition, status_reason AS reason, count(*) AS count FROM contacts
-         WHERE campaign_id = {campaign} GROUP BY status, disposition, status_reason"
+         WHERE {all} GROUP BY status, disposition, status_reason",
+        all = campaign_contacts_sql(
+            campaign,
+            &format!("(SELECT org_id FROM campaigns WHERE id = {campaign})")
+        ),
     )
 }
 
@@ -79,6 +83,41 @@ fn attempt_figures_sql(campaign: &str, now: &str) -> String {
 /// The contact statuses that are not finished (SQL list): a campaign with a contact in one
 /// of them is not complete (SPEC §8).
 pub(crate) const OPEN_STATUSES: &str = "'queued', 'locked', 'dialing', 'sending', 'sent'";
+
+/// The statuses of contacts in progress (SQL list): those the partial index
+/// `contacts_active` holds (migration `20261122000006`).
+pub(crate) const IN_PROGRESS_STATUSES: &str = "'locked', 'dialing', 'sending', 'sent'";
+
+/// The statuses of finished contacts (SQL list): those the partial index
+/// `contacts_campaign_finished` holds (migration `20261122000006`).
+pub(crate) const FINISHED_STATUSES: &str =
+    "'completed', 'exhausted', 'failed', 'cancelled', 'delivered'";
+
+/// SQL condition: campaign `campaign` of organization `org` (SQL expressions of the outer
+/// query) has an open contact — queued or [`IN_PROGRESS_STATUSES`] (SPEC §8) — that also
+/// meets `and` (an SQL condition on alias `o`, or `TRUE`). One `EXISTS` per partial index
+/// (`contacts_campaign_due`, `contacts_active`), each stopping at its first row: `contacts`
+/// has no full index by campaign, because every status change would write an entry into it
+/// (migration `20261122000006`).
+pub(crate) fn any_open_contact_sql(campaign: &str, org: &str, and: &str) -> String {
+    format!(
+        "(EXISTS (SELECT 1 FROM contacts o WHERE o.campaign_id = {campaign} AND o.status = 'queued' AND {and})
+          OR EXISTS (SELECT 1 FROM contacts o WHERE o.org_id = {org} AND o.campaign_id = {campaign}
+                     AND o.status IN ({IN_PROGRESS_STATUSES}) AND {and}))"
+    )
+}
+
+/// SQL condition on a `contacts` row: it belongs to campaign `campaign` of organization
+/// `org` (SQL expressions), whatever its status: one arm per partial index
+/// (`contacts_campaign_due`, `contacts_active`, `contacts_campaign_finished`), which the
+/// planner reads together (a bitmap OR); see [`any_open_contact_sql`] on why.
+pub(crate) fn campaign_contacts_sql(campaign: &str, org: &str) -> String {
+    format!(
+        "campaign_id = {campaign} AND (status = 'queued'
+             OR (org_id = {org} AND status IN ({IN_PROGRESS_STATUSES}))
+             OR status IN ({FINISHED_STATUSES}))"
+    )
+}
 
 impl Store {
     /// Attempt figures of `campaign` at `now`.
@@ -177,14 +216,75 @@ impl Store {
     ///
     /// Errors: database failures.
     pub async fn campaign_has_open_contacts(&self, campaign: CampaignId) -> Result<bool> {
-        Ok(sqlx::query_scalar(
-            sqlx::AssertSqlSafe(format!("SELECT EXISTS (SELECT 1 FROM contacts WHERE campaign_id = $1 AND status IN ({OPEN_STATUSES}))")),
-        )
+        Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT {open} FROM campaigns WHERE id = $1",
+            open = any_open_contact_sql("campaigns.id", "campaigns.org_id", "TRUE")
+        )))
         .bind(campaign.0)
-        .fetch_one(&self.pool)
-        .await?)
+        .fetch_optional(&self.pool)
+        .await?
+        .unwrap_or(false))
     }
 }
 
 /// Re-export for callers that build snapshots.
 pub type Counts = Vec<StatusCount>;
+
+#[cfg(test)]
+mod tests {
+    use outdial_domain::contact::ContactStatus;
+
+    use super::{FINISHED_STATUSES, IN_PROGRESS_STATUSES, OPEN_STATUSES};
+
+    fn list(sql: &str) -> Vec<&str> {
+        sql.split(',')
+            .map(|s| s.trim().trim_matches('\''))
+            .collect()
+    }
+
+    /// The per-index status groups cover every status exactly once, so a campaign's
+    /// contacts read through them (`campaign_contacts_sql`) are all of them, and the open
+    /// ones (`any_open_contact_sql`) are exactly [`OPEN_STATUSES`].
+    #[test]
+    fn status_groups_partition_every_status() {
+        let mut groups: Vec<&str> = std::iter::once("queued")
+            .chain(list(IN_PROGRESS_STATUSES))
+            .chain(list(FINISHED_STATUSES))
+            .collect();
+        groups.sort_unstable();
+        let mut all: Vec<&str> = ContactStatus::ALL.iter().map(|s| s.as_str()).collect();
+        all.sort_unstable();
+        assert_eq!(groups, all);
+        let mut open: Vec<&str> = std::iter::once("queued")
+            .chain(list(IN_PROGRESS_STATUSES))
+            .collect();
+        open.sort_unstable();
+        let mut expected = list(OPEN_STATUSES);
+        expected.sort_unstable();
+        assert_eq!(open, expected);
+    }
+
+    /// The partial indexes hold exactly the status groups the queries name: a query's arm
+    /// that named a status its index does not hold would read the table instead.
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn the_partial_indexes_hold_the_status_groups(pool: sqlx::PgPool) {
+        for (index, group) in [
+            ("contacts_active", IN_PROGRESS_STATUSES),
+            ("contacts_campaign_finished", FINISHED_STATUSES),
+        ] {
+            let predicate: String = sqlx::query_scalar(
+                "SELECT pg_get_expr(i.indpred, i.indrelid) FROM pg_index i
+                 JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = $1",
+            )
+            .bind(index)
+            .fetch_one(&pool)
+            .await
+            .expect("index predicate");
+            let mut held: Vec<&str> = predicate.split('\'').skip(1).step_by(2).collect();
+            held.sort_unstable();
+            let mut named = list(group);
+            named.sort_unstable();
+            assert_eq!(held, named, "{index}: {predicate}");
+        }
+    }
+}

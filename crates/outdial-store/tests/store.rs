@@ -52,6 +52,34 @@ async fn setup(pool: PgPool, contacts: usize) -> (Store, OrgId, CampaignId) {
     (store, org.id, campaign.id)
 }
 
+/// SPEC §11 dedup holds between imports running at once: each primary number enters the
+/// campaign once, whichever import wins it, and the other reports it as a duplicate.
+#[sqlx::test(migrator = "outdial_store::MIGRATOR")]
+async fn concurrent_imports_never_add_a_number_twice(pool: PgPool) {
+    let (store, org, campaign) = setup(pool, 0).await;
+    let file = |from: usize| -> Vec<NewContact> {
+        (0..40)
+            .map(|i| contact(i + 1, &[&format!("+1212555{:04}", 2000 + from + i)]))
+            .collect()
+    };
+    let (a, b) = (file(0), file(20)); // numbers 2020..2039 are in both
+    let (ra, rb) = tokio::join!(
+        store.import_contacts(org, Some(campaign), "a.csv", 40, &a, vec![], 0, t0()),
+        store.import_contacts(org, Some(campaign), "b.csv", 40, &b, vec![], 0, t0())
+    );
+    let (ra, rb) = (ra.expect("import a"), rb.expect("import b"));
+    assert_eq!(ra.imported + rb.imported, 60, "{ra:?} {rb:?}");
+    assert_eq!(ra.duplicates + rb.duplicates, 20);
+    let contacts = store.campaign_contacts(campaign).await.expect("contacts");
+    let mut primaries: Vec<&str> = contacts
+        .iter()
+        .map(|c| c.phone_numbers[0].as_str())
+        .collect();
+    primaries.sort_unstable();
+    primaries.dedup();
+    assert_eq!((contacts.len(), primaries.len()), (60, 60));
+}
+
 #[sqlx::test(migrator = "outdial_store::MIGRATOR")]
 async fn import_reports_duplicates_against_the_campaign_and_records_the_upload(pool: PgPool) {
     let (store, org, campaign) = setup(pool, 3).await;

@@ -286,6 +286,8 @@ async fn seed_dispatch(svc: &Services, size: &DispatchSize) -> anyhow::Result<()
     .execute(pool)
     .await?;
     sqlx::query("INSERT INTO campaign_timezones (campaign_id, timezone) SELECT DISTINCT campaign_id, timezone FROM contacts").execute(pool).await?;
+    // What an import records: each campaign's primary numbers (SPEC §11 dedup).
+    sqlx::query("INSERT INTO campaign_numbers (campaign_id, phone) SELECT campaign_id, phone_numbers[1] FROM contacts").execute(pool).await?;
     sqlx::query("ANALYZE").execute(pool).await?;
     println!(
         "seeded {} contacts, {} organizations, {} campaigns at {} cps each in {:.1} s",
