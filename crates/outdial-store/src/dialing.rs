@@ -696,6 +696,18 @@ pub async fn start_admitted(
     .await?)
 }
 
+/// SQL statement recording in `call_sids` the carrier call ids of the attempts that `rows`
+/// (a CTE with columns `id`, `provider_call_sid`) returns, so an attempt is found by its
+/// call id (migration `20261122000007`). A call id already recorded stays with its first
+/// attempt.
+fn record_sids_sql(rows: &str) -> String {
+    format!(
+        "INSERT INTO call_sids (sid, call_attempt_id)
+         SELECT provider_call_sid, id FROM {rows} WHERE provider_call_sid IS NOT NULL
+         ON CONFLICT (sid) DO NOTHING"
+    )
+}
+
 /// How an attempt ended, as reported by the carrier or decided by a timeout.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttemptOutcome {
@@ -793,8 +805,9 @@ impl Store {
     }
 
     /// Records carriers' call ids, each `(attempt, call SID)`: the attempt is now in
-    /// progress (unless a callback already completed it), and an id already recorded is
-    /// kept. One statement for the batch (the dialer gathers them like completions); returns
+    /// progress (unless a callback already completed it), an id already recorded is kept,
+    /// and the id is entered in `call_sids` (the lookup by call id; a call id already there
+    /// stays with its first attempt). One statement for the batch (the dialer gathers them like completions); returns
     /// one `Ok(())` per item. Commits asynchronously (`synchronous_commit = off` for its transaction alone): a write lost
     /// in a Postgres crash leaves the attempt `originating` without its id, which changes
     /// nothing the dialer decides (only a `pending` attempt is originated again, SPEC §5.6),
@@ -807,10 +820,14 @@ impl Store {
         let ids: Vec<i64> = items.iter().map(|(id, _)| id.0).collect();
         let sids: Vec<&str> = items.iter().map(|(_, sid)| sid.as_str()).collect();
         sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE call_attempts SET provider_call_sid = COALESCE(call_attempts.provider_call_sid, i.sid),
-                 status = CASE WHEN call_attempts.status = 'originating' THEN 'in_progress' ELSE call_attempts.status END
-             FROM unnest($1::bigint[], $2::text[]) AS i(id, sid), {ASYNC_COMMIT}
-             WHERE call_attempts.id = i.id",
+            "WITH a AS (
+                 UPDATE call_attempts SET provider_call_sid = COALESCE(call_attempts.provider_call_sid, i.sid),
+                     status = CASE WHEN call_attempts.status = 'originating' THEN 'in_progress' ELSE call_attempts.status END
+                 FROM unnest($1::bigint[], $2::text[]) AS i(id, sid), {ASYNC_COMMIT}
+                 WHERE call_attempts.id = i.id
+                 RETURNING call_attempts.id, call_attempts.provider_call_sid)
+             {RECORD_SIDS}",
+            RECORD_SIDS = record_sids_sql("a"),
         )))
         .bind(&ids)
         .bind(&sids)
@@ -921,6 +938,7 @@ impl Store {
                      spam_flagged = call_attempts.spam_flagged OR i.spam_flagged
                  FROM i WHERE call_attempts.id = i.id AND call_attempts.status <> 'completed'
                  RETURNING i.item, {ATTEMPT_COLUMNS_OF_CALL_ATTEMPTS}),
+             s AS ({RECORD_SIDS}),
              h AS (
                  INSERT INTO did_health_events (did_id, call_attempt_id, disposition, duration_s, spam_flagged, at)
                  SELECT did_id, id, disposition, COALESCE(duration_s, 0), spam_flagged, ended_at
@@ -941,6 +959,7 @@ impl Store {
                     AS campaign_finished
              FROM a JOIN c ON c.id = a.contact_id",
             ATTEMPT_COLUMNS_OF_CALL_ATTEMPTS = qualified_attempt_columns(),
+            RECORD_SIDS = record_sids_sql("a"),
             OPEN = crate::stats::OPEN_STATUSES,
             ANY_OPEN = crate::stats::any_open_contact_sql(
                 "c.campaign_id",

@@ -480,7 +480,7 @@ pub struct SpamFlag {
 pub enum FlaggedCall {
     /// `call_attempts.id`
     Attempt(AttemptId),
-    /// `call_attempts.provider_call_sid`
+    /// the carrier's call id (`call_attempts.provider_call_sid`), found through `call_sids`
     CallSid(String),
 }
 
@@ -509,7 +509,7 @@ impl Store {
         let found: Option<(i64, Option<String>)> = sqlx::query_as(
             "SELECT a.id, a.provider_call_sid FROM call_attempts a JOIN dids d ON d.id = a.did_id
              WHERE a.did_id = $1 AND d.org_id = $2
-               AND (a.id = $3 OR a.provider_call_sid = $4) FOR UPDATE OF a",
+               AND (a.id = $3 OR a.id = (SELECT call_attempt_id FROM call_sids WHERE sid = $4)) FOR UPDATE OF a",
         )
         .bind(did.0)
         .bind(org.0)

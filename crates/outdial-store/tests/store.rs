@@ -639,7 +639,68 @@ async fn call_sids_are_recorded_in_one_batch(pool: PgPool) {
             (a.status.as_str(), a.provider_call_sid.as_deref()),
             ("in_progress", Some(sid))
         );
+        // The call id finds its attempt (a spam flag naming the call by CallSid).
+        let did = outdial_domain::DidId(a.did_id.expect("caller ID"));
+        let flag = store
+            .flag_spam(
+                did,
+                org,
+                &dids::FlaggedCall::CallSid(sid.into()),
+                "test",
+                None,
+                t0(),
+            )
+            .await
+            .expect("flag by CallSid");
+        assert_eq!(
+            (flag.attempt_id, flag.call_sid.as_deref()),
+            (AttemptId(a.id), Some(sid))
+        );
     }
+    let ignored = store
+        .flag_spam(
+            outdial_domain::DidId(store.attempt(first).await.expect("a").did_id.expect("did")),
+            org,
+            &dids::FlaggedCall::CallSid("CA-later".into()),
+            "test",
+            None,
+            t0(),
+        )
+        .await;
+    assert!(
+        matches!(ignored, Err(StoreError::NotFound { .. })),
+        "the id not kept finds nothing: {ignored:?}"
+    );
+}
+
+/// A call id first reported by the completing callback (the originate response's was lost)
+/// is recorded by the completion and finds its attempt.
+#[sqlx::test(migrator = "outdial_store::MIGRATOR")]
+async fn a_call_id_first_seen_at_completion_finds_its_attempt(pool: PgPool) {
+    let (store, org, campaign) = setup(pool, 1).await;
+    let (_, id) = dialing_attempt(&store, org, campaign).await;
+    let done = AttemptOutcome {
+        call_sid: Some("CA-final".into()),
+        ..outcome(Disposition::HumanConnected, "webhook")
+    };
+    store
+        .complete_attempt(id, &done, t0())
+        .await
+        .expect("complete")
+        .expect("first completion");
+    let a = store.attempt(id).await.expect("attempt");
+    let flag = store
+        .flag_spam(
+            outdial_domain::DidId(a.did_id.expect("did")),
+            org,
+            &dids::FlaggedCall::CallSid("CA-final".into()),
+            "test",
+            None,
+            t0(),
+        )
+        .await
+        .expect("flag by CallSid");
+    assert_eq!(flag.attempt_id, id);
 }
 
 #[sqlx::test(migrator = "outdial_store::MIGRATOR")]
