@@ -24,8 +24,11 @@ DROP INDEX contacts_active;
 -- for "is any contact open".
 CREATE INDEX contacts_active ON contacts (org_id, campaign_id, status)
     WHERE status IN ('locked', 'dialing', 'sending', 'sent');
--- Admitted contacts of a campaign, oldest admission first: the next one a tick starts.
-CREATE INDEX contacts_admitted ON contacts (campaign_id, locked_at, id) WHERE status = 'locked';
+-- Admitted contacts of a campaign, oldest admission first: the next one a tick starts. By
+-- organization first: a compare-and-set on one admitted contact (`WHERE id = $1 AND status =
+-- 'locked' AND org_id = $n`) may be planned on this small index rather than the primary key,
+-- and then reads only that organization's slice instead of every admitted contact.
+CREATE INDEX contacts_admitted ON contacts (org_id, campaign_id, locked_at, id) WHERE status = 'locked';
 -- Finished contacts of a campaign, for counts by status.
 CREATE INDEX contacts_campaign_finished ON contacts (campaign_id, status)
     WHERE status IN ('completed', 'exhausted', 'failed', 'cancelled', 'delivered');
