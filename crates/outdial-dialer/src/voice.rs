@@ -82,6 +82,18 @@ impl Dialer {
     ) -> Result<Done<DialerJob>, JobError> {
         let now = self.clock().now();
         let now_us = now.timestamp_millis() * 1_000;
+        // Woken by the dispatch cycle before its planned time: wait for it, reading nothing
+        // (the pace does not allow a start yet; see below).
+        if let Some(p) = planned_us
+            && us_to_due_ms(p) != ctx.scheduled_ms
+            && p > now_us
+        {
+            let tick = DialerJob::VoiceTick {
+                campaign_id,
+                planned_us: Some(p),
+            };
+            return Ok(Done::then(vec![tick.at(us_to_due_ms(p))]));
+        }
         // One connection for the whole tick. Its first statement reads the next admitted
         // contact with the campaign's row version and the caller IDs; the campaign's
         // settings come from the cache while that version is current. With nothing
@@ -113,18 +125,11 @@ impl Dialer {
         let interval = tick_interval_us(campaign.calls_per_second);
         // The payload carries the planned time exact to the µs (the due time rounds it up
         // to the ms). The dispatch cycle may wake a tick early when it admits contacts: if
-        // the pace does not allow a start yet, the tick just waits for its planned time; a
+        // the pace does not allow a start yet, the tick waited for its planned time (above); a
         // tick woken after it (it slept with nothing admitted) resumes on its own grid, so
         // campaigns woken together keep their phases instead of starting in lockstep.
         let planned = match planned_us {
             Some(p) if us_to_due_ms(p) == ctx.scheduled_ms => p,
-            Some(p) if p > now_us => {
-                let tick = DialerJob::VoiceTick {
-                    campaign_id,
-                    planned_us: Some(p),
-                };
-                return Ok(Done::then(vec![tick.at(us_to_due_ms(p))]));
-            }
             Some(p) => resume_on_grid_us(p, interval, now_us),
             None => ctx.scheduled_ms * 1_000,
         };
