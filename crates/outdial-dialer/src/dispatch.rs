@@ -31,7 +31,6 @@ use chrono::{DateTime, Duration, Utc};
 use outdial_domain::allocation::{OrgDemand, allocate};
 use outdial_domain::campaign::{CampaignStatus, Channel};
 use outdial_domain::contact::channel_holder;
-use outdial_domain::pacing::tick_interval_us;
 use outdial_domain::phone::parse_timezone_key;
 use outdial_domain::{CampaignId, ContactId, OrgId};
 use outdial_store::campaigns::{Campaign, campaigns_by_id, dialing_campaign_heads};
@@ -560,10 +559,8 @@ impl Dialer {
             .collect();
         self.release_named(&swept_holders, now_ms).await;
 
-        // Start: wake the campaigns' ticks, start direct calls. A tick is moved to now only
-        // if it is due more than one tick interval away (it slept with nothing admitted); a
-        // tick on its pacing grid is due within one and starts the admitted contact at its
-        // planned time — woken, it would only run to find it must wait (see voice_tick).
+        // Start: wake the campaigns' ticks (moving them earlier only: a tick on its pacing
+        // grid is not moved before its planned time — see voice_tick), start direct calls.
         let mut jobs = Vec::new();
         let mut admitted_per: HashMap<CampaignId, usize> = HashMap::new();
         for c in &admitted {
@@ -578,8 +575,7 @@ impl Dialer {
                     campaign_id: p.campaign_id,
                     planned_us: None,
                 };
-                let interval_ms = (tick_interval_us(p.calls_per_second) + 999) / 1_000;
-                jobs.push(tick.at(now_ms).keep_earliest_beyond(interval_ms));
+                jobs.push(tick.at(now_ms).keep_earliest());
             }
         }
         let direct: Vec<&Candidate> = admitted

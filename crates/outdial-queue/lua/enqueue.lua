@@ -1,8 +1,7 @@
 -- enqueue: add a batch of jobs in one round trip.
 -- KEYS[1] scheduled  KEYS[2] active  KEYS[3] jobs          (all share the queue's hash tag)
 -- ARGV[1] wake channel
--- ARGV[2..] groups of 4: id, due (ms), envelope bytes, mode ('S' skip duplicate, 'E' keep
---   earliest, 'E<slack ms>' keep earliest unless due within slack)
+-- ARGV[2..] groups of 4: id, due (ms), envelope bytes, mode ('S' skip duplicate, 'E' keep earliest)
 -- Returns one integer per job: 1 added, 0 duplicate, 2 moved earlier.
 local old_head = head_due(KEYS[1])
 local earliest

@@ -6,13 +6,12 @@
 
 -- Adds job `id` due at `due` (ms) with envelope `bytes`, unless a job with that id is
 -- already scheduled or active (deduplication by id, SPEC §3). mode 'E' (keep earliest) moves
--- an already scheduled job earlier when `due` is sooner; its envelope is kept. 'E<slack>'
--- (e.g. 'E2000') moves it only when it is due more than `slack` ms after `due`.
+-- an already scheduled job earlier when `due` is sooner; its envelope is kept.
 -- Returns 1 added, 0 duplicate, 2 moved earlier.
 local function add_job(k_scheduled, k_active, k_jobs, id, due, bytes, mode)
   local current = redis.call('ZSCORE', k_scheduled, id)
   if current then
-    if string.sub(mode, 1, 1) == 'E' and tonumber(current) > due + (tonumber(string.sub(mode, 2)) or 0) then
+    if mode == 'E' and tonumber(current) > due then
       redis.call('ZADD', k_scheduled, due, id)
       return 2
     end

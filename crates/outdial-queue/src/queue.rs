@@ -46,12 +46,6 @@ pub enum Dedup {
     /// Keep the existing job, but if it is scheduled later than the new one, move it to the
     /// new due time (its payload is kept). Used to wake a sleeping campaign tick early.
     KeepEarliest,
-    /// As [`Dedup::KeepEarliest`], but move the existing job only if it is scheduled more than
-    /// this many ms after the new due time: a job due soon anyway is left where it is. The
-    /// dispatch cycle wakes campaign ticks with their tick interval here, so a tick already
-    /// on its pacing grid is not run early just to find it must wait (SPEC §5 "Campaign
-    /// pacing").
-    KeepEarliestBeyond(i64),
 }
 
 /// A job to enqueue.
@@ -88,12 +82,6 @@ impl<J> NewJob<J> {
     /// With [`Dedup::KeepEarliest`].
     pub fn keep_earliest(mut self) -> Self {
         self.dedup = Dedup::KeepEarliest;
-        self
-    }
-
-    /// With [`Dedup::KeepEarliestBeyond`] `slack_ms` (ms, ≥ 0; a negative value counts as 0).
-    pub fn keep_earliest_beyond(mut self, slack_ms: i64) -> Self {
-        self.dedup = Dedup::KeepEarliestBeyond(slack_ms.max(0));
         self
     }
 }
@@ -413,7 +401,6 @@ impl<J: Job> Queue<J> {
         args.push(match job.dedup {
             Dedup::Skip => b"S".to_vec(),
             Dedup::KeepEarliest => b"E".to_vec(),
-            Dedup::KeepEarliestBeyond(slack_ms) => format!("E{}", slack_ms.max(0)).into_bytes(),
         });
         Ok(())
     }

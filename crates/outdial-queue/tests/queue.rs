@@ -167,41 +167,6 @@ async fn keep_earliest_moves_a_scheduled_job_forward_only() {
     );
 }
 
-/// A wake with slack leaves a job that is due within the slack where it is, and moves one
-/// due later than that.
-#[tokio::test]
-async fn keep_earliest_beyond_moves_only_a_job_due_after_the_slack() {
-    let redis = TestRedis::new().await;
-    let q = queue(&redis, 30_000);
-    let job = |id: &str, due| NewJob::new(Ping { n: 0 }, due).with_id(id);
-    q.enqueue(
-        &[job("on-grid", T0 + 2_000), job("asleep", T0 + 10_000)],
-        T0,
-    )
-    .await
-    .expect("enqueue");
-    let wake = |id: &str| job(id, T0).keep_earliest_beyond(2_000);
-    assert_eq!(
-        q.enqueue(&[wake("on-grid"), wake("asleep")], T0)
-            .await
-            .expect("wake"),
-        vec![EnqueueOutcome::Duplicate, EnqueueOutcome::MovedEarlier]
-    );
-    let due: Vec<String> = q
-        .reserve(5, T0)
-        .await
-        .expect("reserve")
-        .jobs
-        .iter()
-        .map(|j| j.envelope.id.clone())
-        .collect();
-    assert_eq!(
-        due,
-        vec!["asleep".to_owned()],
-        "only the sleeping job runs now"
-    );
-}
-
 #[tokio::test]
 async fn ack_with_successor_hands_over_atomically() {
     let redis = TestRedis::new().await;
