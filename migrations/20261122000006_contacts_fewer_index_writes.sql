@@ -41,6 +41,9 @@ CREATE TABLE campaign_numbers (
     phone       TEXT NOT NULL,
     PRIMARY KEY (campaign_id, phone)
 );
+-- (Distinct, and only contacts with a number: the unique index allowed one NULL primary
+-- per row, which an import never wrote.)
 INSERT INTO campaign_numbers (campaign_id, phone)
-    SELECT campaign_id, phone_numbers[1] FROM contacts WHERE campaign_id IS NOT NULL;
+    SELECT DISTINCT campaign_id, phone_numbers[1] FROM contacts
+    WHERE campaign_id IS NOT NULL AND phone_numbers[1] IS NOT NULL;
 DROP INDEX contacts_campaign_phone;
