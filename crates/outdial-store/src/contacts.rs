@@ -334,7 +334,7 @@ impl Store {
     pub async fn contact_counts(&self, campaign: CampaignId) -> Result<Vec<StatusCount>> {
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "{} ORDER BY {}",
-            crate::stats::contact_counts_sql("$1"),
+            crate::stats::contact_counts_sql("$1", "(SELECT org_id FROM campaigns WHERE id = $1)"),
             crate::stats::COUNTS_ORDER
         )))
         .bind(campaign.0)

@@ -314,10 +314,11 @@ pub async fn next_admitted(
                 COALESCE((SELECT json_agg(d ORDER BY d.id) FROM (
                     SELECT {DID_COLUMNS} FROM dids WHERE dids.org_id = c.org_id AND dids.state IN ('active', 'warming')) d),
                   '[]') AS org_dids
-         FROM (SELECT {CONTACT_COLUMNS}, {SUPPRESSED} FROM contacts
-               WHERE org_id = (SELECT org_id FROM campaigns WHERE id = $1) AND campaign_id = $1 AND status = 'locked'
-               ORDER BY locked_at, id LIMIT 1) c
-         JOIN campaigns k ON k.id = $1 AND k.status = 'dialing'",
+         FROM campaigns k CROSS JOIN LATERAL (
+             SELECT {CONTACT_COLUMNS}, {SUPPRESSED} FROM contacts
+             WHERE org_id = k.org_id AND campaign_id = k.id AND status = 'locked'
+             ORDER BY locked_at, id LIMIT 1) c
+         WHERE k.id = $1 AND k.status = 'dialing'",
         DID_COLUMNS = crate::dids::DID_COLUMNS,
     )))
     .bind(campaign.0)

@@ -48,18 +48,15 @@ struct CampaignFiguresRow {
 }
 
 /// A campaign's contacts counted by status, disposition and status reason (columns
-/// `status, disposition, reason, count`), for the campaign id given by the SQL expression
-/// `campaign` (a parameter like `$1`, or a column of an outer query). Unordered; order by
-/// [`COUNTS_ORDER`]. The one text behind [`Store::contact_counts`] and
-/// [`Store::campaign_figures`].
-pub(crate) fn contact_counts_sql(campaign: &str) -> String {
+/// `status, disposition, reason, count`), for the campaign id and its organization id given
+/// by the SQL expressions `campaign` and `org` (parameters like `$1`, or columns of an outer
+/// query). Unordered; order by [`COUNTS_ORDER`]. The one text behind
+/// [`Store::contact_counts`] and [`Store::campaign_figures`].
+pub(crate) fn contact_counts_sql(campaign: &str, org: &str) -> String {
     format!(
         "SELECT status, disposition, status_reason AS reason, count(*) AS count FROM contacts
          WHERE {all} GROUP BY status, disposition, status_reason",
-        all = campaign_contacts_sql(
-            campaign,
-            &format!("(SELECT org_id FROM campaigns WHERE id = {campaign})")
-        ),
+        all = campaign_contacts_sql(campaign, org),
     )
 }
 
@@ -80,13 +77,21 @@ fn attempt_figures_sql(campaign: &str, now: &str) -> String {
     )
 }
 
-/// The contact statuses that are not finished (SQL list): a campaign with a contact in one
-/// of them is not complete (SPEC §8).
-pub(crate) const OPEN_STATUSES: &str = "'queued', 'locked', 'dialing', 'sending', 'sent'";
+/// The statuses of contacts in progress, as a literal (for `concat!`).
+macro_rules! in_progress_statuses {
+    () => {
+        "'locked', 'dialing', 'sending', 'sent'"
+    };
+}
+
+/// The contact statuses that are not finished (SQL list): queued or
+/// [`IN_PROGRESS_STATUSES`]. A campaign with a contact in one of them is not complete
+/// (SPEC §8).
+pub(crate) const OPEN_STATUSES: &str = concat!("'queued', ", in_progress_statuses!());
 
 /// The statuses of contacts in progress (SQL list): those the partial index
 /// `contacts_active` holds (migration `20261122000006`).
-pub(crate) const IN_PROGRESS_STATUSES: &str = "'locked', 'dialing', 'sending', 'sent'";
+pub(crate) const IN_PROGRESS_STATUSES: &str = in_progress_statuses!();
 
 /// The statuses of finished contacts (SQL list): those the partial index
 /// `contacts_campaign_finished` holds (migration `20261122000006`).
@@ -155,7 +160,7 @@ impl Store {
                     f.attempts, f.in_flight, f.answered, f.last_minute, f.first_at, f.last_at
              FROM campaigns k, LATERAL ({figures}) f
              WHERE k.id = $1 AND ($2::bigint IS NULL OR k.org_id = $2)",
-            counts = contact_counts_sql("k.id"),
+            counts = contact_counts_sql("k.id", "k.org_id"),
             figures = attempt_figures_sql("k.id", "$3"),
         )))
         .bind(id.0)
