@@ -26,7 +26,7 @@ pub mod orgs;
 pub mod sms;
 pub mod stats;
 
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 /// The migrations in `migrations/`, embedded at build time.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
@@ -121,10 +121,16 @@ impl Store {
         Self { pool }
     }
 
-    /// Connects to `url` with at most `max_connections`.
+    /// Connects to `url` (a `postgres://` URL) with at most `max_connections`, with
+    /// Postgres' JIT compilation off in its sessions.
     ///
-    /// Errors: the connection failed.
+    /// Errors: `url` does not parse, or the connection failed.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {
+        // JIT off for the session: outdial's statements are short OLTP statements, but a
+        // generic plan over an array parameter (the dispatch cycle's candidate read for
+        // 2,000 campaigns) is estimated above `jit_above_cost`, and compiling it took ~20 ms
+        // of a ~40 ms statement in most cycles (docs/BENCHMARKS.md, ninth session).
+        let options = url.parse::<PgConnectOptions>()?.options([("jit", "off")]);
         // No ping before handing out a connection (sqlx's default): it doubled the round
         // trips of every single-statement query. A dead connection fails its query, and the
         // job retries.
@@ -132,7 +138,7 @@ impl Store {
             .max_connections(max_connections)
             .acquire_timeout(std::time::Duration::from_secs(10))
             .test_before_acquire(false)
-            .connect(url)
+            .connect_with(options)
             .await?;
         Ok(Self { pool })
     }

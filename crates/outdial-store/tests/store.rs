@@ -964,3 +964,29 @@ async fn concurrency_limit_bounds(pool: PgPool) {
         Err(StoreError::AlreadyExists(_))
     ));
 }
+
+/// The fleet's sessions run without JIT compilation: compiling a generic plan of the
+/// dispatch cycle's candidate read cost ~20 ms a cycle (docs/BENCHMARKS.md, ninth session).
+#[tokio::test]
+async fn fleet_sessions_run_without_jit() {
+    let url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let store = Store::connect(&url, 1).await.expect("connect");
+    let jit: String = sqlx::query_scalar("SHOW jit")
+        .fetch_one(store.pool())
+        .await
+        .expect("show jit");
+    assert_eq!(jit, "off");
+}
+
+/// A URL that does not parse is an error, not a panic.
+#[tokio::test]
+async fn a_malformed_database_url_is_an_error() {
+    let err = Store::connect("postgres://[bad", 1)
+        .await
+        .expect_err("malformed URL");
+    assert!(
+        matches!(err, StoreError::Db(sqlx::Error::Configuration(_))),
+        "{err:?}"
+    );
+}
