@@ -342,6 +342,8 @@ impl Store {
         .await?;
         let (cancelled_contacts, released) = match to {
             CampaignStatus::Cancelled => {
+                // `=` arms, not `IN`: each arm then matches a partial index's predicate
+                // (`contacts_campaign_due`, `contacts_admitted`; migration 20261122000006).
                 let rows: Vec<(i64, i32, String, String)> = sqlx::query_as(
                     "WITH c AS (
                          SELECT id, attempt_count, sip_pool, status FROM contacts

@@ -21,8 +21,8 @@ use crate::{ASYNC_COMMIT, Result, Store, StoreError, corrupt};
 pub const DISPATCH_LOCK_KEY: i64 = 0x6f75_7464_6961_6c01; // "outdial" + 1
 
 /// Takes the dispatch-cycle advisory lock for the current transaction; `false` when another
-/// cycle holds it. The transaction then commits asynchronously (`synchronous_commit = off` for its transaction alone): a
-/// cycle's writes — admissions `queued → locked`, stale locks swept back — are safe to lose
+/// cycle holds it. The transaction then commits asynchronously (`synchronous_commit = off`
+/// for its transaction alone): a cycle's writes — admissions `queued → locked`, stale locks swept back — are safe to lose
 /// in a Postgres crash. A lost admission leaves its contact queued: the tick's
 /// compare-and-set on `locked` finds nothing to start and the channel lease lapses; a lost
 /// sweep is swept again. The cycle no longer waits for a WAL flush at its commit.
@@ -808,9 +808,9 @@ impl Store {
     /// Records carriers' call ids, each `(attempt, call SID)`: the attempt is now in
     /// progress (unless a callback already completed it), an id already recorded is kept,
     /// and the id is entered in `call_sids` (the lookup by call id; a call id already there
-    /// stays with its first attempt). One statement for the batch (the dialer gathers them like completions); returns
-    /// one `Ok(())` per item. Commits asynchronously (`synchronous_commit = off` for its transaction alone): a write lost
-    /// in a Postgres crash leaves the attempt `originating` without its id, which changes
+    /// stays with its first attempt). One statement for the batch (the dialer gathers them
+    /// like completions); returns one `Ok(())` per item. Commits asynchronously
+    /// (`synchronous_commit = off` for its transaction alone): a write lost in a Postgres crash leaves the attempt `originating` without its id, which changes
     /// nothing the dialer decides (only a `pending` attempt is originated again, SPEC §5.6),
     /// and the completion records the id from the final callback
     /// (`provider_call_sid = COALESCE(provider_call_sid, …)`). An unknown attempt id changes

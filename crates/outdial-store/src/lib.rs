@@ -96,8 +96,8 @@ impl StoreError {
 /// Only for writes that are safe to lose in a Postgres crash because they are derived and
 /// recomputed (a campaign's stats snapshot, a caller ID's score), because losing them
 /// leaves a state that repairs itself (a dispatch cycle's admissions), or because the same
-/// value is written again later (an attempt's call SID, again at its completion). A synchronous commit
-/// flushes all WAL before its own record, so nothing committed synchronously afterwards can
+/// value is written again later (an attempt's call SID, again at its completion). A
+/// synchronous commit flushes all WAL before its own record, so nothing committed synchronously afterwards can
 /// depend on a lost asynchronous write.
 pub(crate) const ASYNC_COMMIT: &str =
     "(SELECT set_config('synchronous_commit', 'off', true)) AS async_commit";

@@ -26,6 +26,11 @@ fn contact(row: usize, phones: &[&str]) -> NewContact {
     }
 }
 
+/// A new DID `e164` (an E.164 string) of `org`.
+async fn did(store: &Store, org: OrgId, e164: &str) -> dids::Did {
+    store.create_did(org, e164, t0()).await.expect("did")
+}
+
 async fn setup(pool: PgPool, contacts: usize) -> (Store, OrgId, CampaignId) {
     let store = Store::new(pool);
     let org = store.create_org("acme", None, t0()).await.expect("org");
@@ -247,10 +252,7 @@ async fn admitted_with_attempt(
     org: OrgId,
     campaign: CampaignId,
 ) -> (outdial_store::contacts::Contact, NewAttempt) {
-    let did = store
-        .create_did(org, "+12125550001", t0())
-        .await
-        .expect("did");
+    let did = did(store, org, "+12125550001").await;
     // Warming, so that its ramp counter shows how many calls were recorded on it.
     sqlx::query("UPDATE dids SET state = 'warming' WHERE id = $1")
         .bind(did.id.0)
@@ -742,10 +744,7 @@ async fn a_contact_withdrawn_while_checked_is_not_started(pool: PgPool) {
 #[sqlx::test(migrator = "outdial_store::MIGRATOR")]
 async fn a_rescore_does_not_overwrite_a_state_change_made_after_its_read(pool: PgPool) {
     let (store, org, _campaign) = setup(pool, 0).await;
-    let did = store
-        .create_did(org, "+12125550001", t0())
-        .await
-        .expect("did");
+    let did = did(&store, org, "+12125550001").await;
     let mut conn = store.pool().acquire().await.expect("conn");
     let (seen, calls) = dids::did_for_rescore(&mut conn, did.id, 100)
         .await
@@ -795,14 +794,8 @@ async fn a_rescore_does_not_overwrite_a_state_change_made_after_its_read(pool: P
 #[sqlx::test(migrator = "outdial_store::MIGRATOR")]
 async fn rescores_read_and_store_in_batches(pool: PgPool) {
     let (store, org, _campaign) = setup(pool, 0).await;
-    let a = store
-        .create_did(org, "+12125550001", t0())
-        .await
-        .expect("did");
-    let b = store
-        .create_did(org, "+12125550002", t0())
-        .await
-        .expect("did");
+    let a = did(&store, org, "+12125550001").await;
+    let b = did(&store, org, "+12125550002").await;
     let mut conn = store.pool().acquire().await.expect("conn");
     let unknown = outdial_domain::DidId(b.id.0 + 100);
     let reads = dids::dids_for_rescore(&mut conn, &[b.id, unknown, a.id], 100)
