@@ -13,17 +13,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use outdial_carrier::sim::{SimConfig, SimStats};
+use outdial_carrier_sim::{SimConfig, SimStats};
+use outdial_clock::{Clock, ManualClock};
 use outdial_dialer::Dialer;
 use outdial_dialer::control::CampaignSpec;
-use outdial_domain::{CampaignId, Clock, ManualClock, OrgId};
+use outdial_domain::{CampaignId, OrgId};
+use outdial_fleet::config::Config;
+use outdial_fleet::jobs::{DialerJob, HealthJob, StatsJob};
+use outdial_fleet::services::Services;
 use outdial_health::HealthScorer;
 use outdial_stats::StatsAggregator;
 use outdial_store::contacts::ImportReport;
 use outdial_test_support::{TestDb, TestRedis};
-use outdial_worker::config::Config;
-use outdial_worker::jobs::{DialerJob, HealthJob, StatsJob};
-use outdial_worker::services::Services;
 use outdial_worker::{Outcome, Worker};
 use tokio::sync::watch;
 
@@ -117,7 +118,7 @@ impl InProcess {
         let wait = |mut rx: watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
         };
-        tokio::spawn(outdial_carrier::sim::serve(
+        tokio::spawn(outdial_carrier_sim::serve(
             sim_listener,
             sim,
             wait(stop_rx.clone()),
@@ -303,7 +304,7 @@ impl InProcess {
     }
 
     /// Every call the simulator received.
-    pub async fn sim_calls(&self) -> Vec<outdial_carrier::sim::SimCall> {
+    pub async fn sim_calls(&self) -> Vec<outdial_carrier_sim::SimCall> {
         self.http
             .get(format!("{}/sim/calls", self.sim_url))
             .send()
@@ -380,7 +381,7 @@ impl InProcess {
     /// Moves the clock to `at_ms` (never backwards) and quiesces.
     pub async fn advance_to(&self, at_ms: i64) -> usize {
         if at_ms > self.clock.now_ms() {
-            self.clock.set(outdial_domain::clock::ms_to_datetime(at_ms));
+            self.clock.set(outdial_clock::ms_to_datetime(at_ms));
         }
         self.quiesce().await
     }

@@ -1,7 +1,7 @@
 //! The HTTP API (SPEC §10): tokens, scopes, organization scoping, error codes, campaign
 //! control, contact upload, concurrency settings and direct calls.
 
-use outdial_domain::Clock;
+use outdial_clock::Clock;
 use outdial_domain::campaign::CampaignStatus;
 use outdial_e2e::InProcess;
 use serde_json::{Value, json};

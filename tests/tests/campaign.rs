@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use outdial_clock::Clock;
 use outdial_dialer::control::{self, CampaignSpec};
-use outdial_domain::Clock;
 use outdial_domain::campaign::CampaignCommand;
 use outdial_e2e::InProcess;
 

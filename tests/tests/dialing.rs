@@ -1,9 +1,10 @@
 //! Dialing rules through the real engine, in process on a manual clock (SPEC §4, §5).
 
 use chrono::{DateTime, Duration, Utc};
+use outdial_clock::Clock;
 use outdial_dialer::control::{self, CampaignSpec};
 use outdial_domain::campaign::{CampaignCommand, CampaignStatus};
-use outdial_domain::{CampaignId, Clock, OrgId};
+use outdial_domain::{CampaignId, OrgId};
 use outdial_e2e::InProcess;
 
 fn at(s: &str) -> DateTime<Utc> {
@@ -198,7 +199,7 @@ async fn no_usable_caller_id_pauses_the_campaign_until_resumed() {
     let c = running_campaign(&e, org, 1.0, &csv(2, "212")).await;
     let mut events = e.redis.client.get_async_pubsub().await.expect("pubsub");
     events
-        .subscribe(outdial_worker::events::campaign_channel(&e.redis.prefix, c))
+        .subscribe(outdial_fleet::events::campaign_channel(&e.redis.prefix, c))
         .await
         .expect("subscribe");
     e.quiesce().await;

@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
+use outdial_clock::Clock;
 use outdial_dialer::control::{self, CampaignSpec};
-use outdial_domain::Clock;
 use outdial_domain::campaign::CampaignCommand;
 use outdial_e2e::InProcess;
-use outdial_worker::events::campaign_channel;
+use outdial_fleet::events::campaign_channel;
 use serde_json::Value;
 
 /// One parsed SSE block: `(event, data)`, or `None` for a comment (keep-alive).

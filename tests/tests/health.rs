@@ -3,10 +3,11 @@
 //! sample, spam flags and the health endpoints.
 
 use chrono::{DateTime, Duration, Utc};
+use outdial_clock::Clock;
 use outdial_dialer::control::{self, CampaignSpec};
+use outdial_domain::DidId;
 use outdial_domain::campaign::{CampaignCommand, CampaignStatus};
 use outdial_domain::did::{DidState, warming_allowance};
-use outdial_domain::{Clock, DidId};
 use outdial_e2e::InProcess;
 use outdial_health::HealthScorer;
 use serde_json::{Value, json};

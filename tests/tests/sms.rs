@@ -2,10 +2,11 @@
 
 use std::collections::BTreeMap;
 
+use outdial_clock::Clock;
 use outdial_dialer::control::{self, CampaignSpec};
 use outdial_domain::campaign::{CampaignCommand, CampaignStatus, Channel};
 use outdial_domain::sms::SmsStatus;
-use outdial_domain::{CampaignId, Clock, OrgId};
+use outdial_domain::{CampaignId, OrgId};
 use outdial_e2e::InProcess;
 use outdial_store::sms::SmsMessage;
 
@@ -162,7 +163,7 @@ async fn no_did_texts_twice_within_the_gap_with_three_dialers_racing() {
     // One hour in 30 s steps; at every step the three dialers drain the queue concurrently.
     for step in 0..=120 {
         let at = t0 + step * 30_000;
-        e.clock.set(outdial_domain::clock::ms_to_datetime(at));
+        e.clock.set(outdial_clock::ms_to_datetime(at));
         for _ in 0..3 {
             let (a, b, c) = tokio::join!(
                 e.dialer_worker.drain(10_000),

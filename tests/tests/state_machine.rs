@@ -4,8 +4,8 @@
 use outdial_dialer::control::{self, CampaignSpec};
 use outdial_domain::campaign::{CampaignCommand, CampaignStatus};
 use outdial_e2e::InProcess;
+use outdial_fleet::services::Services;
 use outdial_store::StoreError;
-use outdial_worker::services::Services;
 
 /// Applies `commands` in order on `svc` as `actor`; returns how many were accepted.
 async fn hammer(

@@ -15,7 +15,7 @@ use axum::response::IntoResponse;
 use outdial_carrier::callback::{CallStatusCallback, MessageStatusCallback};
 use outdial_carrier::signature;
 use outdial_domain::{AttemptId, ContactId};
-use outdial_worker::jobs::DialerJob;
+use outdial_fleet::jobs::DialerJob;
 
 use crate::AppState;
 use crate::error::ApiError;

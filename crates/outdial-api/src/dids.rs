@@ -10,9 +10,9 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use outdial_domain::did::DidState;
 use outdial_domain::{AttemptId, DidId};
+use outdial_fleet::jobs::HealthJob;
 use outdial_store::campaigns::Campaign;
 use outdial_store::dids::{Did, FlaggedCall};
-use outdial_worker::jobs::HealthJob;
 use serde::Deserialize;
 use serde_json::{Value, json};
 

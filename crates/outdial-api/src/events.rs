@@ -14,7 +14,7 @@ use axum::extract::{Query, State};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use futures::{Stream, StreamExt};
 use outdial_domain::{CampaignId, DidId, OrgId};
-use outdial_worker::events::{Event, campaign_channel, did_channel};
+use outdial_fleet::events::{Event, campaign_channel, did_channel};
 use serde::Deserialize;
 
 use crate::AppState;

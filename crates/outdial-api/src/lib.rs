@@ -31,8 +31,8 @@ pub mod orgs;
 
 use axum::Router;
 use axum::routing::{get, post};
-use outdial_worker::config::Config;
-use outdial_worker::services::Services;
+use outdial_fleet::config::Config;
+use outdial_fleet::services::Services;
 
 /// Shared state of every handler.
 #[derive(Clone, Debug)]
@@ -105,14 +105,13 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let svc = outdial_worker::process::connect(config).await?;
+    let svc = outdial_fleet::process::connect(config).await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut metrics_stop = stop_rx.clone();
-    let metrics =
-        outdial_worker::telemetry::serve_metrics(&svc.config.metrics.listen, async move {
-            let _ = metrics_stop.wait_for(|s| *s).await;
-        })
-        .await?;
+    let metrics = outdial_fleet::telemetry::serve_metrics(&svc.config.metrics.listen, async move {
+        let _ = metrics_stop.wait_for(|s| *s).await;
+    })
+    .await?;
     let listener = tokio::net::TcpListener::bind(&svc.config.api.listen).await?;
     println!(
         "outdial-api listening on http://{} metrics=http://{metrics}/metrics",

@@ -1,8 +1,9 @@
 //! # outdial-carrier
 //!
-//! Everything outdial knows about the carrier: how a call or a text is placed, how the
-//! carrier reports back, and a simulator that speaks the same protocol (SPEC §2, §5 step 6
-//! "Originate", §5 "Outcomes and resolution", §6).
+//! Everything outdial knows about the carrier: how a call or a text is placed and how the
+//! carrier reports back (SPEC §2, §5 step 6 "Originate", §5 "Outcomes and resolution", §6).
+//! The simulator speaking the same protocol is the crate `outdial-carrier-sim`, apart so
+//! that production binaries do not link it.
 //!
 //! ## Protocol
 //!
@@ -26,18 +27,16 @@
 //! | [`TwilioRest`] | the REST client implementing both traits |
 //! | [`signature`] | `X-Twilio-Signature`: HMAC-SHA1 signing and constant-time verification |
 //! | [`callback`] | parsing status callbacks and mapping them to a [`Disposition`] |
-//! | [`sim`] | `outdial-carrier-sim`: the simulated carrier (outcome mixes, scripts, timings) |
 //!
 //! [`Disposition`]: outdial_domain::contact::Disposition
 
 pub mod callback;
 mod provider;
 pub mod signature;
-pub mod sim;
 mod twilio;
 
 pub use provider::{
     CarrierError, INVALID_NUMBER_CODES, MessagingProvider, OriginateRequest, OriginateResponse,
     SendSmsRequest, SendSmsResponse, VoiceProvider,
 };
-pub use twilio::{CALL_EVENTS, TwilioRest};
+pub use twilio::{CALL_EVENTS, TwilioRest, error_chain};

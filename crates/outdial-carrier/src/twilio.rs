@@ -162,8 +162,9 @@ fn classify(status: u16, body: &[u8]) -> CarrierError {
     }
 }
 
-/// `error: cause: cause…`, because reqwest's top-level message hides the interesting part.
-pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+/// `error: cause: cause…` — an error with its whole source chain on one line, because
+/// reqwest's top-level message hides the interesting part.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

@@ -14,10 +14,10 @@ use outdial_carrier::{CarrierError, OriginateRequest};
 use outdial_domain::campaign::CampaignCommand;
 use outdial_domain::contact::Disposition;
 use outdial_domain::{AttemptId, CampaignId, OrgId};
+use outdial_fleet::events::{Event, names};
+use outdial_fleet::jobs::{DialerJob, HealthJob};
 use outdial_store::StoreError;
 use outdial_store::dialing::{AttemptOutcome, Completion};
-use outdial_worker::events::{Event, names};
-use outdial_worker::jobs::{DialerJob, HealthJob};
 use outdial_worker::{Done, JobError};
 use tracing::Instrument;
 

@@ -6,11 +6,11 @@
 use outdial_domain::campaign::{CampaignCommand, CampaignStatus, Channel};
 use outdial_domain::contact::channel_holder;
 use outdial_domain::{CampaignId, OrgId};
+use outdial_fleet::events::{Event, names};
+use outdial_fleet::jobs::{DialerJob, StatsJob};
+use outdial_fleet::services::Services;
 use outdial_store::StoreError;
 use outdial_store::campaigns::Transitioned;
-use outdial_worker::events::{Event, names};
-use outdial_worker::jobs::{DialerJob, StatsJob};
-use outdial_worker::services::Services;
 
 /// Applies `command` to campaign `id` (org-scoped when `org` is given), recording `actor`
 /// (`api:token:<id>`, `cli`, …) and `reason`, then does its Redis effects.

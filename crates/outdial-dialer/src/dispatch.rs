@@ -33,9 +33,9 @@ use outdial_domain::campaign::{CampaignStatus, Channel};
 use outdial_domain::contact::channel_holder;
 use outdial_domain::phone::parse_timezone_key;
 use outdial_domain::{CampaignId, ContactId, OrgId};
+use outdial_fleet::jobs::DialerJob;
 use outdial_store::campaigns::{Campaign, campaigns_by_id, dialing_campaign_heads};
 use outdial_store::dialing::{self, Candidate};
-use outdial_worker::jobs::DialerJob;
 use outdial_worker::{Done, JobContext, JobError};
 use serde::Serialize;
 

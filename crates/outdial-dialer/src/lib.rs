@@ -27,13 +27,14 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use outdial_carrier::{MessagingProvider, TwilioRest, VoiceProvider};
-use outdial_domain::{AttemptId, Clock};
+use outdial_clock::Clock;
+use outdial_domain::AttemptId;
+use outdial_fleet::batch::Batcher;
+use outdial_fleet::config::Config;
+use outdial_fleet::jobs::DialerJob;
+use outdial_fleet::services::Services;
 use outdial_queue::NewJob;
 use outdial_store::dialing::{AttemptOutcome, Completion};
-use outdial_worker::batch::Batcher;
-use outdial_worker::config::Config;
-use outdial_worker::jobs::DialerJob;
-use outdial_worker::services::Services;
 use outdial_worker::{Done, Handler, JobContext, JobError, Worker};
 
 /// The dialer: services plus the carrier it dials through.
@@ -232,7 +233,7 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let svc = outdial_worker::process::connect(config).await?;
+    let svc = outdial_fleet::process::connect(config).await?;
     let dialer = Arc::new(Dialer::with_rest_carrier(svc.clone())?);
     dialer.bootstrap().await?;
     let control = Arc::clone(&dialer).control_worker();
@@ -242,8 +243,7 @@ pub async fn run(
         let _ = stop_rx.wait_for(|s| *s).await;
     }));
     let worker = Arc::clone(&dialer).worker();
-    let result =
-        outdial_worker::process::run_worker("outdial-dialer", &svc, worker, shutdown).await;
+    let result = outdial_fleet::process::run_worker("outdial-dialer", &svc, worker, shutdown).await;
     let _ = stop_tx.send(true);
     control_run.await??;
     result

@@ -9,7 +9,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let shutdown = outdial_worker::shutdown::signal();
-    let config = outdial_worker::config::from_env()?;
-    outdial_worker::telemetry::init_logging(&config.log.filter);
+    let config = outdial_fleet::config::from_env()?;
+    outdial_fleet::telemetry::init_logging(&config.log.filter);
     outdial_dialer::run(config, shutdown).await
 }

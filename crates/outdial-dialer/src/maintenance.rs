@@ -18,9 +18,9 @@ use chrono::Duration;
 use outdial_domain::campaign::{CampaignStatus, Channel};
 use outdial_domain::did::lifecycle_step;
 use outdial_domain::pacing::{phase_us, tick_interval_us, us_to_due_ms};
+use outdial_fleet::events::{Event, names};
+use outdial_fleet::jobs::DialerJob;
 use outdial_queue::NewJob;
-use outdial_worker::events::{Event, names};
-use outdial_worker::jobs::DialerJob;
 use outdial_worker::{Done, JobContext, JobError};
 
 use crate::Dialer;

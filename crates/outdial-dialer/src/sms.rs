@@ -20,12 +20,12 @@ use outdial_domain::pacing::sms_tick_interval_ms;
 use outdial_domain::phone::parse_timezone_key;
 use outdial_domain::sms::SmsStatus;
 use outdial_domain::{CampaignId, ContactId};
+use outdial_fleet::events::{Event, names};
+use outdial_fleet::jobs::DialerJob;
 use outdial_store::StoreError;
 use outdial_store::campaigns::Campaign;
 use outdial_store::dialing;
 use outdial_store::sms::{self, NewSms, SmsDidFilter, SmsUpdate};
-use outdial_worker::events::{Event, names};
-use outdial_worker::jobs::DialerJob;
 use outdial_worker::{Done, JobContext, JobError};
 
 use crate::Dialer;

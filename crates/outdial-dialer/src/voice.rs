@@ -21,13 +21,13 @@ use outdial_domain::did::select_did;
 use outdial_domain::pacing::{next_tick_us, resume_on_grid_us, tick_interval_us, us_to_due_ms};
 use outdial_domain::phone::{area_code, parse_timezone_key};
 use outdial_domain::{CampaignId, ContactId};
+use outdial_fleet::events::{Event, names};
+use outdial_fleet::jobs::{DialerJob, StatsJob};
 use outdial_queue::NewJob;
 use outdial_store::StoreError;
 use outdial_store::campaigns::Campaign;
 use outdial_store::dialing::{self, CallAttempt, Claimed, NewAttempt};
 use outdial_store::dids::{Did, usable_dids};
-use outdial_worker::events::{Event, names};
-use outdial_worker::jobs::{DialerJob, StatsJob};
 use outdial_worker::{Done, JobContext, JobError};
 use sqlx::PgConnection;
 

@@ -8,7 +8,6 @@
 //! | module | rule | source |
 //! |---|---|---|
 //! | [`ids`] | typed identifiers (`OrgId`, `CampaignId`, …) | — |
-//! | [`clock`] | the injected clock every "now" comes from | SPEC §3 "Time" |
 //! | [`phone`] | E.164 parsing, NANP area codes and their time zones | SPEC §5.2, §11 |
 //! | [`window`] | calling windows (TCPA 08–21, SMS 08–19) across DST | SPEC §5.2, §6 |
 //! | [`allocation`] | proportional slot allocation with water-filling | SPEC §4 |
@@ -22,7 +21,6 @@
 
 pub mod allocation;
 pub mod campaign;
-pub mod clock;
 pub mod contact;
 pub mod did;
 pub mod health;
@@ -33,5 +31,4 @@ pub mod phone;
 pub mod sms;
 pub mod window;
 
-pub use clock::{Clock, ManualClock, OffsetClock, SystemClock};
 pub use ids::{AttemptId, CampaignId, ContactId, DidId, OrgId, UploadId};

@@ -15,7 +15,7 @@
 //! are still what was read — so a change made meanwhile (the lifecycle job, another
 //! re-score) is never overwritten and a state change is applied once; the re-score then
 //! runs again on the new state. Re-scores are group-committed
-//! (`outdial_worker::batch`, `health.write_gather_ms`): the DIDs re-scored close together
+//! (`outdial_fleet::batch`, `health.write_gather_ms`): the DIDs re-scored close together
 //! are read by one statement, and their scores that change no state are stored by one
 //! asynchronously committed compare-and-set; a state change is stored on its own,
 //! synchronously.
@@ -26,13 +26,13 @@ use async_trait::async_trait;
 use outdial_domain::DidId;
 use outdial_domain::did::apply_health_action;
 use outdial_domain::health::{HealthAction, SCORE_WINDOW, action, score};
+use outdial_fleet::batch::{BatchResult, Batcher};
+use outdial_fleet::config::Config;
+use outdial_fleet::events::{Event, names};
+use outdial_fleet::jobs::HealthJob;
+use outdial_fleet::services::Services;
 use outdial_store::StoreError;
 use outdial_store::dids::{dids_for_rescore, store_score_if_unchanged, store_scores_if_unchanged};
-use outdial_worker::batch::{BatchResult, Batcher};
-use outdial_worker::config::Config;
-use outdial_worker::events::{Event, names};
-use outdial_worker::jobs::HealthJob;
-use outdial_worker::services::Services;
 use outdial_worker::{Done, Handler, JobContext, JobError, Worker};
 
 /// The health worker's handler.
@@ -203,7 +203,7 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let svc = outdial_worker::process::connect(config).await?;
+    let svc = outdial_fleet::process::connect(config).await?;
     let worker = Arc::new(HealthScorer::new(svc.clone())).worker();
-    outdial_worker::process::run_worker("outdial-health", &svc, worker, shutdown).await
+    outdial_fleet::process::run_worker("outdial-health", &svc, worker, shutdown).await
 }

@@ -16,11 +16,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use outdial_domain::CampaignId;
+use outdial_fleet::config::Config;
+use outdial_fleet::events::{Event, names};
+use outdial_fleet::jobs::StatsJob;
+use outdial_fleet::services::Services;
 use outdial_store::StoreError;
-use outdial_worker::config::Config;
-use outdial_worker::events::{Event, names};
-use outdial_worker::jobs::StatsJob;
-use outdial_worker::services::Services;
 use outdial_worker::{Done, Handler, JobContext, JobError, Worker};
 use serde::{Deserialize, Serialize};
 
@@ -168,7 +168,7 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let svc = outdial_worker::process::connect(config).await?;
+    let svc = outdial_fleet::process::connect(config).await?;
     let worker = Arc::new(StatsAggregator::new(svc.clone())).worker();
-    outdial_worker::process::run_worker("outdial-stats", &svc, worker, shutdown).await
+    outdial_fleet::process::run_worker("outdial-stats", &svc, worker, shutdown).await
 }

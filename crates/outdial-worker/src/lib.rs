@@ -1,27 +1,20 @@
 //! # outdial-worker
 //!
-//! What every outdial process shares, so each binary's `main.rs` stays a few dozen lines
-//! (STYLE habit 1):
+//! The generic job runtime of outdial's queue consumers (SPEC §3, STYLE habits 2 and 3):
+//! reserve a batch of due jobs → run their handlers concurrently → settle the results in
+//! batches, with lease renewal, retries with exponential backoff, dead letters, pub/sub
+//! wake-ups and graceful shutdown. It knows nothing of outdial's services: a consumer needs
+//! only [`outdial_queue`] for its jobs and an [`outdial_clock::Clock`].
 //!
-//! | module | what |
+//! | item | what |
 //! |---|---|
-//! | [`batch`] | group commit: concurrent requests gathered into one statement |
-//! | [`config`] | the fleet's typed configuration, one section per concern, from `OUTDIAL_…` variables |
-//! | [`telemetry`] | tracing to stderr, the Prometheus recorder and the `/metrics` + `/healthz` server |
+//! | [`Worker`] | a queue, a [`Handler`] and a clock: [`Worker::run`] until shutdown, or [`Worker::try_execute_once`] step by step in tests |
+//! | [`Handler`], [`JobContext`] | what a consumer implements, and what it is told about the job it runs |
+//! | [`Done`], [`JobError`] | a handler's result: successors and withdrawals to settle with the ack, or retry / dead-letter with the cause |
+//! | [`WorkerConfig`] | concurrency, batch sizes, attempts, backoff, lease renewal, idle and shutdown timings |
 //! | [`shutdown`] | SIGTERM / Ctrl-C as a future |
-//! | [`services`] | connections built from config: Postgres store, Redis pool, queues, channels, events, clock |
-//! | [`jobs`] | payloads of the three queues (`campaign-dialer`, `campaign-health`, `campaign-stats`) and their ids |
-//! | [`events`] | campaign and DID events published on Redis pub/sub (SPEC §9) |
-//! | [`runtime`] | the worker loop: reserve a batch → handle concurrently → settle in batches, with lease renewal, retries with exponential backoff, dead letters and graceful shutdown |
 
-pub mod batch;
-pub mod config;
-pub mod events;
-pub mod jobs;
-pub mod process;
-pub mod runtime;
-pub mod services;
+mod runtime;
 pub mod shutdown;
-pub mod telemetry;
 
 pub use runtime::{Done, Handler, JobContext, JobError, Outcome, Worker, WorkerConfig};

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use outdial_domain::Clock;
+use outdial_clock::Clock;
 use outdial_queue::{Envelope, Job, NewJob, Queue, QueueError, Reserved, Settle};
 use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use outdial_domain::{Clock, ManualClock, SystemClock};
+use outdial_clock::{Clock, ManualClock, SystemClock};
 use outdial_queue::{Job, NewJob, Queue, QueueConfig};
 use outdial_test_support::TestRedis;
 use outdial_worker::{Done, Handler, JobContext, JobError, Outcome, Worker, WorkerConfig};
@@ -91,7 +91,7 @@ async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
 #[tokio::test]
 async fn retries_back_off_exponentially_then_dead_letter() {
     let redis = TestRedis::new().await;
-    let clock = ManualClock::new(outdial_domain::clock::ms_to_datetime(T0));
+    let clock = ManualClock::new(outdial_clock::ms_to_datetime(T0));
     let q = queue(&redis, 30_000);
     let handler = Arc::new(Recorder::default());
     let worker = Worker::new(
@@ -146,7 +146,7 @@ async fn retries_back_off_exponentially_then_dead_letter() {
 #[tokio::test]
 async fn abort_dead_letters_at_once_and_success_leaves_nothing() {
     let redis = TestRedis::new().await;
-    let clock = ManualClock::new(outdial_domain::clock::ms_to_datetime(T0));
+    let clock = ManualClock::new(outdial_clock::ms_to_datetime(T0));
     let q = queue(&redis, 30_000);
     let worker = Worker::new(
         q.clone(),

@@ -20,9 +20,9 @@ use anyhow::{Context, bail};
 use outdial_dialer::control::{self, CampaignSpec};
 use outdial_domain::campaign::CampaignCommand;
 use outdial_domain::pacing::{phase_us, tick_interval_us, us_to_due_ms};
-use outdial_worker::config::Config;
-use outdial_worker::jobs::DialerJob;
-use outdial_worker::services::Services;
+use outdial_fleet::config::Config;
+use outdial_fleet::jobs::DialerJob;
+use outdial_fleet::services::Services;
 
 use crate::cli::BenchCommand;
 use crate::demo::{base_fleet_env, build_fleet_if_under_cargo, fresh_environment};

@@ -8,9 +8,9 @@ use outdial_dialer::control::{self, CampaignSpec, WindowSpec};
 use outdial_domain::campaign::{CampaignCommand, Channel};
 use outdial_domain::phone::E164;
 use outdial_domain::{CampaignId, OrgId};
+use outdial_fleet::config::Config;
+use outdial_fleet::services::Services;
 use outdial_store::Store;
-use outdial_worker::config::Config;
-use outdial_worker::services::Services;
 use serde_json::json;
 
 use crate::cli::{self, Cli, Command};
@@ -19,7 +19,7 @@ use crate::cli::{self, Cli, Command};
 ///
 /// Errors: whatever the command reports, with context.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let config = outdial_worker::config::from_env()?;
+    let config = outdial_fleet::config::from_env()?;
     match cli.command {
         Command::Migrate { create } => migrate(&config, create).await,
         Command::Demo(args) => crate::demo::run(config, args).await,
@@ -32,7 +32,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn connect(config: Config) -> anyhow::Result<Services> {
-    let clock = outdial_worker::services::clock_from_config(&config);
+    let clock = outdial_fleet::services::clock_from_config(&config);
     Services::connect(config, clock).await
 }
 

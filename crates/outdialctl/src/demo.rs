@@ -26,8 +26,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use outdial_dialer::control::CampaignSpec;
 use outdial_domain::CampaignId;
 use outdial_domain::campaign::CampaignStatus;
-use outdial_worker::config::Config;
-use outdial_worker::services::Services;
+use outdial_fleet::config::Config;
+use outdial_fleet::services::Services;
 
 use crate::cli::DemoArgs;
 use crate::fleet::{Fleet, FleetOptions, sibling_bin_dir};
@@ -429,7 +429,7 @@ pub(crate) async fn fresh_environment(
         .and_hms_opt(18, 0, 0)
         .map_or(now, |t| t.and_utc());
     config.clock.offset_ms = (pinned - now).num_milliseconds();
-    let clock = outdial_worker::services::clock_from_config(&config);
+    let clock = outdial_fleet::services::clock_from_config(&config);
     let svc = Services::connect(config.clone(), clock).await?;
     svc.store
         .migrate()
@@ -514,13 +514,8 @@ pub(crate) fn build_fleet_if_under_cargo(bin_dir: &Path) -> anyhow::Result<()> {
     let mut cmd = std::process::Command::new(cargo);
     cmd.args(["build", "--quiet", "--bins"])
         .current_dir(workspace_root());
-    for package in [
-        "outdial-carrier",
-        "outdial-api",
-        "outdial-dialer",
-        "outdial-health",
-        "outdial-stats",
-    ] {
+    // Each fleet binary is the package of the same name.
+    for package in crate::fleet::BINARIES {
         cmd.args(["--package", package]);
     }
     // `cargo run` exports this package's CARGO_PKG_*/CARGO_MANIFEST_* variables to us; some

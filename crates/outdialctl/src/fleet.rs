@@ -12,7 +12,7 @@ use anyhow::{Context, bail};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-/// Binaries of the fleet.
+/// Binaries of the fleet; each is built by the package of the same name.
 pub const BINARIES: [&str; 5] = [
     "outdial-carrier-sim",
     "outdial-api",

@@ -24,7 +24,7 @@ use clap::Parser;
 /// success, 1 on failure, 2 for usage errors (clap).
 pub async fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    outdial_worker::telemetry::init_logging(
+    outdial_fleet::telemetry::init_logging(
         &std::env::var("OUTDIAL_LOG__FILTER").unwrap_or_else(|_| "warn".into()),
     );
     match commands::run(cli).await {

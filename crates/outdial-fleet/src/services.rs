@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use outdial_channels::Channels;
-use outdial_domain::{Clock, OffsetClock, SystemClock};
+use outdial_clock::{Clock, OffsetClock, SystemClock};
 use outdial_queue::{Queue, QueueConfig};
 use outdial_store::Store;
 
@@ -13,7 +13,7 @@ use crate::events::Events;
 use crate::jobs::{
     DIALER_QUEUE, DISPATCH_QUEUE, DialerJob, HEALTH_QUEUE, HealthJob, STATS_QUEUE, StatsJob,
 };
-use crate::runtime::WorkerConfig;
+use outdial_worker::WorkerConfig;
 
 /// Everything a worker or the API talks to. Cheap to clone.
 #[derive(Clone, Debug)]

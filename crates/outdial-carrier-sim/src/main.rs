@@ -1,4 +1,4 @@
-//! `outdial-carrier-sim`: the simulated carrier (see `outdial_carrier::sim`). Prints
+//! `outdial-carrier-sim`: the simulated carrier (see the `outdial_carrier_sim` library). Prints
 //! `outdial-carrier-sim listening on http://<addr>` once bound, logs to stderr, and stops
 //! gracefully on SIGTERM or Ctrl-C.
 
@@ -6,7 +6,7 @@ use std::io::Write as _;
 
 use anyhow::Context as _;
 use clap::Parser as _;
-use outdial_carrier::sim::{self, cli::SimArgs};
+use outdial_carrier_sim::{self as sim, cli::SimArgs};
 use tokio::signal::unix::{SignalKind, signal};
 
 /// The allocator of every outdial binary (workspace `Cargo.toml`: glibc malloc cost ~15 % of

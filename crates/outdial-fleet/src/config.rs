@@ -217,7 +217,7 @@ pub struct DialerSettings {
     /// How long a dialer gathers per-call writes — call completions, call SIDs — before
     /// writing them together, ms: the first waits at most this long, and every one arriving
     /// meanwhile (or while the previous batch is being written) joins it, so they share
-    /// their statements and commit (`outdial_worker::batch`). 0 writes each on its own.
+    /// their statements and commit (`outdial_fleet::batch`). 0 writes each on its own.
     pub write_gather_ms: u64,
     /// Upper bound of the random delay added to a window opening so openings are not bursts, ms.
     pub window_jitter_ms: i64,
@@ -317,7 +317,7 @@ pub struct HealthSettings {
     /// arriving meanwhile are scored together (one re-score per DID per period).
     pub rescore_delay_ms: i64,
     /// How long the health worker gathers re-scores to read and store them together, ms
-    /// (`outdial_worker::batch`); 0 re-scores each DID on its own.
+    /// (`outdial_fleet::batch`); 0 re-scores each DID on its own.
     pub write_gather_ms: u64,
 }
 

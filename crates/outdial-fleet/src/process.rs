@@ -4,9 +4,9 @@
 
 use outdial_queue::Job;
 
-use crate::runtime::{Handler, Worker};
 use crate::services::Services;
 use crate::telemetry::serve_metrics;
+use outdial_worker::{Handler, Worker};
 
 /// Serves `/metrics` on `svc.config.metrics.listen`, prints `<name> ready metrics=<url>` to
 /// stdout (the demo and tests wait for it), then runs `worker` with pub/sub wake-ups until

@@ -5,10 +5,10 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::meter;
-use super::outcome::{CallPlan, SmsOutcome, call_timeline, sms_timeline};
-use super::state::Sim;
-use crate::signature;
+use crate::meter;
+use crate::outcome::{CallPlan, SmsOutcome, call_timeline, sms_timeline};
+use crate::state::Sim;
+use outdial_carrier::signature;
 
 /// Real-time backoff before each retry of a failed callback `POST` (3 retries).
 const RETRY_BACKOFF_MS: [u64; 3] = [200, 400, 800];
@@ -149,7 +149,7 @@ async fn deliver(sim: &Sim, sid: &str, url: &str, params: &[(String, String)]) {
                 }
                 format!("HTTP {status}")
             }
-            Err(error) => crate::twilio::error_chain(&error),
+            Err(error) => outdial_carrier::error_chain(&error),
         };
         let Some(&backoff_ms) = retries.next() else {
             tracing::warn!(

@@ -1,5 +1,5 @@
 //! `outdial-carrier-sim`: a carrier that speaks the same REST + status-callback protocol as
-//! [`crate::TwilioRest`], with configurable outcome mixes and latencies — the default
+//! [`outdial_carrier::TwilioRest`], with configurable outcome mixes and latencies — the default
 //! carrier of the demo, the tests and the benchmarks (SPEC §2).
 //!
 //! ## Endpoints
@@ -16,7 +16,7 @@
 //! Request errors use the carrier's JSON shape `{code, message, more_info, status}`:
 //! `401`/20003 for bad credentials, `400`/21211 for a `To` that is not `+1…` E.164,
 //! `400`/21212 for such a `From` (our caller ID, so *not* an invalid-number code: the
-//! client maps it to [`crate::CarrierError::Rejected`]), `400`/21217 for a `To` in the
+//! client maps it to [`outdial_carrier::CarrierError::Rejected`]), `400`/21217 for a `To` in the
 //! unallocated set, `400`/21205 for a missing or non-http(s) `Url`/`StatusCallback`,
 //! `400`/21602 for an empty SMS `Body`.
 //!

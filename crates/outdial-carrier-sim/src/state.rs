@@ -10,8 +10,8 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 
-use super::outcome::{CallOutcome, CallPlan, Mix, SmsOutcome};
-use super::{SimConfig, meter};
+use crate::outcome::{CallOutcome, CallPlan, Mix, SmsOutcome};
+use crate::{SimConfig, meter};
 
 /// One call or message as `GET /sim/calls` lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,6 +1,18 @@
+//! # outdial-clock
+//!
 //! The injected clock (SPEC §3 "Time"). Every "now" in outdial comes from a [`Clock`], is
 //! passed into SQL as a parameter and into Lua scripts as an argument, so tests and the
 //! demo control time.
+//!
+//! | item | what |
+//! |---|---|
+//! | [`Clock`] | the trait: `now_ms()` (ms since the Unix epoch, UTC) and `now()` |
+//! | [`SystemClock`] | the wall clock |
+//! | [`ManualClock`] | moves only when told to (tests drive the fleet step by step) |
+//! | [`OffsetClock`] | the wall clock shifted by a fixed offset (the demo's US afternoon) |
+//!
+//! A crate of its own so that a queue consumer (the job runtime, `outdial-worker`) gets a
+//! clock without the domain's time-zone, phone-number and CSV dependencies.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -73,16 +85,6 @@ pub struct OffsetClock {
 }
 
 impl OffsetClock {
-    /// A clock that reads `start` now and advances with real time. Processes that share a
-    /// start instant and were launched together agree to within their launch skew; for
-    /// exact agreement use [`OffsetClock::with_offset_ms`].
-    pub fn starting_at(start: DateTime<Utc>) -> Self {
-        Self {
-            start_ms: start.timestamp_millis(),
-            started: Instant::now(),
-        }
-    }
-
     /// A clock that reads the wall clock plus `offset_ms` (may be negative). All processes
     /// given the same offset agree exactly.
     pub fn with_offset_ms(offset_ms: i64) -> Self {

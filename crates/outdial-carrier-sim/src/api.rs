@@ -14,9 +14,9 @@ use base64::engine::general_purpose::STANDARD;
 use outdial_domain::phone::E164;
 use serde_json::{Value, json};
 
-use super::run::{CallJob, MessageJob, run_call, run_message};
-use super::state::Sim;
-use super::{SimCall, SimStats};
+use crate::run::{CallJob, MessageJob, run_call, run_message};
+use crate::state::Sim;
+use crate::{SimCall, SimStats};
 
 pub(crate) fn router(sim: Arc<Sim>) -> Router {
     Router::new()

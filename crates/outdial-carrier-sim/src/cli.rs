@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 
-use super::{DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, SimConfig};
+use crate::{DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, SimConfig};
 
 /// `outdial-carrier-sim` options.
 #[derive(Debug, Clone, clap::Parser)]

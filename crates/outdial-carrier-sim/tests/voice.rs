@@ -8,8 +8,8 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use common::{FROM, Receiver, SimServer, TOKEN, fast_config};
 use outdial_carrier::callback::CallStatusCallback;
-use outdial_carrier::sim::SimConfig;
 use outdial_carrier::{CarrierError, OriginateRequest, TwilioRest, VoiceProvider, signature};
+use outdial_carrier_sim::SimConfig;
 use outdial_domain::contact::Disposition;
 
 const TO: &str = "+12125550100";

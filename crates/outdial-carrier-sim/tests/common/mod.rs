@@ -12,7 +12,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use outdial_carrier::TwilioRest;
-use outdial_carrier::sim::{self, SimCall, SimConfig, SimStats};
+use outdial_carrier_sim::{self as sim, SimCall, SimConfig, SimStats};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
