@@ -15,8 +15,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use outdial_carrier_sim::{SimConfig, SimStats};
 use outdial_clock::{Clock, ManualClock};
+use outdial_control::spec::CampaignSpec;
 use outdial_dialer::Dialer;
-use outdial_dialer::control::CampaignSpec;
 use outdial_domain::{CampaignId, OrgId};
 use outdial_fleet::config::Config;
 use outdial_fleet::jobs::{DialerJob, HealthJob, StatsJob};
@@ -200,7 +200,7 @@ impl InProcess {
     pub async fn started_campaign(&self, org: OrgId, spec: CampaignSpec, csv: &str) -> CampaignId {
         let c = self.campaign(org, spec).await;
         self.import(org, c, csv).await;
-        outdial_dialer::control::apply(
+        outdial_control::transition::apply(
             &self.svc,
             c,
             Some(org),
@@ -242,7 +242,7 @@ impl InProcess {
 
     /// Imports `csv` into `campaign`.
     pub async fn import(&self, org: OrgId, campaign: CampaignId, csv: &str) -> ImportReport {
-        outdial_dialer::control::import_contacts(
+        outdial_control::import::import_contacts(
             &self.svc,
             org,
             campaign,

@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use outdial_clock::Clock;
-use outdial_dialer::control::{self, CampaignSpec};
+use outdial_control::spec::CampaignSpec;
+use outdial_control::transition;
 use outdial_domain::campaign::CampaignCommand;
 use outdial_e2e::InProcess;
 
@@ -58,7 +59,7 @@ async fn each_contact_ends_as_its_outcomes_say() {
     ] {
         e.script(number, outcomes).await;
     }
-    control::apply(
+    transition::apply(
         &e.svc,
         campaign,
         Some(org),

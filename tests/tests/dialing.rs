@@ -2,7 +2,8 @@
 
 use chrono::{DateTime, Duration, Utc};
 use outdial_clock::Clock;
-use outdial_dialer::control::{self, CampaignSpec};
+use outdial_control::spec::CampaignSpec;
+use outdial_control::transition;
 use outdial_domain::campaign::{CampaignCommand, CampaignStatus};
 use outdial_domain::{CampaignId, OrgId};
 use outdial_e2e::InProcess;
@@ -219,12 +220,13 @@ async fn no_usable_caller_id_pauses_the_campaign_until_resumed() {
         "nothing dialed, nothing lost"
     );
     let mut stream = events.into_on_message();
-    let msg = tokio::time::timeout(std::time::Duration::from_secs(5), futures_next(&mut stream))
-        .await
-        .expect("event")
-        .expect("message");
-    let payload: String = msg.get_payload().expect("payload");
-    assert!(payload.contains("campaign.paused.no_dids"), "{payload}");
+    let payloads = next_payloads(&mut stream, 2).await;
+    assert!(
+        payloads
+            .iter()
+            .any(|p| p.contains("campaign.paused.no_dids")),
+        "{payloads:?}"
+    );
     // It stays paused: time passing does not resume it.
     e.advance_to(e.clock.now_ms() + 60_000).await;
     assert_eq!(
@@ -236,6 +238,75 @@ async fn no_usable_caller_id_pauses_the_campaign_until_resumed() {
 
 async fn futures_next<S: futures_util::Stream + Unpin>(s: &mut S) -> Option<S::Item> {
     futures_util::StreamExt::next(s).await
+}
+
+/// The payloads of the next `n` messages on `stream`, each waited for at most 5 s.
+async fn next_payloads<S>(stream: &mut S, n: usize) -> Vec<String>
+where
+    S: futures_util::Stream<Item = redis::Msg> + Unpin,
+{
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let msg = tokio::time::timeout(std::time::Duration::from_secs(5), futures_next(stream))
+            .await
+            .expect("event")
+            .expect("message");
+        out.push(msg.get_payload::<String>().expect("payload"));
+    }
+    out
+}
+
+/// The auto-pause takes every transition's effects: the admitted contacts go back to
+/// `queued` with their SIP channels released at once (not when the leases lapse), and
+/// `campaign.status.changed` is published beside `campaign.paused.no_dids`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_auto_pause_releases_admitted_channels_and_publishes_the_status_change() {
+    let e = InProcess::start(|_, _| {}).await;
+    let org = e.org("acme", 10, &[]).await;
+    let c = running_campaign(&e, org, 1.0, &csv(3, "212")).await;
+    let mut events = e.redis.client.get_async_pubsub().await.expect("pubsub");
+    events
+        .subscribe(outdial_fleet::events::campaign_channel(&e.redis.prefix, c))
+        .await
+        .expect("subscribe");
+    let in_use = || async {
+        e.svc
+            .channels
+            .status("campaign", e.clock.now_ms())
+            .await
+            .expect("pool")
+            .count
+    };
+    let report = e.dialer.run_cycle(e.clock.now()).await.expect("cycle");
+    assert_eq!(report.admitted, 2, "the pace buffer of 1 cps");
+    assert_eq!(in_use().await, 2);
+    // The campaign's tick finds an admitted contact and no caller ID: it pauses.
+    e.dialer_worker.drain(100).await.expect("tick");
+    assert_eq!(
+        e.svc.store.campaign(c, None).await.expect("c").status,
+        CampaignStatus::Paused
+    );
+    assert_eq!(
+        in_use().await,
+        0,
+        "released with the pause, on the same clock"
+    );
+    let payloads = next_payloads(&mut events.into_on_message(), 2).await;
+    assert!(
+        payloads
+            .iter()
+            .any(|p| p.contains("campaign.status.changed")
+                && p.contains("\"to\":\"paused\"")
+                && p.contains("no healthy caller ID")),
+        "{payloads:?}"
+    );
+    assert!(
+        payloads
+            .iter()
+            .any(|p| p.contains("campaign.paused.no_dids")),
+        "{payloads:?}"
+    );
+    e.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -412,7 +483,7 @@ async fn the_next_cycle_sees_a_pause_a_resume_and_an_edited_pace() {
     // 2 cps × 1.5 s lookahead: 3 admitted ahead.
     let first = e.dialer.run_cycle(e.clock.now()).await.expect("cycle");
     assert_eq!(plan(&first), Some((2.0, 3)));
-    let pause = |cmd| control::apply(&e.svc, c, Some(org), cmd, "test", None);
+    let pause = |cmd| transition::apply(&e.svc, c, Some(org), cmd, "test", None);
     pause(CampaignCommand::Pause).await.expect("pause");
     let paused = e.dialer.run_cycle(e.clock.now()).await.expect("cycle");
     assert_eq!(plan(&paused), None, "a paused campaign is not planned");
@@ -449,7 +520,7 @@ async fn cancel_and_stale_lock_sweep_give_channels_back() {
     };
     assert_eq!(pool(&e).await, 6);
 
-    let t = control::apply(
+    let t = transition::apply(
         &e.svc,
         cancelled,
         Some(org),
@@ -494,7 +565,7 @@ async fn cancel_and_stale_lock_sweep_give_channels_back() {
     );
 
     // A pause hands admitted contacts back at once instead of letting them hold slots.
-    let t = control::apply(
+    let t = transition::apply(
         &e.svc,
         paused,
         Some(org),
@@ -529,7 +600,7 @@ async fn explain_says_why_each_campaign_is_or_is_not_dialing() {
         running_campaign(&e, tokyo, 1.0, "phone,timezone\n+12125551000,Asia/Tokyo\n").await;
     let without = running_campaign(&e, no_dids, 1.0, &csv(2, "312")).await;
     let paused = running_campaign(&e, tokyo, 1.0, &csv(2, "415")).await;
-    control::apply(
+    transition::apply(
         &e.svc,
         paused,
         Some(tokyo),
@@ -542,7 +613,12 @@ async fn explain_says_why_each_campaign_is_or_is_not_dialing() {
     // The busy org's single slot is taken by the first cycle.
     e.dialer.run_cycle(e.clock.now()).await.expect("cycle");
 
-    let x = e.dialer.explain(e.clock.now()).await.expect("explain");
+    let x = e
+        .dialer
+        .planner()
+        .explain(e.clock.now())
+        .await
+        .expect("explain");
     let find = |id: CampaignId| {
         x.campaigns
             .iter()

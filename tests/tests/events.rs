@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use outdial_clock::Clock;
-use outdial_dialer::control::{self, CampaignSpec};
+use outdial_control::spec::CampaignSpec;
+use outdial_control::transition;
 use outdial_domain::campaign::CampaignCommand;
 use outdial_e2e::InProcess;
 use outdial_fleet::events::campaign_channel;
@@ -124,7 +125,7 @@ async fn a_subscriber_gets_its_campaigns_events_in_order_and_no_other_orgs() {
     // Run both campaigns to the end.
     for id in [c, theirs] {
         let owner = if id == c { org } else { other };
-        control::apply(
+        transition::apply(
             &e.svc,
             id,
             Some(owner),

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use outdial_dialer::control::CampaignSpec;
+use outdial_control::spec::CampaignSpec;
 use outdial_domain::campaign::CampaignStatus;
 use outdial_store::Store;
 use outdial_test_support::{TestDb, TestRedis};

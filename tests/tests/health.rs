@@ -4,7 +4,8 @@
 
 use chrono::{DateTime, Duration, Utc};
 use outdial_clock::Clock;
-use outdial_dialer::control::{self, CampaignSpec};
+use outdial_control::spec::CampaignSpec;
+use outdial_control::transition;
 use outdial_domain::DidId;
 use outdial_domain::campaign::{CampaignCommand, CampaignStatus};
 use outdial_domain::did::{DidState, warming_allowance};
@@ -202,7 +203,7 @@ async fn a_spam_flag_feeds_the_spam_clean_component_and_is_org_scoped() {
     };
     let c = e.campaign(org, spec).await;
     e.import(org, c, "phone\n+12125551000\n").await;
-    control::apply(&e.svc, c, Some(org), CampaignCommand::Start, "test", None)
+    transition::apply(&e.svc, c, Some(org), CampaignCommand::Start, "test", None)
         .await
         .expect("start");
     let store = e.svc.store.clone();

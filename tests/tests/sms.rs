@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 
 use outdial_clock::Clock;
-use outdial_dialer::control::{self, CampaignSpec};
+use outdial_control::spec::CampaignSpec;
+use outdial_control::transition;
 use outdial_domain::campaign::{CampaignCommand, CampaignStatus, Channel};
 use outdial_domain::sms::SmsStatus;
 use outdial_domain::{CampaignId, OrgId};
@@ -33,7 +34,7 @@ async fn sms_campaign(e: &InProcess, org: OrgId, csv: &str) -> CampaignId {
     };
     let c = e.campaign(org, spec).await;
     e.import(org, c, csv).await;
-    control::apply(&e.svc, c, Some(org), CampaignCommand::Start, "test", None)
+    transition::apply(&e.svc, c, Some(org), CampaignCommand::Start, "test", None)
         .await
         .expect("start");
     c

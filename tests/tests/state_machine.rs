@@ -1,7 +1,8 @@
 //! Campaign state machine under concurrency (SPEC §8): two pods pausing and resuming the
 //! same campaign at once end consistent, and every change is recorded with its cause.
 
-use outdial_dialer::control::{self, CampaignSpec};
+use outdial_control::spec::CampaignSpec;
+use outdial_control::transition;
 use outdial_domain::campaign::{CampaignCommand, CampaignStatus};
 use outdial_e2e::InProcess;
 use outdial_fleet::services::Services;
@@ -16,7 +17,7 @@ async fn hammer(
 ) -> usize {
     let mut accepted = 0;
     for cmd in commands {
-        match control::apply(&svc, c, None, cmd, actor, Some("race test")).await {
+        match transition::apply(&svc, c, None, cmd, actor, Some("race test")).await {
             Ok(_) => accepted += 1,
             Err(StoreError::IllegalTransition(_)) => {}
             Err(e) => panic!("{actor} {cmd:?}: {e}"),
@@ -39,7 +40,7 @@ async fn two_pods_pausing_and_resuming_at_once_end_in_a_consistent_state() {
         )
         .await;
     e.import(org, c, "phone\n+12125551000\n").await;
-    control::apply(&e.svc, c, Some(org), CampaignCommand::Start, "test", None)
+    transition::apply(&e.svc, c, Some(org), CampaignCommand::Start, "test", None)
         .await
         .expect("start");
     // A second pod: its own Postgres and Redis pools.
@@ -120,7 +121,7 @@ async fn two_pods_pausing_and_resuming_at_once_end_in_a_consistent_state() {
         CampaignCommand::Cancel,
         CampaignCommand::Complete,
     ] {
-        match control::apply(&e.svc, c, None, cmd, "test", None).await {
+        match transition::apply(&e.svc, c, None, cmd, "test", None).await {
             Err(StoreError::IllegalTransition(t)) => {
                 assert_eq!(t.current, CampaignStatus::Cancelled);
             }

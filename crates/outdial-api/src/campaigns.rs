@@ -5,7 +5,9 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use outdial_dialer::control::{self, CampaignSpec, ImportFailure};
+use outdial_control::import::ImportFailure;
+use outdial_control::spec::CampaignSpec;
+use outdial_control::transition;
 use outdial_domain::CampaignId;
 use outdial_domain::campaign::CampaignCommand;
 use serde::Deserialize;
@@ -72,7 +74,7 @@ async fn command(
     reason: Option<&str>,
 ) -> Result<Json<Value>, ApiError> {
     auth.require_any(MANAGE)?;
-    let t = control::apply(
+    let t = transition::apply(
         &state.svc,
         CampaignId(id),
         Some(auth.org_id),
@@ -210,11 +212,7 @@ pub(crate) async fn stats(
         .campaign_stats(c.id)
         .await?
         .map(|(s, at)| json!({ "at": at, "stats": s }));
-    let explain = state
-        .dialer
-        .explain(now)
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let explain = state.planner.explain(now).await?;
     let dispatch = json!({
         "at": explain.at,
         "global_limit": explain.global_limit,
@@ -248,7 +246,14 @@ pub(crate) async fn upload(
 ) -> Result<Json<Value>, ApiError> {
     auth.require_any(&["contacts:write", "campaigns:manage"])?;
     let filename = q.filename.unwrap_or_else(|| "upload.csv".into());
-    match control::import_contacts(&state.svc, auth.org_id, CampaignId(id), &filename, &body).await
+    match outdial_control::import::import_contacts(
+        &state.svc,
+        auth.org_id,
+        CampaignId(id),
+        &filename,
+        &body,
+    )
+    .await
     {
         Ok(report) => Ok(Json(json!(report))),
         Err(ImportFailure::File(e)) => Err(ApiError::Validation(e.to_string())),

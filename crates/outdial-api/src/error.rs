@@ -89,12 +89,17 @@ impl From<StoreError> for ApiError {
             },
             StoreError::Corrupt(m) => Self::Internal(m),
             StoreError::Batch(m) => Self::Unavailable(m),
-            StoreError::Db(db) => match db {
-                sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-                    Self::Unavailable(db.to_string())
-                }
-                other => Self::Internal(other.to_string()),
-            },
+            StoreError::Db(_) if e.is_transient() => Self::Unavailable(e.to_string()),
+            StoreError::Db(db) => Self::Internal(db.to_string()),
+        }
+    }
+}
+
+impl From<outdial_control::ControlError> for ApiError {
+    fn from(e: outdial_control::ControlError) -> Self {
+        match e {
+            outdial_control::ControlError::Store(e) => e.into(),
+            other => Self::Unavailable(other.to_string()),
         }
     }
 }

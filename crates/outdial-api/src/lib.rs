@@ -31,6 +31,7 @@ pub mod orgs;
 
 use axum::Router;
 use axum::routing::{get, post};
+use outdial_control::dispatch::Planner;
 use outdial_fleet::config::Config;
 use outdial_fleet::services::Services;
 
@@ -39,16 +40,14 @@ use outdial_fleet::services::Services;
 pub struct AppState {
     /// connections, config, clock
     pub svc: Services,
-    /// the dialer's read-only views (dispatch explain)
-    pub dialer: std::sync::Arc<outdial_dialer::Dialer>,
+    /// dispatch explain (`GET /api/campaigns/{id}/stats`)
+    pub planner: std::sync::Arc<Planner>,
 }
 
 /// The API's routes.
-///
-/// Errors: the carrier client cannot be built from the configuration.
-pub fn router(svc: Services) -> anyhow::Result<Router> {
-    let dialer = std::sync::Arc::new(outdial_dialer::Dialer::with_rest_carrier(svc.clone())?);
-    Ok(Router::new()
+pub fn router(svc: Services) -> Router {
+    let planner = std::sync::Arc::new(Planner::new(svc.clone()));
+    Router::new()
         .route("/healthz", get(|| std::future::ready("ok")))
         .route("/carrier/voice/status", post(carrier::voice_status))
         .route("/carrier/sms/status", post(carrier::sms_status))
@@ -80,7 +79,7 @@ pub fn router(svc: Services) -> anyhow::Result<Router> {
         .route("/dids/health", get(dids::health))
         .route("/dids/health/report", get(dids::report))
         .route("/dids/{id}/spam-flags", post(dids::spam_flag))
-        .with_state(AppState { svc, dialer }))
+        .with_state(AppState { svc, planner })
 }
 
 /// Serves the API on `listener` until `shutdown` resolves; in-flight requests finish.
@@ -91,7 +90,7 @@ pub async fn serve(
     svc: Services,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    axum::serve(listener, router(svc)?)
+    axum::serve(listener, router(svc))
         .with_graceful_shutdown(shutdown)
         .await?;
     Ok(())

@@ -37,6 +37,18 @@ pub enum ChannelError {
     UnknownPool(String),
 }
 
+/// The queue action a channel failure calls for (feature `worker`): Redis unreachable is
+/// an outage (retry); a pool name that is not configured will not appear by retrying (abort).
+#[cfg(feature = "worker")]
+impl From<ChannelError> for outdial_worker::JobError {
+    fn from(e: ChannelError) -> Self {
+        match e {
+            ChannelError::Redis(_) | ChannelError::Pool(_) => Self::retry(e),
+            ChannelError::UnknownPool(_) => Self::abort(e),
+        }
+    }
+}
+
 /// Pool sizes and lease timing (SPEC §4, §12).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -8,9 +8,9 @@
 //! (in the completing statement) and asks for its re-score, publishes the event and resolves
 //! the contact.
 
-use chrono::{DateTime, Utc};
 use outdial_carrier::callback::CallStatusCallback;
 use outdial_carrier::{CarrierError, OriginateRequest};
+use outdial_control::{effects, transition};
 use outdial_domain::campaign::CampaignCommand;
 use outdial_domain::contact::Disposition;
 use outdial_domain::{AttemptId, CampaignId, OrgId};
@@ -163,8 +163,7 @@ impl Dialer {
             Err(e) => return Err(e.into()),
         };
         let a = &done.attempt;
-        self.release_named(&[(a.channel_pool.clone(), a.holder())], now_ms)
-            .await;
+        effects::release_channels(&self.svc, &[(a.channel_pool.clone(), a.holder())], now_ms).await;
         metrics::counter!("outdial_dialer_attempts_completed_total", "disposition" => outcome.disposition.as_str(), "completed_by" => outcome.completed_by)
             .increment(1);
         // The completion wrote the health event; the caller ID's score follows within
@@ -199,9 +198,9 @@ impl Dialer {
         }));
         self.svc.events.publish(&event).await;
         if let Some(c) = campaign {
-            self.request_stats(c).await;
+            effects::request_stats(&self.svc, c).await;
             if done.campaign_finished {
-                self.complete_campaign(c, now).await?;
+                self.complete_campaign(c).await?;
             }
         }
         Ok(Some(done))
@@ -212,51 +211,31 @@ impl Dialer {
     /// left. Returns whether nothing was left.
     ///
     /// Errors: Postgres failures.
-    pub(crate) async fn complete_if_done(
-        &self,
-        id: CampaignId,
-        now: DateTime<Utc>,
-    ) -> Result<bool, JobError> {
+    pub(crate) async fn complete_if_done(&self, id: CampaignId) -> Result<bool, JobError> {
         if self.svc.store.campaign_has_open_contacts(id).await? {
             return Ok(false);
         }
-        self.complete_campaign(id, now).await?;
+        self.complete_campaign(id).await?;
         Ok(true)
     }
 
-    /// Marks a dialing campaign completed (SPEC §8) once nothing is left to do; a campaign in
-    /// any other status is left alone.
+    /// Marks a dialing campaign completed (SPEC §8) once nothing is left to do, with every
+    /// transition's effects ([`outdial_control::transition::apply`]); a campaign in any
+    /// other status is left alone.
     ///
     /// Errors: Postgres failures.
-    pub(crate) async fn complete_campaign(
-        &self,
-        id: CampaignId,
-        now: DateTime<Utc>,
-    ) -> Result<(), JobError> {
-        match self
-            .svc
-            .store
-            .transition_campaign(
-                id,
-                None,
-                CampaignCommand::Complete,
-                "dialer",
-                Some("every contact is finished"),
-                now,
-            )
-            .await
-        {
-            Ok(t) => {
-                tracing::info!(campaign = %id, "campaign completed");
-                let event = Event::new(names::CAMPAIGN_STATUS, t.campaign.org_id, now)
-                    .campaign(id)
-                    .data(serde_json::json!({ "from": t.from, "to": t.campaign.status, "actor": "dialer" }));
-                self.svc.events.publish(&event).await;
-                self.request_stats(id).await;
-                Ok(())
-            }
-            Err(StoreError::IllegalTransition(_)) => Ok(()),
-            Err(e) => Err(e.into()),
+    pub(crate) async fn complete_campaign(&self, id: CampaignId) -> Result<(), JobError> {
+        let done = transition::apply_if_allowed(
+            &self.svc,
+            id,
+            CampaignCommand::Complete,
+            "dialer",
+            Some("every contact is finished"),
+        )
+        .await?;
+        if done.is_some() {
+            tracing::info!(campaign = %id, "campaign completed");
         }
+        Ok(())
     }
 }

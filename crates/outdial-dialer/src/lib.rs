@@ -11,12 +11,11 @@
 //! | `SmsTick`, `SmsSend`, `SmsStatus`, `SmsTimeout` | [`sms`] | the SMS drip (one prospect per tick, every gap ÷ usable DIDs), the send, delivery receipts, the delivery timeout |
 //! | `Maintenance`, `DidLifecycle` | [`maintenance`] | channel lease renewal, Redis ↔ Postgres reconciliation, DID cooldown/warming |
 //!
-//! [`control`] holds campaign start / pause / resume / cancel, shared with the API and
-//! `outdialctl`. [`run`] is the binary's whole life: connect, bootstrap, serve `/metrics`,
-//! work until shutdown.
+//! Campaign status changes, the shared effects (channels, stats) and the dispatch cycle's
+//! planning come from `outdial-control`, which the API and `outdialctl` use too. [`run`] is
+//! the binary's whole life: connect, bootstrap, serve `/metrics`, work until shutdown.
 
 pub mod calls;
-pub mod control;
 pub mod dispatch;
 pub mod maintenance;
 pub mod sms;
@@ -28,6 +27,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use outdial_carrier::{MessagingProvider, TwilioRest, VoiceProvider};
 use outdial_clock::Clock;
+use outdial_control::dispatch::Planner;
 use outdial_domain::AttemptId;
 use outdial_fleet::batch::Batcher;
 use outdial_fleet::config::Config;
@@ -46,9 +46,9 @@ pub struct Dialer {
     /// The dispatch cycle's own connections (`dialer.dispatch_connections`), created on
     /// first use from the main pool's connect options.
     dispatch_pool: std::sync::OnceLock<sqlx::PgPool>,
-    /// Settings of the dialing campaigns as of their row versions (see
-    /// [`dispatch`]): the cycle and the voice ticks re-read only the rows that changed.
-    campaign_cache: dispatch::CampaignCache,
+    /// The dispatch cycle's planning, with the settings of the dialing campaigns as of
+    /// their row versions: the cycle and the voice ticks re-read only the rows that changed.
+    planner: Planner,
     /// Call completions, group-committed (`dialer.write_gather_ms`): `(attempt,
     /// outcome, when it ended)` → [`outdial_store::Store::complete_attempts`].
     completions: Batcher<(AttemptId, AttemptOutcome, DateTime<Utc>), Option<Completion>>,
@@ -82,11 +82,11 @@ impl Dialer {
             async move { store.record_call_sids(&batch).await }
         });
         Self {
+            planner: Planner::new(svc.clone()),
             svc,
             voice,
             sms,
             dispatch_pool: std::sync::OnceLock::new(),
-            campaign_cache: dispatch::CampaignCache::default(),
             completions,
             call_sids,
         }
@@ -113,6 +113,12 @@ impl Dialer {
     /// The services.
     pub fn services(&self) -> &Services {
         &self.svc
+    }
+
+    /// The dispatch cycle's planning (and `dispatch explain`), with this dialer's cache of
+    /// campaign settings.
+    pub fn planner(&self) -> &Planner {
+        &self.planner
     }
 
     fn clock(&self) -> &dyn Clock {

@@ -15,6 +15,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use outdial_carrier::{CarrierError, SendSmsRequest};
+use outdial_control::effects;
 use outdial_domain::campaign::{CampaignStatus, Channel};
 use outdial_domain::pacing::sms_tick_interval_ms;
 use outdial_domain::phone::parse_timezone_key;
@@ -72,11 +73,11 @@ impl Dialer {
             return Ok(Done::nothing()); // paused, cancelled or completed: the ticks stop here
         }
         let filter = self.sms_filter(&campaign);
-        let mut tx = self.svc.store.pool().begin().await?;
+        let mut tx = self.svc.store.begin().await?;
         let pool = sms::sms_did_pool(&mut tx, &filter, now).await?;
         if pool.usable == 0 {
-            tx.rollback().await?;
-            self.pause_for_no_dids(&campaign, now).await?;
+            outdial_store::rollback(tx).await?;
+            self.pause_for_no_dids(&campaign).await?;
             return Ok(Done::nothing());
         }
         let interval = sms_tick_interval_ms(
@@ -102,12 +103,12 @@ impl Dialer {
             .cloned()
             .collect();
         if open.is_empty() {
-            tx.rollback().await?;
+            outdial_store::rollback(tx).await?;
             return self.sms_idle(&campaign, &keys, next, now).await;
         }
         if let Some(free_at) = pool.next_free_at {
             // Every DID texted within the gap: nothing can be sent before the first is free.
-            tx.rollback().await?;
+            outdial_store::rollback(tx).await?;
             return Ok(Done::then(vec![tick(next.max(free_at.timestamp_millis()))]));
         }
 
@@ -152,7 +153,7 @@ impl Dialer {
             sent = Some(sms::insert_sms(&mut tx, &new, now).await?);
             break;
         }
-        tx.commit().await?;
+        outdial_store::commit(tx).await?;
         for id in &dnc {
             metrics::counter!("outdial_dialer_skipped_total", "reason" => "dnc").increment(1);
             let event = Event::new(names::PROSPECT_DNC, campaign.org_id, now)
@@ -176,12 +177,12 @@ impl Dialer {
                 }
                 .at(timeout),
             );
-        } else if !did_taken && self.complete_if_done(campaign_id, now).await? {
+        } else if !did_taken && self.complete_if_done(campaign_id).await? {
             // Nothing queued, nothing in flight: the campaign is done.
             return Ok(Done::nothing());
         }
         if !dnc.is_empty() {
-            self.request_stats(campaign_id).await;
+            effects::request_stats(&self.svc, campaign_id).await;
         }
         Ok(Done::then(jobs))
     }
@@ -195,7 +196,7 @@ impl Dialer {
         next_ms: i64,
         now: DateTime<Utc>,
     ) -> Result<Done<DialerJob>, JobError> {
-        if self.complete_if_done(campaign.id, now).await? {
+        if self.complete_if_done(campaign.id).await? {
             return Ok(Done::nothing());
         }
         let wake = self.reopening(campaign, keys, now).unwrap_or_else(|| {
@@ -333,8 +334,8 @@ impl Dialer {
             self.svc.events.publish(&event).await;
         }
         if status.is_final() {
-            self.request_stats(m.campaign_id).await;
-            self.complete_if_done(m.campaign_id, now).await?;
+            effects::request_stats(&self.svc, m.campaign_id).await;
+            self.complete_if_done(m.campaign_id).await?;
         }
         Ok(())
     }

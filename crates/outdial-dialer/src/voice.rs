@@ -15,6 +15,7 @@
 //! or cancel that changes the contact meanwhile wins, and no contact is started twice.
 
 use chrono::{DateTime, Duration, Utc};
+use outdial_control::{effects, transition};
 use outdial_domain::campaign::{CampaignCommand, CampaignStatus, Channel};
 use outdial_domain::contact::{PhoneChoice, channel_holder, select_phone};
 use outdial_domain::did::select_did;
@@ -22,7 +23,7 @@ use outdial_domain::pacing::{next_tick_us, resume_on_grid_us, tick_interval_us, 
 use outdial_domain::phone::{area_code, parse_timezone_key};
 use outdial_domain::{CampaignId, ContactId};
 use outdial_fleet::events::{Event, names};
-use outdial_fleet::jobs::{DialerJob, StatsJob};
+use outdial_fleet::jobs::DialerJob;
 use outdial_queue::NewJob;
 use outdial_store::StoreError;
 use outdial_store::campaigns::Campaign;
@@ -98,11 +99,12 @@ impl Dialer {
         // contact with the campaign's row version and the caller IDs; the campaign's
         // settings come from the cache while that version is current. With nothing
         // admitted (or the campaign not dialing) the campaign is read as it is now.
-        let mut conn = self.svc.store.pool().acquire().await?;
+        let mut conn = self.svc.store.acquire().await?;
         let next = dialing::next_admitted(&mut conn, campaign_id).await?;
         let cached = match &next {
             Some(n) => {
-                self.campaign_at_version(&mut conn, campaign_id, n.campaign_version)
+                self.planner
+                    .campaign_at_version(&mut conn, campaign_id, n.campaign_version)
                     .await?
             }
             None => None,
@@ -171,7 +173,7 @@ impl Dialer {
         next_planned_us: i64,
         now: DateTime<Utc>,
     ) -> Result<Done<DialerJob>, JobError> {
-        if self.complete_if_done(campaign.id, now).await? {
+        if self.complete_if_done(campaign.id).await? {
             return Ok(Done::nothing());
         }
         let zones = self.svc.store.campaign_timezones(campaign.id).await?;
@@ -231,7 +233,7 @@ impl Dialer {
         contact_id: ContactId,
     ) -> Result<Done<DialerJob>, JobError> {
         let now = self.clock().now();
-        let mut conn = self.svc.store.pool().acquire().await?;
+        let mut conn = self.svc.store.acquire().await?;
         let Some(contact) = dialing::admitted_contact(&mut conn, contact_id).await? else {
             return Ok(Done::nothing()); // already started, or no longer admitted
         };
@@ -293,7 +295,7 @@ impl Dialer {
             if !dialing::end_contact(conn, &contact, "locked", "cancelled", "dnc", now).await? {
                 return Ok(self.skipped(Skip::Withdrawn, contact.campaign_id).await);
             }
-            self.release_named(&release, now_ms).await;
+            effects::release_channels(&self.svc, &release, now_ms).await;
             let event = Event::new(names::PROSPECT_DNC, contact.org_id, now)
                 .maybe_campaign(contact.campaign_id)
                 .contact(contact.id);
@@ -312,7 +314,7 @@ impl Dialer {
                 if !dialing::requeue_admitted(conn, &contact, opening, now).await? {
                     return Ok(self.skipped(Skip::Withdrawn, contact.campaign_id).await);
                 }
-                self.release_named(&release, now_ms).await;
+                effects::release_channels(&self.svc, &release, now_ms).await;
                 return Ok(self.skipped(Skip::Window, contact.campaign_id).await);
             }
         }
@@ -365,10 +367,10 @@ impl Dialer {
                 )
                 .await?
                 {
-                    self.release_named(retaken, now_ms).await;
+                    effects::release_channels(&self.svc, retaken, now_ms).await;
                     return Ok(self.skipped(Skip::Withdrawn, contact.campaign_id).await);
                 }
-                self.release_named(&release, now_ms).await;
+                effects::release_channels(&self.svc, &release, now_ms).await;
                 return Ok(self.skipped(Skip::Exhausted, contact.campaign_id).await);
             }
         };
@@ -396,12 +398,12 @@ impl Dialer {
                 now + Duration::milliseconds(cfg.backpressure_requeue_ms)
             };
             if !dialing::requeue_admitted(conn, &contact, retry_at, now).await? {
-                self.release_named(retaken, now_ms).await;
+                effects::release_channels(&self.svc, retaken, now_ms).await;
                 return Ok(self.skipped(Skip::Withdrawn, contact.campaign_id).await);
             }
-            self.release_named(&release, now_ms).await;
+            effects::release_channels(&self.svc, &release, now_ms).await;
             if let Some(c) = campaign {
-                self.pause_for_no_dids(c, now).await?;
+                self.pause_for_no_dids(c).await?;
             }
             return Ok(self.skipped(Skip::NoDids, contact.campaign_id).await);
         };
@@ -417,7 +419,7 @@ impl Dialer {
             channel_pool: pool.clone(),
         };
         let Some(attempt) = dialing::start_admitted(conn, &new, now).await? else {
-            self.release_named(retaken, now_ms).await;
+            effects::release_channels(&self.svc, retaken, now_ms).await;
             return Ok(self.skipped(Skip::Withdrawn, contact.campaign_id).await);
         };
         metrics::counter!("outdial_dialer_attempts_started_total", "pool" => pool).increment(1);
@@ -427,61 +429,33 @@ impl Dialer {
     async fn skipped(&self, why: Skip, campaign: Option<CampaignId>) -> Start {
         metrics::counter!("outdial_dialer_skipped_total", "reason" => why.label()).increment(1);
         if let Some(c) = campaign {
-            self.request_stats(c).await;
+            effects::request_stats(&self.svc, c).await;
         }
         Start::Skipped(why)
     }
 
-    /// Auto-pause (SPEC §5.5): no usable caller ID. The campaign stays paused until resumed.
-    pub(crate) async fn pause_for_no_dids(
-        &self,
-        c: &Campaign,
-        now: DateTime<Utc>,
-    ) -> Result<(), JobError> {
-        // control::apply also gives back the campaign's other admitted contacts.
-        match self
-            .svc
-            .store
-            .transition_campaign(
-                c.id,
-                None,
-                CampaignCommand::Pause,
-                "dialer",
-                Some("no healthy caller ID"),
-                now,
-            )
-            .await
-        {
-            Ok(_) => {
-                tracing::warn!(campaign = %c.id, "no usable caller ID: campaign paused");
-                let event = Event::new(names::PAUSED_NO_DIDS, c.org_id, now).campaign(c.id);
-                self.svc.events.publish(&event).await;
-                Ok(())
-            }
-            Err(StoreError::IllegalTransition(_)) => Ok(()), // another pod paused it first
-            Err(e) => Err(e.into()),
+    /// Auto-pause (SPEC §5.5, §6): campaign `c` has no usable caller ID. The pause takes
+    /// every path's effects ([`outdial_control::transition::apply`]: its admitted contacts
+    /// back to `queued` with their channels released, `campaign.status.changed`, stats),
+    /// then `campaign.paused.no_dids` is published. The campaign stays paused until resumed.
+    /// Another pod pausing it first is not an error.
+    ///
+    /// Errors: Postgres failures.
+    pub(crate) async fn pause_for_no_dids(&self, c: &Campaign) -> Result<(), JobError> {
+        let paused = transition::apply_if_allowed(
+            &self.svc,
+            c.id,
+            CampaignCommand::Pause,
+            "dialer",
+            Some("no healthy caller ID"),
+        )
+        .await?;
+        if paused.is_some() {
+            tracing::warn!(campaign = %c.id, "no usable caller ID: campaign paused");
+            let event =
+                Event::new(names::PAUSED_NO_DIDS, c.org_id, self.clock().now()).campaign(c.id);
+            self.svc.events.publish(&event).await;
         }
-    }
-
-    /// Asks `campaign-stats` to aggregate `campaign` soon: at most one pending aggregation
-    /// per campaign, due after the throttle, so `campaign.stats.updated` is published at
-    /// most once per throttle period (SPEC §9).
-    pub(crate) async fn request_stats(&self, campaign: CampaignId) {
-        let now = self.clock().now_ms();
-        let due = now + self.svc.config.stats.throttle_ms;
-        if let Err(e) = self
-            .svc
-            .stats_queue
-            .enqueue(
-                &[StatsJob::Aggregate {
-                    campaign_id: campaign,
-                }
-                .at(due)],
-                now,
-            )
-            .await
-        {
-            tracing::warn!(campaign = %campaign, error = %e, "stats request not enqueued");
-        }
+        Ok(())
     }
 }

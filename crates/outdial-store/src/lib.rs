@@ -25,6 +25,8 @@ pub mod dids;
 pub mod orgs;
 pub mod sms;
 pub mod stats;
+#[cfg(feature = "worker")]
+mod worker;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
@@ -80,6 +82,43 @@ impl From<sqlx::Error> for StoreError {
 }
 
 impl StoreError {
+    /// Whether the failure is an outage that retrying can outlast — the database
+    /// unreachable, the pool exhausted, a connection dropped, a serialization failure or
+    /// deadlock, the server shutting down or out of resources, a batched write that got no
+    /// answer — rather than a fact about the data (not found, corrupt, invalid, a conflict, a
+    /// forbidden transition) or a statement that cannot work (a decode or SQL error). An
+    /// outage must never dead-letter good work (product §3 "An outage is not a failure").
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::NotFound { .. }
+            | Self::AlreadyExists(_)
+            | Self::Invalid(_)
+            | Self::IllegalTransition(_)
+            | Self::Corrupt(_) => false,
+            Self::Batch(_) => true,
+            Self::Db(e) => match e {
+                // SQLSTATE classes: 08 connection, 40 transaction rollback (serialization,
+                // deadlock), 53 insufficient resources, 55 lock not available, 57 operator
+                // intervention (admin shutdown, cannot connect now), 58 system error.
+                sqlx::Error::Database(db) => db.code().is_some_and(|c| {
+                    ["08", "40", "53", "55", "57", "58"]
+                        .iter()
+                        .any(|p| c.starts_with(p))
+                }),
+                sqlx::Error::RowNotFound
+                | sqlx::Error::TypeNotFound { .. }
+                | sqlx::Error::ColumnIndexOutOfBounds { .. }
+                | sqlx::Error::ColumnNotFound(_)
+                | sqlx::Error::ColumnDecode { .. }
+                | sqlx::Error::Decode(_)
+                | sqlx::Error::Encode(_)
+                | sqlx::Error::Configuration(_)
+                | sqlx::Error::Migrate(_) => false,
+                _ => true,
+            },
+        }
+    }
+
     pub(crate) fn not_found(what: &'static str, id: impl std::fmt::Display) -> Self {
         Self::NotFound {
             what,
@@ -154,6 +193,39 @@ impl Store {
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
+
+    /// A connection from the pool, for functions of this crate that take `&mut
+    /// PgConnection` (so the caller composes them on one connection).
+    ///
+    /// Errors: the pool timed out or the connection failed ([`StoreError::is_transient`]).
+    pub async fn acquire(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Postgres>> {
+        Ok(self.pool.acquire().await?)
+    }
+
+    /// A transaction on a connection from the pool; commit it with [`commit`] (dropped, it
+    /// rolls back).
+    ///
+    /// Errors: as [`Store::acquire`].
+    pub async fn begin(&self) -> Result<Transaction> {
+        Ok(self.pool.begin().await?)
+    }
+}
+
+/// A Postgres transaction of the store's pool.
+pub type Transaction = sqlx::Transaction<'static, sqlx::Postgres>;
+
+/// Commits `tx`.
+///
+/// Errors: the commit failed (nothing of the transaction is written).
+pub async fn commit(tx: Transaction) -> Result<()> {
+    Ok(tx.commit().await?)
+}
+
+/// Rolls `tx` back (as dropping it would, but at once and with the error reported).
+///
+/// Errors: the connection failed (Postgres rolls the transaction back anyway).
+pub async fn rollback(tx: Transaction) -> Result<()> {
+    Ok(tx.rollback().await?)
 }
 
 /// Creates database `name` on the server of `admin_url` unless it exists. Returns the URL of

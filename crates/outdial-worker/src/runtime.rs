@@ -130,58 +130,77 @@ impl<J> Done<J> {
     }
 }
 
-/// A failed run.
-#[derive(Debug)]
+/// Any error a handler fails with, kept whole so its cause chain reaches the logs and the
+/// dead letter.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A failed run: what the queue should do with the job, and why.
+///
+/// There is no blanket conversion from every error: a handler says which failures are
+/// permanent. Crates whose errors a handler meets provide `From` impls that decide by kind
+/// (queue errors here; store and channel errors behind their `worker` features), so `?`
+/// retries an outage and dead-letters a missing row.
+#[derive(Debug, thiserror::Error)]
 pub enum JobError {
     /// Try again later: after `after_ms`, or after the exponential backoff when `None`.
     /// Dead-lettered once the attempts are used up.
+    #[error("retryable: {source}")]
     Retry {
         /// what went wrong
-        error: String,
+        #[source]
+        source: BoxError,
         /// explicit delay, ms
         after_ms: Option<i64>,
     },
     /// Retrying cannot help (a malformed payload, a missing row): dead-letter now.
-    Abort(String),
+    #[error("permanent: {source}")]
+    Abort {
+        /// what went wrong
+        #[source]
+        source: BoxError,
+    },
 }
 
 impl JobError {
-    /// A retryable failure.
-    pub fn retry(error: impl fmt::Display) -> Self {
+    /// A retryable failure caused by `error` (an error value, or a message).
+    pub fn retry(error: impl Into<BoxError>) -> Self {
         Self::Retry {
-            error: error.to_string(),
+            source: error.into(),
             after_ms: None,
         }
     }
 
-    /// A permanent failure.
-    pub fn abort(error: impl fmt::Display) -> Self {
-        Self::Abort(error.to_string())
-    }
-}
-
-impl fmt::Display for JobError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Retry { error, .. } => write!(f, "retryable: {error}"),
-            Self::Abort(error) => write!(f, "permanent: {error}"),
+    /// A permanent failure caused by `error` (an error value, or a message).
+    pub fn abort(error: impl Into<BoxError>) -> Self {
+        Self::Abort {
+            source: error.into(),
         }
     }
-}
 
-/// Any error is retryable unless the handler says otherwise.
-impl<E: std::error::Error + Send + Sync + 'static> From<E> for JobError {
-    fn from(e: E) -> Self {
-        let mut text = e.to_string();
-        let mut source = e.source();
-        while let Some(s) = source {
+    /// The cause with its whole source chain on one line (`cause: cause: …`), as logs and
+    /// dead letters show it.
+    pub fn cause_chain(&self) -> String {
+        let (Self::Retry { source, .. } | Self::Abort { source }) = self;
+        let mut text = source.to_string();
+        let mut next = source.source();
+        while let Some(s) = next {
             text.push_str(": ");
             text.push_str(&s.to_string());
-            source = s.source();
+            next = s.source();
         }
-        Self::Retry {
-            error: text,
-            after_ms: None,
+        text
+    }
+}
+
+/// Queue failures: a Redis or pool error is an outage (retry); a job that cannot be encoded
+/// or a script reply that breaks its documented shape will not change by retrying (abort).
+impl From<QueueError> for JobError {
+    fn from(e: QueueError) -> Self {
+        match e {
+            QueueError::Encode { .. } | QueueError::Protocol { .. } => Self::abort(e),
+            QueueError::Redis(_) | QueueError::Pool(_) | QueueError::EvictionPolicy(_) => {
+                Self::retry(e)
+            }
         }
     }
 }
@@ -252,27 +271,31 @@ fn settlement<J: Job>(
             successors: done.successors,
             withdraw: done.withdraw,
         },
-        Err(JobError::Abort(error)) => Settle::DeadLetter {
-            id: envelope.id,
-            lease,
-            error,
-        },
-        Err(JobError::Retry { error, after_ms }) => {
-            if envelope.attempt + 1 >= cfg.max_attempts {
-                let error = format!("gave up after {} attempts: {error}", envelope.attempt + 1);
-                Settle::DeadLetter {
+        Err(e) => {
+            let error = e.cause_chain();
+            match e {
+                JobError::Abort { .. } => Settle::DeadLetter {
                     id: envelope.id,
                     lease,
                     error,
+                },
+                JobError::Retry { .. } if envelope.attempt + 1 >= cfg.max_attempts => {
+                    let error = format!("gave up after {} attempts: {error}", envelope.attempt + 1);
+                    Settle::DeadLetter {
+                        id: envelope.id,
+                        lease,
+                        error,
+                    }
                 }
-            } else {
-                let delay = after_ms.unwrap_or_else(|| cfg.backoff_ms(envelope.attempt));
-                let mut next = envelope;
-                next.attempt += 1;
-                Settle::Retry {
-                    lease,
-                    envelope: next,
-                    due_ms: now_ms + delay,
+                JobError::Retry { after_ms, .. } => {
+                    let delay = after_ms.unwrap_or_else(|| cfg.backoff_ms(envelope.attempt));
+                    let mut next = envelope;
+                    next.attempt += 1;
+                    Settle::Retry {
+                        lease,
+                        envelope: next,
+                        due_ms: now_ms + delay,
+                    }
                 }
             }
         }
@@ -562,7 +585,7 @@ async fn run_one<J: Job, H: Handler<J>>(
         .instrument(span.clone())
         .await;
     if let Err(e) = &result {
-        span.in_scope(|| tracing::warn!(error = %e, "job failed"));
+        span.in_scope(|| tracing::warn!(error = %e.cause_chain(), permanent = matches!(e, JobError::Abort { .. }), "job failed"));
     }
     let settle = settlement(cfg, envelope, lease, result, clock.now_ms());
     metrics::histogram!("outdial_queue_job_duration_seconds", "queue" => queue.to_owned(), "kind" => kind.clone())

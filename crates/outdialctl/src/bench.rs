@@ -17,7 +17,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use outdial_dialer::control::{self, CampaignSpec};
+use outdial_control::spec::CampaignSpec;
+use outdial_control::transition;
 use outdial_domain::campaign::CampaignCommand;
 use outdial_domain::pacing::{phase_us, tick_interval_us, us_to_due_ms};
 use outdial_fleet::config::Config;
@@ -152,7 +153,14 @@ async fn pacing(
         for i in 0..(wanted + (cps * 10.0).ceil() as u64 + 5) {
             csv.push_str(&format!("+1212{}{:04}\n", 200 + i / 10_000, i % 10_000));
         }
-        control::import_contacts(&svc, org.id, campaign.id, "bench.csv", csv.as_bytes()).await?;
+        outdial_control::import::import_contacts(
+            &svc,
+            org.id,
+            campaign.id,
+            "bench.csv",
+            csv.as_bytes(),
+        )
+        .await?;
         let mut env = base_fleet_env(&config);
         env.insert("OUTDIAL_LOG__FILTER".into(), "warn".into());
         env.insert(
@@ -169,7 +177,7 @@ async fn pacing(
             dialers,
         };
         let mut fleet = Fleet::start(&opts).await?;
-        control::apply(
+        transition::apply(
             &svc,
             campaign.id,
             Some(org.id),

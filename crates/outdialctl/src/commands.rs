@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use anyhow::Context;
-use outdial_dialer::control::{self, CampaignSpec, WindowSpec};
+use outdial_control::dispatch::Planner;
+use outdial_control::spec::{CampaignSpec, WindowSpec};
+use outdial_control::transition;
 use outdial_domain::campaign::{CampaignCommand, Channel};
 use outdial_domain::phone::E164;
 use outdial_domain::{CampaignId, OrgId};
@@ -164,7 +166,9 @@ async fn dispatch(svc: &Services, command: Command) -> anyhow::Result<()> {
                 || "contacts.csv".into(),
                 |n| n.to_string_lossy().into_owned(),
             );
-            let report = control::import_contacts(svc, c.org_id, c.id, &name, &bytes).await?;
+            let report =
+                outdial_control::import::import_contacts(svc, c.org_id, c.id, &name, &bytes)
+                    .await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
@@ -240,7 +244,7 @@ async fn campaign(svc: &Services, cmd: cli::CampaignCommand) -> anyhow::Result<(
         cli::CampaignCommand::Resume(r) => control_cmd(CampaignCommand::Resume, r),
         cli::CampaignCommand::Cancel(r) => control_cmd(CampaignCommand::Cancel, r),
     };
-    let t = control::apply(
+    let t = transition::apply(
         svc,
         CampaignId(target.id),
         None,
@@ -485,11 +489,7 @@ async fn queues(svc: &Services, dead: usize, json_out: bool) -> anyhow::Result<(
 ///
 /// Errors: database or Redis failures.
 pub async fn explain(svc: &Services, json_out: bool) -> anyhow::Result<()> {
-    let dialer = outdial_dialer::Dialer::with_rest_carrier(svc.clone())?;
-    let e = dialer
-        .explain(svc.clock.now())
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let e = Planner::new(svc.clone()).explain(svc.clock.now()).await?;
     if json_out {
         println!("{}", serde_json::to_string_pretty(&e)?);
         return Ok(());

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use chrono::Utc;
 use indicatif::{ProgressBar, ProgressStyle};
-use outdial_dialer::control::CampaignSpec;
+use outdial_control::spec::CampaignSpec;
 use outdial_domain::CampaignId;
 use outdial_domain::campaign::CampaignStatus;
 use outdial_fleet::config::Config;
@@ -143,7 +143,7 @@ pub async fn run(config: Config, args: DemoArgs) -> anyhow::Result<()> {
     let bytes =
         std::fs::read(&contacts).with_context(|| format!("reading {}", contacts.display()))?;
     let report =
-        outdial_dialer::control::import_contacts(&svc, org.id, campaign.id, "contacts.csv", &bytes)
+        outdial_control::import::import_contacts(&svc, org.id, campaign.id, "contacts.csv", &bytes)
             .await?;
     println!(
         "[{:>5.1} s] organization {} with {} caller IDs and {} suppressed numbers; campaign {} at {} cps",
@@ -189,7 +189,7 @@ pub async fn run(config: Config, args: DemoArgs) -> anyhow::Result<()> {
             .take(args.sms_prospects + 1)
             .map(|l| format!("{l}\n"))
             .collect();
-        let r = outdial_dialer::control::import_contacts(
+        let r = outdial_control::import::import_contacts(
             &svc,
             org.id,
             sms.id,

@@ -1,80 +1,9 @@
-//! Campaign control shared by the API and `outdialctl` (SPEC §8): the status change is one
-//! Postgres transaction ([`outdial_store::Store::transition_campaign`]); this module adds its
-//! effects on Redis — scheduling the first tick on start and resume, releasing the channels
-//! of contacts a cancel took out of the queue — and publishes the change.
+//! Campaign settings as an API client or operator writes them (JSON for
+//! `POST /api/campaigns`, flags for `outdialctl campaign create`), validated into a new
+//! campaign (SPEC §5, §6, §12).
 
-use outdial_domain::campaign::{CampaignCommand, CampaignStatus, Channel};
-use outdial_domain::contact::channel_holder;
-use outdial_domain::{CampaignId, OrgId};
-use outdial_fleet::events::{Event, names};
-use outdial_fleet::jobs::{DialerJob, StatsJob};
-use outdial_fleet::services::Services;
-use outdial_store::StoreError;
-use outdial_store::campaigns::Transitioned;
-
-/// Applies `command` to campaign `id` (org-scoped when `org` is given), recording `actor`
-/// (`api:token:<id>`, `cli`, …) and `reason`, then does its Redis effects.
-///
-/// Errors: [`StoreError::IllegalTransition`] (→ 409 with the current status),
-/// [`StoreError::NotFound`], or Postgres failures. A Redis failure after the status changed
-/// is logged, not returned: maintenance restores the tick within its interval.
-pub async fn apply(
-    svc: &Services,
-    id: CampaignId,
-    org: Option<OrgId>,
-    command: CampaignCommand,
-    actor: &str,
-    reason: Option<&str>,
-) -> Result<Transitioned, StoreError> {
-    let now = svc.clock.now();
-    let now_ms = now.timestamp_millis();
-    let t = svc
-        .store
-        .transition_campaign(id, org, command, actor, reason, now)
-        .await?;
-    if t.campaign.status == CampaignStatus::Dialing {
-        let tick = match t.campaign.channel {
-            Channel::Voice => DialerJob::VoiceTick {
-                campaign_id: id,
-                planned_us: None,
-            },
-            Channel::Sms => DialerJob::SmsTick { campaign_id: id },
-        };
-        if let Err(e) = svc
-            .dialer_queue
-            .enqueue(&[tick.at(now_ms).keep_earliest()], now_ms)
-            .await
-        {
-            tracing::warn!(campaign = %id, error = %e, "first tick not enqueued; maintenance will restore it");
-        }
-    }
-    let locked: Vec<(String, String)> = t
-        .released
-        .iter()
-        .map(|(c, attempts, pool)| (pool.clone(), channel_holder(*c, *attempts)))
-        .collect();
-    for (pool, holder) in &locked {
-        if let Err(e) = svc
-            .channels
-            .release(pool, std::slice::from_ref(holder), now_ms)
-            .await
-        {
-            tracing::warn!(pool, error = %e, "channel release failed; the lease will expire");
-        }
-    }
-    let event = Event::new(names::CAMPAIGN_STATUS, t.campaign.org_id, now)
-        .campaign(id)
-        .data(serde_json::json!({ "from": t.from, "to": t.campaign.status, "command": command.as_str(), "actor": actor, "reason": reason }));
-    svc.events.publish(&event).await;
-    let _ = svc
-        .stats_queue
-        .enqueue(
-            &[StatsJob::Aggregate { campaign_id: id }.at(now_ms)],
-            now_ms,
-        )
-        .await;
-    Ok(t)
-}
+use outdial_domain::OrgId;
+use outdial_domain::campaign::Channel;
 
 /// A campaign as an API client or operator describes it (JSON for `POST /api/campaigns`,
 /// flags for `outdialctl campaign create`). Unset fields take SPEC §12 defaults.
@@ -236,48 +165,4 @@ impl CampaignSpec {
         }
         Ok(c)
     }
-}
-
-/// Why an import failed as a whole (bad rows are reported, not failures).
-#[derive(Debug, thiserror::Error)]
-pub enum ImportFailure {
-    /// The file has no usable header.
-    #[error(transparent)]
-    File(#[from] outdial_domain::import::ImportError),
-    /// The campaign does not exist, or the database failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// Validates and imports a contact CSV into `campaign` of `org` (SPEC §11): every row is
-/// parsed and validated; valid, de-duplicated contacts are inserted in one transaction with
-/// an upload record; the report lists every rejected row with its number.
-///
-/// Errors: [`ImportFailure::File`] for an unusable header (nothing is written),
-/// [`ImportFailure::Store`] for an unknown campaign or a database failure (nothing is
-/// written).
-pub async fn import_contacts(
-    svc: &Services,
-    org: OrgId,
-    campaign: CampaignId,
-    filename: &str,
-    bytes: &[u8],
-) -> Result<outdial_store::contacts::ImportReport, ImportFailure> {
-    let c = svc.store.campaign(campaign, Some(org)).await?;
-    let parsed = outdial_domain::import::parse_contacts_csv(bytes, &c.timezone)?;
-    let now = svc.clock.now();
-    let report = svc
-        .store
-        .import_contacts(
-            org,
-            Some(campaign),
-            filename,
-            parsed.rows_read,
-            &parsed.contacts,
-            parsed.rejections,
-            parsed.malformed,
-            now,
-        )
-        .await?;
-    Ok(report)
 }
