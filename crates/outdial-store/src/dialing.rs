@@ -861,9 +861,11 @@ impl Store {
     /// calls ending at once share the round trips and the commit (the dialer gathers them,
     /// `dialer.write_gather_ms`). Returns one result per item, in order.
     ///
-    /// The statements, no transaction: a read of what the outcome table needs (the attempt
-    /// index, the contact's number count, the campaign's policy and status — none of which a
-    /// concurrent completion changes), then one statement that ends each attempt only if it
+    /// One transaction: a read of what the outcome table needs (the attempt index, the
+    /// contact's number count, the campaign's policy and status — the campaigns
+    /// share-locked, so a status change committing meanwhile is either seen by the read or
+    /// waits for the commit: a retry in a campaign cancelled at that moment becomes
+    /// `cancelled`, never `queued`), then one statement that ends each attempt only if it
     /// is still open (the compare-and-set), writes its caller ID's `did_health_events` row
     /// (SPEC §7: exactly one per attempt with a DID, so no outcome can be lost between the
     /// completion and the health worker; its caller ID and attempt are copied from the
@@ -883,14 +885,26 @@ impl Store {
         items: &[(AttemptId, AttemptOutcome, DateTime<Utc>)],
     ) -> Result<Vec<Result<Option<Completion>>>> {
         let ids: Vec<i64> = items.iter().map(|(id, _, _)| id.0).collect();
+        let mut tx = self.pool.begin().await?;
+        // The campaigns are share-locked, in id order, for the rest of the transaction: a
+        // status change (cancel, pause) holds its campaign's row lock until it commits, so the
+        // read below waits for a change in flight and sees the status it committed, and a
+        // change that comes later waits until the completion has committed — then its own
+        // contact update sees the contacts this batch requeued. Without the lock a cancel
+        // committed between the read and the write left a retried contact `queued` in a
+        // cancelled campaign.
         let policies: Vec<PolicyRow> = sqlx::query_as(
-            "SELECT a.id, a.status AS attempt_status, a.attempt_index, cardinality(c.phone_numbers) AS phone_count,
+            "WITH k AS (
+                 SELECT id, max_attempts_per_phone_number, retry_delay_ms, voicemail_drop, retry_busy, status
+                 FROM campaigns WHERE id IN (SELECT campaign_id FROM call_attempts WHERE id = ANY($1))
+                 ORDER BY id FOR SHARE)
+             SELECT a.id, a.status AS attempt_status, a.attempt_index, cardinality(c.phone_numbers) AS phone_count,
                     k.max_attempts_per_phone_number, k.retry_delay_ms, k.voicemail_drop, k.retry_busy, k.status AS campaign_status
-             FROM call_attempts a JOIN contacts c ON c.id = a.contact_id LEFT JOIN campaigns k ON k.id = a.campaign_id
+             FROM call_attempts a JOIN contacts c ON c.id = a.contact_id LEFT JOIN k ON k.id = a.campaign_id
              WHERE a.id = ANY($1)",
         )
         .bind(&ids)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await?;
         let policies: HashMap<i64, PolicyRow> = policies.into_iter().map(|p| (p.id, p)).collect();
         let mut results: Vec<Result<Option<Completion>>> = Vec::with_capacity(items.len());
@@ -915,6 +929,7 @@ impl Store {
             results.push(Ok(None)); // replaced below when the statement completes it
         }
         if writes.item.is_empty() {
+            tx.rollback().await?;
             return Ok(results);
         }
         // Each attempt ends only if still open; its contact changes only with it. A contact
@@ -983,8 +998,9 @@ impl Store {
         .bind(&writes.reason)
         .bind(&writes.next_index)
         .bind(&writes.retry_after)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await?;
+        tx.commit().await?;
         for d in done {
             let i = usize::try_from(d.item).map_err(corrupt)?;
             let resolution = writes.resolution.remove(&d.item).ok_or_else(|| {

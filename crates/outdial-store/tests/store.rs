@@ -983,3 +983,74 @@ async fn a_malformed_database_url_is_an_error() {
         "{err:?}"
     );
 }
+
+/// A cancel that commits while a completion is being written cannot leave a retried contact
+/// `queued` in the cancelled campaign: the completion decides on the campaign status its
+/// write sees. The cancel is held open in its own transaction (as
+/// `Store::transition_campaign` runs it) while the completion starts; the completion
+/// either waits for it or writes first, never in between.
+#[sqlx::test(migrator = "outdial_store::MIGRATOR")]
+async fn a_completion_racing_a_cancel_does_not_requeue_the_contact(pool: PgPool) {
+    let (store, org, campaign) = setup(pool.clone(), 2).await;
+    let (contact, attempt) = dialing_attempt(&store, org, campaign).await;
+    let mut cancel = pool.begin().await.expect("begin");
+    sqlx::query("SELECT status FROM campaigns WHERE id = $1 FOR UPDATE")
+        .bind(campaign.0)
+        .execute(&mut *cancel)
+        .await
+        .expect("lock campaign");
+    sqlx::query("UPDATE campaigns SET status = 'cancelled' WHERE id = $1")
+        .bind(campaign.0)
+        .execute(&mut *cancel)
+        .await
+        .expect("cancel campaign");
+    sqlx::query(
+        "UPDATE contacts SET status = 'cancelled', status_reason = 'campaign_cancelled'
+         WHERE campaign_id = $1 AND status IN ('queued', 'locked')",
+    )
+    .bind(campaign.0)
+    .execute(&mut *cancel)
+    .await
+    .expect("cancel contacts");
+    // A retryable outcome while the cancel is uncommitted.
+    let completing = tokio::spawn({
+        let store = store.clone();
+        async move {
+            store
+                .complete_attempt(attempt, &outcome(Disposition::NoAnswer, "webhook"), t0())
+                .await
+        }
+    });
+    // Wait until the completion is either finished or blocked on a lock the cancel holds.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&pool)
+        .await
+        .expect("activity");
+        if waiting > 0 || completing.is_finished() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "completion neither finished nor waited"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    cancel.commit().await.expect("commit cancel");
+    let done = completing
+        .await
+        .expect("task")
+        .expect("complete")
+        .expect("completed once");
+    let c = store.contact(contact).await.expect("contact");
+    assert_eq!(
+        (c.status.as_str(), c.status_reason.as_deref()),
+        ("cancelled", Some("campaign_cancelled")),
+        "completion reported {}",
+        done.contact_status
+    );
+}
