@@ -107,7 +107,7 @@ pub async fn run(
     let svc = outdial_fleet::process::connect(config).await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut metrics_stop = stop_rx.clone();
-    let metrics = outdial_fleet::telemetry::serve_metrics(&svc.config.metrics.listen, async move {
+    let metrics = outdial_fleet::telemetry::serve_metrics("outdial-api", &svc.config.metrics.listen, async move {
         let _ = metrics_stop.wait_for(|s| *s).await;
     })
     .await?;

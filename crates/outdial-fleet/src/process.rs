@@ -20,7 +20,7 @@ pub async fn run_worker<J: Job, H: Handler<J>>(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-    let addr = serve_metrics(&svc.config.metrics.listen, async move {
+    let addr = serve_metrics(name, &svc.config.metrics.listen, async move {
         let _ = stop_rx.wait_for(|s| *s).await;
     })
     .await?;

@@ -48,12 +48,19 @@ pub fn metrics_handle() -> anyhow::Result<PrometheusHandle> {
 /// Serves `GET /metrics` (Prometheus text format) and `GET /healthz` on `listen` until
 /// `shutdown` resolves. Returns the bound address (port 0 picks one) once listening.
 ///
+/// Before serving it sets `outdial_build_info{process, version} 1` — `process` is the
+/// binary's name (`outdial-dialer`, …), `version` the crate version — so every process's
+/// `/metrics` says what it is from its first scrape, and a probe can tell an outdial
+/// exporter from any other 200.
+///
 /// Errors: the address cannot be bound, or the recorder cannot be installed.
 pub async fn serve_metrics(
+    process: &str,
     listen: &str,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<SocketAddr> {
     let handle = metrics_handle()?;
+    metrics::gauge!("outdial_build_info", "process" => process.to_owned(), "version" => env!("CARGO_PKG_VERSION")).set(1.0);
     let app = Router::new()
         .route("/metrics", get(move || std::future::ready(handle.render())))
         .route("/healthz", get(|| std::future::ready("ok")));

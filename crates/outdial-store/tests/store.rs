@@ -962,8 +962,7 @@ async fn concurrency_limit_bounds(pool: PgPool) {
 /// dispatch cycle's candidate read cost ~20 ms a cycle (docs/BENCHMARKS.md, ninth session).
 #[tokio::test]
 async fn fleet_sessions_run_without_jit() {
-    let url = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let url = outdial_test_support::admin_database_url();
     let store = Store::connect(&url, 1).await.expect("connect");
     let jit: String = sqlx::query_scalar("SHOW jit")
         .fetch_one(store.pool())

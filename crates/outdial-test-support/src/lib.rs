@@ -10,8 +10,11 @@
 //!   `#[sqlx::test(migrator = "outdial_store::MIGRATOR")]` instead.)
 //!
 //! Service addresses come from `OUTDIAL_TEST_REDIS_URL` (default `redis://127.0.0.1:6379`)
-//! and `OUTDIAL_TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`,
-//! used as the admin connection that creates and drops test databases).
+//! and `DATABASE_URL` ([`admin_database_url`]; default
+//! `postgres://postgres@127.0.0.1:5432/postgres`), the admin connection that creates and
+//! drops test databases — the same variable `#[sqlx::test]` reads (set for every cargo
+//! command by `.cargo/config.toml`), so the store's tests and every other test use one
+//! server.
 
 use std::time::Duration;
 
@@ -23,9 +26,10 @@ pub fn redis_url() -> String {
     std::env::var("OUTDIAL_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
 }
 
-/// Admin Postgres URL for tests (a database that always exists).
+/// The admin Postgres URL of the tests (a database that always exists): `DATABASE_URL`,
+/// the variable `#[sqlx::test]` reads, else `postgres://postgres@127.0.0.1:5432/postgres`.
 pub fn admin_database_url() -> String {
-    std::env::var("OUTDIAL_TEST_DATABASE_URL")
+    std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
@@ -109,6 +113,12 @@ impl Drop for TestRedis {
     }
 }
 
+/// The URL of database `name` on the server of `admin_url`: the admin URL with its
+/// database replaced and its query (`?host=/var/run/postgresql`, `sslmode`, …) kept.
+pub fn database_url(admin_url: &str, name: &str) -> String {
+    outdial_store::replace_database(admin_url, name)
+}
+
 /// A uniquely named, migrated Postgres database.
 ///
 /// Call [`TestDb::cleanup`] at the end of the test to drop it. A test that panics leaves its
@@ -170,10 +180,7 @@ impl TestDb {
             .await
             .expect("create test database");
         admin.close().await;
-        let url = match admin_url.rsplit_once('/') {
-            Some((base, _)) => format!("{base}/{name}"),
-            None => panic!("database url without a database name: {admin_url}"),
-        };
+        let url = database_url(&admin_url, &name);
         let pool = PgPoolOptions::new()
             .max_connections(20)
             .connect(&url)
@@ -299,16 +306,12 @@ pub mod process {
         let redis = crate::TestRedis::new().await;
         let started = start(bin, &crate::fleet_env(&db, &redis), ready).await;
         let url = metrics_url(&started.ready_line).expect("metrics URL in the ready line");
-        let body = reqwest::get(&url)
-            .await
-            .expect("GET /metrics")
-            .text()
-            .await
-            .expect("body");
-        assert!(
-            body.is_empty() || body.contains("# TYPE") || body.contains("outdial_"),
-            "Prometheus text: {body}"
-        );
+        let response = reqwest::get(&url).await.expect("GET /metrics");
+        let status = response.status().as_u16();
+        let body = response.text().await.expect("body");
+        if let Err(why) = check_metrics(process_name(bin), status, &body) {
+            panic!("GET {url}: {why}");
+        }
         assert_eq!(
             terminate(started, Duration::from_secs(20)).await,
             Some(0),
@@ -337,6 +340,31 @@ pub mod process {
         );
     }
 
+    /// Whether a `/metrics` answer (`status`, `body`) is an outdial exporter's for
+    /// `process`: 200 with `outdial_build_info{process="<process>"}` in Prometheus text.
+    ///
+    /// Errors: what is wrong with the answer (an error status, an empty or foreign body).
+    pub fn check_metrics(process: &str, status: u16, body: &str) -> Result<(), String> {
+        if status != 200 {
+            return Err(format!("status {status}, not 200"));
+        }
+        if !body.contains("# TYPE outdial_build_info gauge") {
+            return Err(format!("no outdial_build_info gauge in {body:?}"));
+        }
+        if !body.contains(&format!("process=\"{process}\"")) {
+            return Err(format!("outdial_build_info is not {process}'s: {body:?}"));
+        }
+        Ok(())
+    }
+
+    /// The process name of binary path `bin` (`…/outdial-dialer` → `outdial-dialer`).
+    fn process_name(bin: &str) -> &str {
+        std::path::Path::new(bin)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or(bin)
+    }
+
     /// The `http://…/metrics` URL in a ready line (`… metrics=http://127.0.0.1:PORT/metrics`).
     pub fn metrics_url(ready_line: &str) -> Option<String> {
         ready_line
@@ -360,4 +388,37 @@ pub fn fleet_env(db: &TestDb, redis: &TestRedis) -> std::collections::BTreeMap<S
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::process::check_metrics;
+
+    #[test]
+    fn a_test_database_url_keeps_the_admin_urls_query() {
+        assert_eq!(
+            super::database_url(
+                "postgres://postgres@localhost/postgres?host=/var/run/postgresql",
+                "outdial_test_1_ab"
+            ),
+            "postgres://postgres@localhost/outdial_test_1_ab?host=/var/run/postgresql"
+        );
+        assert_eq!(
+            super::database_url("postgres://postgres@127.0.0.1:5432/postgres", "t"),
+            "postgres://postgres@127.0.0.1:5432/t"
+        );
+    }
+
+    #[test]
+    fn only_an_outdial_exporters_metrics_pass() {
+        let good = "# TYPE outdial_build_info gauge\noutdial_build_info{process=\"outdial-dialer\",version=\"0.1.0\"} 1\n";
+        assert_eq!(check_metrics("outdial-dialer", 200, good), Ok(()));
+        assert!(check_metrics("outdial-dialer", 404, "").is_err(), "a 404");
+        assert!(check_metrics("outdial-dialer", 200, "").is_err(), "an empty body");
+        assert!(
+            check_metrics("outdial-dialer", 200, "# TYPE go_goroutines gauge\n").is_err(),
+            "someone else's exporter"
+        );
+        assert!(check_metrics("outdial-api", 200, good).is_err(), "another process's");
+    }
 }
