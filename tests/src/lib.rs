@@ -30,7 +30,9 @@ use tokio::sync::watch;
 
 /// A Wednesday afternoon in the US: every zone's calling window is open.
 pub fn t0() -> DateTime<Utc> {
-    "2026-07-01T18:00:00Z".parse().expect("a valid constant timestamp")
+    "2026-07-01T18:00:00Z"
+        .parse()
+        .expect("a valid constant timestamp")
 }
 
 /// The whole engine in one process on a manual clock.

@@ -682,3 +682,94 @@ async fn explain_says_why_each_campaign_is_or_is_not_dialing() {
     assert_eq!(stats["dispatch"]["organization"]["limit"], 10);
     e.finish().await;
 }
+
+/// The numbers dialed in `c`, each with the hour (UTC) of its attempt, in order.
+async fn dialed(e: &InProcess, c: CampaignId) -> Vec<(String, u32)> {
+    use chrono::Timelike;
+    e.svc
+        .store
+        .campaign_attempts(c)
+        .await
+        .expect("attempts")
+        .iter()
+        .map(|a| (a.to_number.clone(), a.created_at.hour()))
+        .collect()
+}
+
+/// SPEC §5.2: the window is the called party's, checked for the number being dialed — its
+/// area-code zone(s) and, when the upload states one, that zone too. The fleet starts at
+/// 02:30 UTC on a January Wednesday: 21:30 in New York (closed), 20:30 in Chicago, 18:30 in
+/// Los Angeles (open). Nobody is called outside the hours of every zone that may be theirs,
+/// by the dispatch cycle or at start; each becomes callable when the last of its zones opens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_number_is_dialed_only_inside_its_own_zones_window() {
+    let e = InProcess::start_at(at("2026-01-07T02:30:00Z"), |_, sim| {
+        sim.mix = [("no_answer".to_owned(), 1.0)].into_iter().collect();
+    })
+    .await;
+    let org = e.org("acme", 20, &["+13125550999"]).await;
+    let spec = CampaignSpec {
+        name: "zones".into(),
+        calls_per_second: Some(10.0),
+        max_attempts_per_phone_number: Some(1),
+        retry_delay_ms: Some(1_000),
+        ..CampaignSpec::default()
+    };
+    let csv = "phone,phone_2,timezone\n\
+               +14155550100,+12125550100,\n\
+               +12125550101,,America/Los_Angeles\n\
+               +16175550102,,America/Chicago\n\
+               +14155550103,,America/New_York\n\
+               +13125550104,,America/New_York\n";
+    let c = e.started_campaign(org, spec, csv).await;
+    let run_for = |from: &str, seconds: i64| {
+        let start = at(from).timestamp_millis();
+        let e = &e;
+        async move {
+            for s in 0..=seconds {
+                e.advance_to(start + s * 1_000).await;
+            }
+        }
+    };
+    // Evening: only the Pacific primary of the first contact; its 212 second number waits.
+    run_for("2026-01-07T02:30:00Z", 30).await;
+    assert_eq!(dialed(&e, c).await, vec![("+14155550100".to_owned(), 2)]);
+    let first = &e.svc.store.campaign_contacts(c).await.expect("contacts")[0];
+    assert_eq!(
+        (
+            first.status.as_str(),
+            first.attempt_count,
+            first.timezone.as_str()
+        ),
+        ("queued", 1, "America/New_York"),
+        "the dispatch cycle now filters it on its second number's zone"
+    );
+    // 08:00 in New York: the 212 number; a 212 number said to be in Los Angeles, a 617 said
+    // to be in Chicago, a 415 and a 312 said to be in New York all wait for their other zone.
+    run_for("2026-01-07T12:59:30Z", 60).await;
+    assert_eq!(
+        dialed(&e, c).await,
+        vec![
+            ("+14155550100".to_owned(), 2),
+            ("+12125550100".to_owned(), 13)
+        ]
+    );
+    // 08:00 in Chicago: the 617 and the 312.
+    run_for("2026-01-07T14:00:00Z", 30).await;
+    // 08:00 in Los Angeles: the 212 and the 415.
+    run_for("2026-01-07T16:00:00Z", 30).await;
+    let mut calls = dialed(&e, c).await;
+    calls.sort();
+    assert_eq!(
+        calls,
+        vec![
+            ("+12125550100".to_owned(), 13),
+            ("+12125550101".to_owned(), 16),
+            ("+13125550104".to_owned(), 14),
+            ("+14155550100".to_owned(), 2),
+            ("+14155550103".to_owned(), 16),
+            ("+16175550102".to_owned(), 14),
+        ]
+    );
+    e.finish().await;
+}

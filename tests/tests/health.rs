@@ -160,15 +160,13 @@ async fn a_did_cools_down_warms_up_on_a_ramp_and_returns_and_a_worse_one_burns()
         .expect("called");
     let warm = e.svc.store.did(a, None).await.expect("a");
     assert_eq!(warm.warming_calls, 1);
-    let min_calls = e.svc.config.health.min_calls;
+    let rule = e.svc.config.caller_id_rule();
     assert!(
-        !warm
-            .voice_candidate(e.clock.now(), &lifecycle, min_calls)
-            .within_ramp,
+        !warm.candidate(e.clock.now(), &rule).within_ramp,
         "one call used the whole allowance at the start of warming"
     );
     assert!(
-        warm.voice_candidate(warming_since + Duration::minutes(30), &lifecycle, min_calls)
+        warm.candidate(warming_since + Duration::minutes(30), &rule)
             .within_ramp
     );
     // Back to active once warming ends; B stays burned for good.

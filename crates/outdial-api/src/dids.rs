@@ -8,7 +8,8 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use outdial_domain::did::DidState;
+use outdial_domain::campaign::Channel;
+use outdial_domain::did::{CallerIdRule, DidState};
 use outdial_domain::{AttemptId, DidId};
 use outdial_fleet::jobs::HealthJob;
 use outdial_store::campaigns::Campaign;
@@ -27,16 +28,6 @@ const READ: &[&str] = &[
     "campaigns:manage",
 ];
 const MANAGE: &[&str] = &["dids:manage", "campaigns:manage"];
-
-/// Whether `did` can take a call or text now for a campaign restricted to `caller_ids`
-/// (empty = any): `active` or `warming`, score at or above `threshold` unless it has fewer
-/// than `min_calls` scored calls (not judged yet), and among the caller IDs (SPEC §5.5).
-fn usable(did: &Did, caller_ids: &[String], threshold: f64, min_calls: usize) -> bool {
-    matches!(did.state, DidState::Active | DidState::Warming)
-        && (did.health_score >= threshold
-            || usize::try_from(did.scored_calls).unwrap_or(0) < min_calls)
-        && (caller_ids.is_empty() || caller_ids.contains(&did.e164))
-}
 
 fn did_json(d: &Did) -> Value {
     let last_used = d.last_call_at.max(d.last_sms_at);
@@ -75,13 +66,7 @@ pub(crate) async fn health(
 }
 
 /// One campaign's caller-ID pool now.
-fn pool_report(
-    c: &Campaign,
-    dids: &[Did],
-    threshold: f64,
-    min_calls: usize,
-    now: DateTime<Utc>,
-) -> Value {
+fn pool_report(c: &Campaign, dids: &[Did], rule: &CallerIdRule, now: DateTime<Utc>) -> Value {
     let pool: Vec<&Did> = dids
         .iter()
         .filter(|d| c.caller_ids.is_empty() || c.caller_ids.contains(&d.e164))
@@ -91,9 +76,10 @@ fn pool_report(
     for d in &pool {
         *by_state.entry(d.state.as_str()).or_default() += 1;
     }
+    // The dialer's own rule (SPEC §5.5), warming ramp included for voice.
     let usable_now = pool
         .iter()
-        .filter(|d| usable(d, &c.caller_ids, threshold, min_calls))
+        .filter(|d| d.is_usable_on(c.channel, now, rule))
         .count();
     // The next DID back in rotation: the earliest end of a cooldown still running.
     let next_back_at = pool
@@ -126,7 +112,7 @@ pub(crate) async fn report(
     let dids = store.dids(Some(auth.org_id)).await?;
     let campaigns = store.campaigns(Some(auth.org_id)).await?;
     let cfg = &state.svc.config;
-    let (threshold, min_calls) = (cfg.dialer.did_score_threshold, cfg.health.min_calls);
+    let rule = cfg.caller_id_rule();
     let now = state.svc.clock.now();
     let mut by_state: BTreeMap<&str, usize> =
         DidState::ALL.iter().map(|s| (s.as_str(), 0)).collect();
@@ -136,12 +122,12 @@ pub(crate) async fn report(
     let open: Vec<Value> = campaigns
         .iter()
         .filter(|c| !c.status.is_terminal())
-        .map(|c| pool_report(c, &dids, threshold, min_calls, now))
+        .map(|c| pool_report(c, &dids, &rule, now))
         .collect();
     Ok(Json(json!({
         "at": now,
         "dids_total": dids.len(),
-        "usable_now": dids.iter().filter(|d| usable(d, &[], threshold, min_calls)).count(),
+        "usable_now": dids.iter().filter(|d| d.is_usable_on(Channel::Voice, now, &rule)).count(),
         "by_state": by_state,
         "campaigns": open,
     })))

@@ -107,9 +107,13 @@ pub async fn run(
     let svc = outdial_fleet::process::connect(config).await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut metrics_stop = stop_rx.clone();
-    let metrics = outdial_fleet::telemetry::serve_metrics("outdial-api", &svc.config.metrics.listen, async move {
-        let _ = metrics_stop.wait_for(|s| *s).await;
-    })
+    let metrics = outdial_fleet::telemetry::serve_metrics(
+        "outdial-api",
+        &svc.config.metrics.listen,
+        async move {
+            let _ = metrics_stop.wait_for(|s| *s).await;
+        },
+    )
     .await?;
     let listener = tokio::net::TcpListener::bind(&svc.config.api.listen).await?;
     println!(

@@ -444,12 +444,9 @@ impl Planner {
         } = self.plan(&mut tx, pool, now, None).await?;
         let paused = outdial_store::campaigns::paused_campaigns(&mut tx, Channel::Voice).await?;
         let next_due = dialing::next_due_by_campaign(&mut tx).await?;
-        let usable_dids = outdial_store::dids::usable_did_counts(
-            &mut tx,
-            cfg.did_score_threshold,
-            self.svc.config.health.min_calls,
-        )
-        .await?;
+        let usable_dids =
+            outdial_store::dids::usable_did_counts(&mut tx, &self.svc.config.caller_id_rule(), now)
+                .await?;
         tx.rollback().await?;
 
         // Organizations with calls, demand, or a campaign shown below.

@@ -47,8 +47,7 @@ impl Dialer {
         SmsDidFilter {
             org: c.org_id,
             caller_ids: &c.caller_ids,
-            min_score: self.svc.config.dialer.did_score_threshold,
-            min_calls: i32::try_from(self.svc.config.health.min_calls).unwrap_or(i32::MAX),
+            rule: self.svc.config.caller_id_rule(),
             gap_ms: self.svc.config.dialer.sms_gap_ms,
         }
     }

@@ -7,26 +7,28 @@
 //! the tick sleeps (until the next window opening, or at most ten poll intervals); the
 //! dispatch cycle wakes it as soon as it admits a contact for it.
 //!
-//! Starting an attempt runs SPEC §5's steps in order: DNC → calling window in the contact's
-//! zone → channel → phone number by attempt index → caller ID → the `call_attempts` row,
-//! committed before the carrier is called. The checks read without locks; every write is a
-//! compare-and-set on the contact still being admitted (`locked`), and the attempt row is
-//! recorded by the same statement that moves the contact to `dialing` — so a sweep, pause
-//! or cancel that changes the contact meanwhile wins, and no contact is started twice.
+//! Starting an attempt is decided by [`outdial_domain::start::decide_start`] — DNC → the
+//! number its attempt index dials → the calling window in that number's zones → caller ID —
+//! from what one read returned, and executed in one place. The checks read without locks;
+//! every write is a compare-and-set on the contact still being admitted (`locked`), and the
+//! attempt row is recorded by the same statement that moves the contact to `dialing` — so a
+//! sweep, pause or cancel that changes the contact meanwhile wins, and no contact is
+//! started twice.
 
 use chrono::{DateTime, Duration, Utc};
 use outdial_control::{effects, transition};
 use outdial_domain::campaign::{CampaignCommand, CampaignStatus, Channel};
-use outdial_domain::contact::{PhoneChoice, channel_holder, select_phone};
-use outdial_domain::did::select_did;
+use outdial_domain::contact::channel_holder;
 use outdial_domain::pacing::{next_tick_us, resume_on_grid_us, tick_interval_us, us_to_due_ms};
-use outdial_domain::phone::{area_code, parse_timezone_key};
-use outdial_domain::{CampaignId, ContactId};
+use outdial_domain::phone::parse_timezone_key;
+use outdial_domain::start::{CampaignTerms, StartDecision, StartFacts, decide_start};
+use outdial_domain::{CampaignId, ContactId, DidId};
 use outdial_fleet::events::{Event, names};
 use outdial_fleet::jobs::DialerJob;
 use outdial_queue::NewJob;
 use outdial_store::StoreError;
 use outdial_store::campaigns::Campaign;
+use outdial_store::contacts::Contact;
 use outdial_store::dialing::{self, CallAttempt, Claimed, NewAttempt};
 use outdial_store::dids::{Did, usable_dids};
 use outdial_worker::{Done, JobContext, JobError};
@@ -263,11 +265,14 @@ impl Dialer {
         ]
     }
 
-    /// Starts one attempt for admitted (`locked`) contact `claimed` by SPEC §5's steps (module
-    /// docs). Each outcome is one compare-and-set statement on `conn`; when the contact is no
-    /// longer admitted by then, nothing is written and the result is
-    /// [`Skip::Withdrawn`]. `org_dids`: the usable caller IDs of the contact's organization
-    /// when the caller already read them with the contact
+    /// Starts one attempt for admitted (`locked`) contact `claimed`: decides with
+    /// [`decide_start`] (DNC → number → window → caller ID) from what was read, then executes
+    /// the decision here, in one place — each outcome one compare-and-set statement on
+    /// `conn`. When the contact is no longer admitted by then (swept back to queued, paused,
+    /// cancelled), nothing is written and the result is [`Skip::Withdrawn`]; whatever
+    /// withdrew it released the channel it held since admission, so only a channel this
+    /// start took itself is given back then. `org_dids`: the organization's caller IDs in a
+    /// usable state when the caller read them with the contact
     /// ([`outdial_store::dialing::NextAdmitted::org_dids`]); `None` reads them here.
     ///
     /// Errors: Postgres or Redis failures (nothing was written, or one whole statement was:
@@ -284,145 +289,156 @@ impl Dialer {
             contact,
             suppressed,
         } = claimed;
-        let now_ms = now.timestamp_millis();
         let cfg = &self.svc.config.dialer;
-        let holder = channel_holder(contact.id, contact.attempt_count);
-        let pool = contact.sip_pool.clone();
-        let release = vec![(pool.clone(), holder.clone())];
+        let rule = self.svc.config.caller_id_rule();
+        let dids = match org_dids {
+            Some(d) => d,
+            None => usable_dids(conn, contact.org_id).await?,
+        };
+        let candidates: Vec<_> = dids.iter().map(|d| d.candidate(now, &rule)).collect();
+        let facts = StartFacts {
+            suppressed,
+            phone_numbers: &contact.phone_numbers,
+            phone_timezones: &contact.phone_timezones,
+            attempt_index: u32::try_from(contact.attempt_count).map_err(JobError::abort)?,
+            campaign: campaign.map(|c| CampaignTerms {
+                window: &c.window,
+                max_attempts_per_phone_number: c.retry.max_attempts_per_phone_number,
+                caller_ids: &c.caller_ids,
+            }),
+            dids: &candidates,
+            threshold: rule.threshold,
+            now,
+            jitter: self.jitter(),
+            backpressure: Duration::milliseconds(cfg.backpressure_requeue_ms),
+        };
+        let decision = decide_start(&facts);
+        self.execute_start(conn, &contact, campaign, decision, now)
+            .await
+    }
 
-        // 1. DNC / suppression.
-        if suppressed {
-            if !dialing::end_contact(conn, &contact, "locked", "cancelled", "dnc", now).await? {
-                return Ok(self.skipped(Skip::Withdrawn, contact.campaign_id).await);
-            }
-            effects::release_channels(&self.svc, &release, now_ms).await;
-            let event = Event::new(names::PROSPECT_DNC, contact.org_id, now)
-                .maybe_campaign(contact.campaign_id)
-                .contact(contact.id);
-            self.svc.events.publish(&event).await;
-            return Ok(self.skipped(Skip::Dnc, contact.campaign_id).await);
-        }
-        // 2. Calling window in the contact's zone (direct calls bypass windows).
-        if let Some(c) = campaign {
-            let zones = parse_timezone_key(&contact.timezone).unwrap_or_default();
-            if !c.window.is_open_in_all(&zones, now) {
-                let opening = c
-                    .window
-                    .next_opening_in_all(&zones, now)
-                    .unwrap_or(now + Duration::days(1))
-                    + self.jitter();
-                if !dialing::requeue_admitted(conn, &contact, opening, now).await? {
-                    return Ok(self.skipped(Skip::Withdrawn, contact.campaign_id).await);
+    /// Carries out `decision` for admitted `contact` (see [`Self::start_attempt`]): the
+    /// write, then the effects every ending shares — the held channel released when the
+    /// contact leaves `locked` without a call, the skip counted, stats requested.
+    async fn execute_start(
+        &self,
+        conn: &mut PgConnection,
+        contact: &Contact,
+        campaign: Option<&Campaign>,
+        decision: StartDecision,
+        now: DateTime<Utc>,
+    ) -> Result<Start, JobError> {
+        let now_ms = now.timestamp_millis();
+        let held = vec![(
+            contact.sip_pool.clone(),
+            channel_holder(contact.id, contact.attempt_count),
+        )];
+        // Each arm: whether the write found the contact still admitted, and the skip.
+        let (written, skip) = match decision {
+            StartDecision::Suppressed => {
+                let ended =
+                    dialing::end_contact(conn, contact, "locked", "cancelled", "dnc", now).await?;
+                if ended {
+                    let event = Event::new(names::PROSPECT_DNC, contact.org_id, now)
+                        .maybe_campaign(contact.campaign_id)
+                        .contact(contact.id);
+                    self.svc.events.publish(&event).await;
                 }
-                effects::release_channels(&self.svc, &release, now_ms).await;
-                return Ok(self.skipped(Skip::Window, contact.campaign_id).await);
+                (ended, Skip::Dnc)
             }
+            StartDecision::Exhausted => {
+                let ended = dialing::end_contact(
+                    conn,
+                    contact,
+                    "locked",
+                    "exhausted",
+                    "no_numbers_left",
+                    now,
+                )
+                .await?;
+                (ended, Skip::Exhausted)
+            }
+            StartDecision::WindowClosed { retry_at } => {
+                let requeued = dialing::requeue_admitted(conn, contact, retry_at, now).await?;
+                (requeued, Skip::Window)
+            }
+            StartDecision::NoCallerId { retry_at } => {
+                let requeued = dialing::requeue_admitted(conn, contact, retry_at, now).await?;
+                if requeued && let Some(c) = campaign {
+                    // The pause gives back the campaign's other admitted contacts; this one
+                    // is queued already, its channel released below.
+                    self.pause_for_no_dids(c).await?;
+                }
+                (requeued, Skip::NoDids)
+            }
+            StartDecision::Dial { to, did, from, .. } => {
+                return self.dial(conn, contact, held, to, did, from, now).await;
+            }
+        };
+        if written {
+            effects::release_channels(&self.svc, &held, now_ms).await;
+            Ok(self.skipped(skip, contact.campaign_id).await)
+        } else {
+            Ok(self.skipped(Skip::Withdrawn, contact.campaign_id).await)
         }
-        // 3. Channel: held since admission under the same holder id. Within half a lease of
-        //    the admission it cannot have lapsed; older admissions take it again (full pool →
-        //    backpressure).
+    }
+
+    /// The [`StartDecision::Dial`] ending: makes sure the contact holds its SIP channel
+    /// (SPEC §5.3: held since admission; within half a lease of the admission it cannot
+    /// have lapsed, an older admission takes it again — a full pool is backpressure), then
+    /// moves the contact to `dialing` and records the attempt in one statement, before the
+    /// carrier is called (the idempotency key); that statement also marks the caller ID
+    /// called.
+    #[allow(clippy::too_many_arguments)]
+    async fn dial(
+        &self,
+        conn: &mut PgConnection,
+        contact: &Contact,
+        held: Vec<effects::Hold>,
+        to: String,
+        did: DidId,
+        from: String,
+        now: DateTime<Utc>,
+    ) -> Result<Start, JobError> {
+        let now_ms = now.timestamp_millis();
         let lease_ms = self.svc.channels.config().lease_ms;
         let fresh = contact
             .locked_at
             .is_some_and(|t| (now - t).num_milliseconds() < lease_ms / 2);
-        // What to give back if the contact turns out withdrawn: a channel taken here (one
-        // held since admission was released by whatever withdrew the contact).
-        let retaken: &[(String, String)] = if fresh { &[] } else { &release };
+        // What to give back if the contact turns out withdrawn: only a channel taken here.
+        let retaken: &[effects::Hold] = if fresh { &[] } else { &held };
         if !fresh
             && self
                 .svc
                 .channels
-                .acquire(&pool, std::slice::from_ref(&holder), now_ms)
-                .await
-                .map_err(JobError::retry)?
+                .acquire(&contact.sip_pool, std::slice::from_ref(&held[0].1), now_ms)
+                .await?
                 == 0
         {
-            let skip = if dialing::requeue_admitted(
-                conn,
-                &contact,
-                now + Duration::milliseconds(cfg.backpressure_requeue_ms),
-                now,
-            )
-            .await?
-            {
+            let retry_at =
+                now + Duration::milliseconds(self.svc.config.dialer.backpressure_requeue_ms);
+            let skip = if dialing::requeue_admitted(conn, contact, retry_at, now).await? {
                 Skip::ChannelFull
             } else {
                 Skip::Withdrawn
             };
             return Ok(self.skipped(skip, contact.campaign_id).await);
         }
-        // 4. Phone number by attempt index.
-        let per_number = campaign.map_or(2, |c| c.retry.max_attempts_per_phone_number);
-        let attempt_index = u32::try_from(contact.attempt_count).unwrap_or(u32::MAX);
-        let to = match select_phone(contact.phone_numbers.len(), attempt_index, per_number) {
-            PhoneChoice::Dial { index } => contact.phone_numbers[index].clone(),
-            PhoneChoice::Exhausted => {
-                if !dialing::end_contact(
-                    conn,
-                    &contact,
-                    "locked",
-                    "exhausted",
-                    "no_numbers_left",
-                    now,
-                )
-                .await?
-                {
-                    effects::release_channels(&self.svc, retaken, now_ms).await;
-                    return Ok(self.skipped(Skip::Withdrawn, contact.campaign_id).await);
-                }
-                effects::release_channels(&self.svc, &release, now_ms).await;
-                return Ok(self.skipped(Skip::Exhausted, contact.campaign_id).await);
-            }
-        };
-        // 5. Caller ID.
-        let lifecycle = self.svc.config.health.lifecycle();
-        let dids = match org_dids {
-            Some(d) => d,
-            None => usable_dids(conn, contact.org_id).await?,
-        };
-        let min_calls = self.svc.config.health.min_calls;
-        let candidates: Vec<_> = dids
-            .iter()
-            .map(|d| d.voice_candidate(now, &lifecycle, min_calls))
-            .collect();
-        let caller_ids: &[String] = campaign.map_or(&[], |c| c.caller_ids.as_slice());
-        let Some(did) = select_did(
-            &candidates,
-            area_code(&to),
-            caller_ids,
-            cfg.did_score_threshold,
-        ) else {
-            let retry_at = if campaign.is_some() {
-                now
-            } else {
-                now + Duration::milliseconds(cfg.backpressure_requeue_ms)
-            };
-            if !dialing::requeue_admitted(conn, &contact, retry_at, now).await? {
-                effects::release_channels(&self.svc, retaken, now_ms).await;
-                return Ok(self.skipped(Skip::Withdrawn, contact.campaign_id).await);
-            }
-            effects::release_channels(&self.svc, &release, now_ms).await;
-            if let Some(c) = campaign {
-                self.pause_for_no_dids(c).await?;
-            }
-            return Ok(self.skipped(Skip::NoDids, contact.campaign_id).await);
-        };
-        // 6. The contact to dialing and the attempt row in one statement, before the carrier
-        //    is called (idempotency key); it also marks the caller ID called.
         let new = NewAttempt {
             contact_id: contact.id,
             attempt_index: contact.attempt_count,
             org_id: contact.org_id,
-            did_id: did.id,
-            from_number: did.e164.clone(),
+            did_id: did,
+            from_number: from,
             to_number: to,
-            channel_pool: pool.clone(),
+            channel_pool: contact.sip_pool.clone(),
         };
         let Some(attempt) = dialing::start_admitted(conn, &new, now).await? else {
             effects::release_channels(&self.svc, retaken, now_ms).await;
             return Ok(self.skipped(Skip::Withdrawn, contact.campaign_id).await);
         };
-        metrics::counter!("outdial_dialer_attempts_started_total", "pool" => pool).increment(1);
+        metrics::counter!("outdial_dialer_attempts_started_total", "pool" => contact.sip_pool.clone())
+            .increment(1);
         Ok(Start::Started(Box::new(attempt)))
     }
 

@@ -24,6 +24,11 @@ impl DidState {
     /// Every state.
     pub const ALL: [DidState; 4] = [Self::Warming, Self::Active, Self::Cooling, Self::Burned];
 
+    /// The states in which a DID may place a call or send a text at all (SPEC §5.5):
+    /// `active`, and `warming` within its ramp ([`DidCandidate::is_usable`]). The store's
+    /// SQL prefilters select these states.
+    pub const USABLE: [DidState; 2] = [Self::Active, Self::Warming];
+
     /// The stored text.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -155,6 +160,47 @@ pub fn warming_allowance(
     u32::try_from(allowed).unwrap_or(u32::MAX)
 }
 
+/// The settings of the usable-caller-ID rule (SPEC §5.5, §7), from the fleet's config:
+/// the score threshold (`dialer.did_score_threshold`), the minimum sample before a score
+/// counts (`health.min_calls`) and the lifecycle timings behind the warming ramp.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CallerIdRule {
+    /// lowest usable score, in `[0, 1]` (0.7)
+    pub threshold: f64,
+    /// scored calls before a DID's score counts (10)
+    pub min_calls: u32,
+    /// cooldown, warming period and ramp cap
+    pub lifecycle: LifecycleConfig,
+}
+
+/// The score a DID competes with (SPEC §7 minimum sample): its health score once at least
+/// `min_calls` of its calls were scored, 1.0 before — one unlucky call cannot take a fresh
+/// DID out of rotation before it has a fair sample.
+pub fn judged_score(health_score: f64, scored_calls: u32, min_calls: u32) -> f64 {
+    if scored_calls >= min_calls {
+        health_score
+    } else {
+        1.0
+    }
+}
+
+/// Whether a DID in `state` may take one more call now (SPEC §7 warming ramp): a warming DID
+/// whose `warming_calls` reached its [`warming_allowance`] may not; any other state may (its
+/// state is judged by [`DidCandidate::is_usable`]). A warming DID without an end is not
+/// capped.
+pub fn within_ramp(
+    state: DidState,
+    warming_until: Option<DateTime<Utc>>,
+    warming_calls: u32,
+    now: DateTime<Utc>,
+    cfg: &LifecycleConfig,
+) -> bool {
+    match (state, warming_until) {
+        (DidState::Warming, Some(until)) => warming_calls < warming_allowance(until, now, cfg),
+        _ => true,
+    }
+}
+
 /// A DID as selection sees it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DidCandidate {
@@ -172,6 +218,17 @@ pub struct DidCandidate {
     pub within_ramp: bool,
 }
 
+impl DidCandidate {
+    /// The usable-caller-ID rule (SPEC §5.5), the one every path applies: state `active`,
+    /// or `warming` within its ramp, and a (judged) score ≥ `threshold`. The campaign's
+    /// `caller_ids` restriction is applied by [`select_did`] on top.
+    pub fn is_usable(&self, threshold: f64) -> bool {
+        let state_ok =
+            self.state == DidState::Active || (self.state == DidState::Warming && self.within_ramp);
+        state_ok && self.score >= threshold
+    }
+}
+
 /// Picks the caller ID for a call (SPEC §5.5): DIDs `active` (or `warming` within their
 /// ramp) with score ≥ `threshold`; restricted to `caller_ids` when the campaign sets them;
 /// local presence first (a DID in the prospect's area code); then the highest score; ties
@@ -183,9 +240,7 @@ pub fn select_did<'a>(
     threshold: f64,
 ) -> Option<&'a DidCandidate> {
     let usable = |d: &&DidCandidate| {
-        let state_ok =
-            d.state == DidState::Active || (d.state == DidState::Warming && d.within_ramp);
-        state_ok && d.score >= threshold && (caller_ids.is_empty() || caller_ids.contains(&d.e164))
+        d.is_usable(threshold) && (caller_ids.is_empty() || caller_ids.contains(&d.e164))
     };
     let local = |d: &&DidCandidate| {
         prospect_area_code.is_some() && crate::phone::area_code(&d.e164) == prospect_area_code

@@ -134,7 +134,7 @@ pub struct HealthThresholds {
     /// Below: burned; between this and `usable`: cooldown (0.5).
     pub burn: f64,
     /// No action before this many scored calls (10).
-    pub min_calls: usize,
+    pub min_calls: u32,
 }
 
 impl Default for HealthThresholds {
@@ -166,7 +166,7 @@ pub enum HealthAction {
 
 /// The action for `score` (SPEC §7).
 pub fn action(score: &HealthScore, t: &HealthThresholds) -> HealthAction {
-    if score.calls < t.min_calls {
+    if score.calls < t.min_calls as usize {
         HealthAction::NotEnoughCalls
     } else if score.score >= t.ok {
         HealthAction::Ok

@@ -10,7 +10,7 @@
 //! | `phone_2` … `phone_9` | no | further numbers, dialed in this order after the primary |
 //! | `name` | no | display name |
 //! | `external_id` | no | the uploader's id |
-//! | `timezone` | no | IANA zone; else derived from the primary's NANP prefix; else the campaign's |
+//! | `timezone` | no | IANA zone where the contact may be: each number is dialed only in hours open there **and** in its own area-code zone(s) ([`crate::phone::number_timezone_key`]) |
 //!
 //! Other columns are ignored. Row numbers are 1-based data rows (the header is row 0; file
 //! line = row + 1).
@@ -19,7 +19,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::phone::{E164, nanp_timezone_key};
+use crate::phone::{E164, number_timezone_key};
 
 /// A valid contact row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,10 +30,18 @@ pub struct ContactRow {
     pub name: Option<String>,
     /// E.164 numbers in dialing order (at least one)
     pub phone_numbers: Vec<String>,
-    /// IANA zone or `&`-joined zones (see [`crate::phone::nanp_timezone_key`])
-    pub timezone: String,
+    /// each number's time-zone key, in the same order: the zones (`&`-joined) that must all
+    /// be open for it to be dialed ([`crate::phone::number_timezone_key`])
+    pub phone_timezones: Vec<String>,
     /// 1-based data row
     pub row: usize,
+}
+
+impl ContactRow {
+    /// The time-zone key of the first number: the one the contact's first attempt dials.
+    pub fn timezone(&self) -> &str {
+        self.phone_timezones.first().map_or("", String::as_str)
+    }
 }
 
 /// A row that was not imported.
@@ -74,8 +82,8 @@ pub enum ImportError {
     BadDefaultZone(String),
 }
 
-/// Validates a contact CSV. `default_timezone` (IANA) is used for contacts whose zone is
-/// neither given nor derivable from their number.
+/// Validates a contact CSV. `default_timezone` (IANA) is the zone of a number whose zone
+/// is neither derivable from its area code nor stated on its row.
 ///
 /// Errors: [`ImportError`] for a file without a usable header; bad rows are not errors but
 /// [`Rejection`]s.
@@ -135,7 +143,7 @@ pub fn parse_contacts_csv(bytes: &[u8], default_timezone: &str) -> Result<Parsed
                     error: format!("malformed: {error}"),
                 });
             }
-            Ok((phone_numbers, timezone)) => {
+            Ok((phone_numbers, phone_timezones)) => {
                 if let Some(first) = seen.get(&phone_numbers[0]) {
                     out.duplicates += 1;
                     out.rejections.push(Rejection {
@@ -149,7 +157,7 @@ pub fn parse_contacts_csv(bytes: &[u8], default_timezone: &str) -> Result<Parsed
                     external_id: field(ext_col).map(str::to_owned),
                     name: field(name_col).map(str::to_owned),
                     phone_numbers,
-                    timezone,
+                    phone_timezones,
                     row,
                 });
             }
@@ -164,7 +172,7 @@ fn validate_row<'a>(
     extra_cols: &[usize],
     tz: Option<&str>,
     default_timezone: &str,
-) -> Result<(Vec<String>, String), String> {
+) -> Result<(Vec<String>, Vec<String>), String> {
     let primary = field(Some(phone_col)).ok_or("phone is empty")?;
     let mut numbers = vec![
         E164::parse(primary)
@@ -181,17 +189,15 @@ fn validate_row<'a>(
             }
         }
     }
-    let timezone = match tz {
-        Some(z) => {
-            z.parse::<chrono_tz::Tz>()
-                .map_err(|_| format!("timezone {z:?} is not an IANA time zone"))?;
-            z.to_owned()
-        }
-        None => nanp_timezone_key(&numbers[0])
-            .unwrap_or(default_timezone)
-            .to_owned(),
-    };
-    Ok((numbers, timezone))
+    if let Some(z) = tz {
+        z.parse::<chrono_tz::Tz>()
+            .map_err(|_| format!("timezone {z:?} is not an IANA time zone"))?;
+    }
+    let zones = numbers
+        .iter()
+        .map(|n| number_timezone_key(n, tz, default_timezone))
+        .collect();
+    Ok((numbers, zones))
 }
 
 #[cfg(test)]
@@ -217,13 +223,14 @@ mod tests {
             vec!["+12125550143", "+13125550100"]
         );
         assert_eq!(
-            f.contacts[0].timezone, "America/New_York",
-            "derived from the area code"
+            f.contacts[0].phone_timezones,
+            vec!["America/New_York", "America/Chicago"],
+            "each number's zone from its own area code"
         );
         assert_eq!(
-            (f.contacts[1].row, f.contacts[1].timezone.as_str()),
-            (4, "America/Denver"),
-            "explicit zone wins"
+            (f.contacts[1].row, f.contacts[1].timezone()),
+            (4, "America/Denver&America/Phoenix"),
+            "a stated zone joins the area code's: both must be open"
         );
         let rows: Vec<(usize, &str)> = f
             .rejections
@@ -271,7 +278,7 @@ mod tests {
             ]
         );
         let zones: std::collections::BTreeSet<&str> =
-            f.contacts.iter().map(|c| c.timezone.as_str()).collect();
+            f.contacts.iter().map(ContactRow::timezone).collect();
         assert!(zones.len() >= 4, "{zones:?}");
     }
 }

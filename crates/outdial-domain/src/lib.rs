@@ -16,6 +16,7 @@
 //! | [`health`] | caller-ID health score and action | SPEC §7 |
 //! | [`did`] | caller-ID states and selection | SPEC §5.5, §7 |
 //! | [`campaign`] | campaign state machine and settings | SPEC §8 |
+//! | [`start`] | what starting an admitted contact does: DNC → number → window → caller ID → dial | SPEC §5 "One attempt" |
 //! | [`sms`] | text-message statuses, forward-only, and the prospect status each implies | SPEC §6 |
 //! | [`import`] | contact files: E.164 validation, duplicates, time zones, row-numbered rejections | SPEC §11 |
 
@@ -29,6 +30,7 @@ pub mod import;
 pub mod pacing;
 pub mod phone;
 pub mod sms;
+pub mod start;
 pub mod window;
 
 pub use ids::{AttemptId, CampaignId, ContactId, DidId, OrgId, UploadId};

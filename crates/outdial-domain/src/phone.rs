@@ -112,6 +112,29 @@ pub fn nanp_timezone_key(e164: &str) -> Option<&'static str> {
         .find_map(|len| table.get(&digits[..len]).copied())
 }
 
+/// The time-zone key of number `e164` (SPEC §5.2): the zones that must all be open for it
+/// to be dialed, alphabetical, joined by `&`. They are its area-code zone(s)
+/// ([`nanp_timezone_key`]) and, when the upload stated a zone for the contact (`stated`, an
+/// IANA name), that zone too — the conservative intersection of the allowed hours, because
+/// either may be where the person is. A number with no known area-code zone and no stated
+/// zone gets `fallback` (the campaign's `timezone`).
+///
+/// `"+14155550100"` stated `America/New_York` → `"America/Los_Angeles&America/New_York"`;
+/// stated `America/Los_Angeles` → `"America/Los_Angeles"`; none → `"America/Los_Angeles"`.
+pub fn number_timezone_key(e164: &str, stated: Option<&str>, fallback: &str) -> String {
+    let mut zones: Vec<&str> = nanp_timezone_key(e164)
+        .map(|k| k.split('&').collect())
+        .unwrap_or_default();
+    zones.extend(stated);
+    zones.sort_unstable();
+    zones.dedup();
+    if zones.is_empty() {
+        fallback.to_owned()
+    } else {
+        zones.join("&")
+    }
+}
+
 /// Parses a time-zone key (one IANA zone name, or several joined by `&`) into zones.
 ///
 /// Errors: the first component that is not a known IANA zone name.
@@ -177,6 +200,45 @@ mod tests {
             Some("America/Adak&America/Anchorage")
         );
         assert_eq!(nanp_timezone_key("+442071838750"), None);
+    }
+
+    #[test]
+    fn a_numbers_key_is_its_area_code_zones_and_the_stated_zone() {
+        let key = |n, stated| number_timezone_key(n, stated, "America/Los_Angeles");
+        assert_eq!(key("+12125550100", None), "America/New_York");
+        assert_eq!(
+            key("+12125550100", Some("America/New_York")),
+            "America/New_York"
+        );
+        assert_eq!(
+            key("+12125550100", Some("America/Los_Angeles")),
+            "America/Los_Angeles&America/New_York"
+        );
+        assert_eq!(
+            key("+14155550100", Some("America/New_York")),
+            "America/Los_Angeles&America/New_York"
+        );
+        assert_eq!(
+            key("+13125550100", Some("America/New_York")),
+            "America/Chicago&America/New_York"
+        );
+        assert_eq!(
+            key("+19075550100", Some("America/Anchorage")),
+            "America/Adak&America/Anchorage",
+            "a multi-zone prefix keeps every zone"
+        );
+        assert_eq!(key("+442071838750", Some("Europe/London")), "Europe/London");
+        assert_eq!(
+            key("+442071838750", None),
+            "America/Los_Angeles",
+            "no area-code zone, none stated: the fallback"
+        );
+        for k in [
+            key("+14155550100", Some("America/New_York")),
+            key("+19075550100", None),
+        ] {
+            assert!(parse_timezone_key(&k).is_ok(), "{k}");
+        }
     }
 
     #[test]

@@ -305,8 +305,8 @@ pub struct HealthSettings {
     pub usable: f64,
     /// Score below which a DID is burned (0.5).
     pub burn: f64,
-    /// Scored calls needed before any action (10).
-    pub min_calls: usize,
+    /// Scored calls needed before any action, and before a score counts for selection (10).
+    pub min_calls: u32,
     /// Cooldown length, ms (2 h).
     pub cooldown_ms: i64,
     /// Warming length, ms (1 h).
@@ -393,6 +393,19 @@ impl Default for ApiSettings {
             listen: "127.0.0.1:8080".into(),
             public_url: "http://127.0.0.1:8080".into(),
             sse_keepalive_ms: 15_000,
+        }
+    }
+}
+
+impl Config {
+    /// The usable-caller-ID rule's settings (SPEC §5.5, §7): `dialer.did_score_threshold`,
+    /// `health.min_calls` and the lifecycle timings of the warming ramp — the one set every
+    /// path that picks, counts or reports usable caller IDs applies.
+    pub fn caller_id_rule(&self) -> outdial_domain::did::CallerIdRule {
+        outdial_domain::did::CallerIdRule {
+            threshold: self.dialer.did_score_threshold,
+            min_calls: self.health.min_calls,
+            lifecycle: self.health.lifecycle(),
         }
     }
 }

@@ -22,7 +22,11 @@ pub struct Contact {
     pub name: Option<String>,
     /// E.164 numbers in dialing order
     pub phone_numbers: Vec<String>,
-    /// IANA zone or `&`-joined zones
+    /// each number's time-zone key, in the same order: the zones (`&`-joined IANA names)
+    /// that must all be open for it to be dialed (SPEC §5.2)
+    pub phone_timezones: Vec<String>,
+    /// the time-zone key of the number the next attempt dials (kept in step with
+    /// `attempt_count` by the completion); the dispatch cycle filters on it
     pub timezone: String,
     /// status
     pub status: ContactStatus,
@@ -48,6 +52,7 @@ pub(crate) struct ContactRow {
     external_id: Option<String>,
     name: Option<String>,
     phone_numbers: Vec<String>,
+    phone_timezones: Vec<String>,
     timezone: String,
     status: String,
     disposition: Option<String>,
@@ -58,7 +63,7 @@ pub(crate) struct ContactRow {
     sip_pool: String,
 }
 
-pub(crate) const CONTACT_COLUMNS: &str = "id, org_id, campaign_id, external_id, name, phone_numbers, timezone, status, \
+pub(crate) const CONTACT_COLUMNS: &str = "id, org_id, campaign_id, external_id, name, phone_numbers, phone_timezones, timezone, status, \
     disposition, status_reason, attempt_count, retry_after, locked_at, sip_pool";
 
 impl TryFrom<ContactRow> for Contact {
@@ -71,6 +76,7 @@ impl TryFrom<ContactRow> for Contact {
             external_id: r.external_id,
             name: r.name,
             phone_numbers: r.phone_numbers,
+            phone_timezones: r.phone_timezones,
             timezone: r.timezone,
             status: r.status.parse().map_err(corrupt)?,
             disposition: r.disposition,
@@ -169,7 +175,10 @@ impl Store {
         let ext: Vec<Option<String>> = contacts.iter().map(|c| c.external_id.clone()).collect();
         let names: Vec<Option<String>> = contacts.iter().map(|c| c.name.clone()).collect();
         let phones: Vec<String> = contacts.iter().map(|c| c.phone_numbers.join(",")).collect();
-        let zones: Vec<String> = contacts.iter().map(|c| c.timezone.clone()).collect();
+        let zones: Vec<String> = contacts
+            .iter()
+            .map(|c| c.phone_timezones.join(","))
+            .collect();
         let rows: Vec<i64> = contacts
             .iter()
             .map(|c| i64::try_from(c.row).unwrap_or(i64::MAX))
@@ -186,9 +195,10 @@ impl Store {
                   numbers AS (INSERT INTO campaign_numbers (campaign_id, phone)
                               SELECT $2, phone FROM firsts WHERE $2::bigint IS NOT NULL ORDER BY phone
                               ON CONFLICT DO NOTHING RETURNING phone)
-             INSERT INTO contacts (org_id, campaign_id, upload_id, external_id, name, phone_numbers, timezone, sip_pool,
-                                   retry_after, created_at, updated_at)
-             SELECT $1, $2, $3, x.ext, x.name, string_to_array(x.phones, ','), x.tz, $4, $5, $5, $5
+             INSERT INTO contacts (org_id, campaign_id, upload_id, external_id, name, phone_numbers, phone_timezones,
+                                   timezone, sip_pool, retry_after, created_at, updated_at)
+             SELECT $1, $2, $3, x.ext, x.name, string_to_array(x.phones, ','), string_to_array(x.tz, ','),
+                    split_part(x.tz, ',', 1), $4, $5, $5, $5
              FROM x
              WHERE $2::bigint IS NULL
                 OR x.row IN (SELECT f.row FROM firsts f JOIN numbers n ON n.phone = f.phone)
@@ -226,12 +236,19 @@ impl Store {
         rejections.sort_by_key(|r| r.row);
 
         if let Some(id) = campaign {
+            // Every number's key, not only the first's: a contact moves to its next number's
+            // zone after its first number's attempts (SPEC §5.2).
+            let keys: std::collections::BTreeSet<&str> = contacts
+                .iter()
+                .flat_map(|c| c.phone_timezones.iter().map(String::as_str))
+                .collect();
+            let keys: Vec<&str> = keys.into_iter().collect();
             sqlx::query(
                 "INSERT INTO campaign_timezones (campaign_id, timezone)
-                 SELECT DISTINCT $1::bigint, tz FROM unnest($2::text[]) AS tz ON CONFLICT DO NOTHING",
+                 SELECT $1::bigint, tz FROM unnest($2::text[]) AS tz ON CONFLICT DO NOTHING",
             )
             .bind(id.0)
-            .bind(&zones)
+            .bind(&keys)
             .execute(&mut *tx)
             .await?;
         }
@@ -284,8 +301,9 @@ impl Store {
             ));
         }
         let row: ContactRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO contacts (org_id, name, phone_numbers, timezone, sip_pool, retry_after, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, 'api', $5, $5, $5) RETURNING {CONTACT_COLUMNS}"
+            "INSERT INTO contacts (org_id, name, phone_numbers, phone_timezones, timezone, sip_pool, retry_after, created_at, updated_at)
+             VALUES ($1, $2, $3, array_fill($4::text, ARRAY[cardinality($3::text[])]), $4, 'api', $5, $5, $5)
+             RETURNING {CONTACT_COLUMNS}"
         )))
         .bind(org.0)
         .bind(name)

@@ -312,7 +312,7 @@ pub async fn next_admitted(
     let row: Option<NextAdmittedRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT c.*, k.xmin::text::bigint AS campaign_version,
                 COALESCE((SELECT json_agg(d ORDER BY d.id) FROM (
-                    SELECT {DID_COLUMNS} FROM dids WHERE dids.org_id = c.org_id AND dids.state IN ('active', 'warming')) d),
+                    SELECT {DID_COLUMNS} FROM dids WHERE dids.org_id = c.org_id AND {USABLE}) d),
                   '[]') AS org_dids
          FROM campaigns k CROSS JOIN LATERAL (
              SELECT {CONTACT_COLUMNS}, {SUPPRESSED} FROM contacts
@@ -320,6 +320,7 @@ pub async fn next_admitted(
              ORDER BY locked_at, id LIMIT 1) c
          WHERE k.id = $1 AND k.status = 'dialing'",
         DID_COLUMNS = crate::dids::DID_COLUMNS,
+        USABLE = crate::dids::usable_state_sql(),
     )))
     .bind(campaign.0)
     .fetch_optional(conn)
@@ -526,23 +527,34 @@ impl PolicyRow {
         let index = u32::try_from(self.attempt_index).map_err(corrupt)?;
         let phones = usize::try_from(self.phone_count.unwrap_or(0)).unwrap_or(0);
         let resolution = resolve(disposition, index, phones, &policy, now);
-        let (status, reason, next_index, retry_after) = match resolution {
+        let (status, reason, next_index, retry_after, number_index) = match resolution {
             Resolution::Retry { .. } if campaign_status == Some(CampaignStatus::Cancelled) => (
                 "cancelled",
                 Some("campaign_cancelled"),
                 self.attempt_index + 1,
                 None,
+                None,
             ),
             Resolution::Retry {
                 next_attempt_index,
                 retry_after,
-            } => (
-                "queued",
+            } => {
+                let number = next_attempt_index / policy.max_attempts_per_phone_number.max(1);
+                (
+                    "queued",
+                    None,
+                    i32::try_from(next_attempt_index).map_err(corrupt)?,
+                    Some(retry_after),
+                    Some(i32::try_from(number).map_err(corrupt)?),
+                )
+            }
+            other => (
+                other.status().as_str(),
                 None,
-                i32::try_from(next_attempt_index).unwrap_or(i32::MAX),
-                Some(retry_after),
+                self.attempt_index + 1,
+                None,
+                None,
             ),
-            other => (other.status().as_str(), None, self.attempt_index + 1, None),
         };
         Ok(ContactWrite {
             resolution,
@@ -550,6 +562,7 @@ impl PolicyRow {
             reason,
             next_index,
             retry_after,
+            number_index,
         })
     }
 }
@@ -562,6 +575,9 @@ struct ContactWrite {
     reason: Option<&'static str>,
     next_index: i32,
     retry_after: Option<DateTime<Utc>>,
+    /// the index of the number a retry dials (its zone key becomes the contact's
+    /// `timezone`, SPEC §5.2); `None` when the contact is not queued again
+    number_index: Option<i32>,
 }
 
 /// The completing statement's input, one array per column (bound to `unnest`).
@@ -582,6 +598,7 @@ struct CompletionWrites {
     reason: Vec<Option<&'static str>>,
     next_index: Vec<i32>,
     retry_after: Vec<Option<DateTime<Utc>>>,
+    number_index: Vec<Option<i32>>,
     resolution: HashMap<i32, Resolution>,
 }
 
@@ -610,6 +627,7 @@ impl CompletionWrites {
         self.reason.push(w.reason);
         self.next_index.push(w.next_index);
         self.retry_after.push(w.retry_after);
+        self.number_index.push(w.number_index);
         self.resolution.insert(item, w.resolution);
     }
 }
@@ -941,9 +959,9 @@ impl Store {
             "WITH i AS (
                  SELECT * FROM unnest($1::int[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::int[], $7::text[],
                                       $8::text[], $9::text[], $10::timestamptz[], $11::bool[], $12::text[], $13::text[],
-                                      $14::int[], $15::timestamptz[])
+                                      $14::int[], $15::timestamptz[], $16::int[])
                      AS i(item, id, disposition, carrier_status, answered_by, duration_s, call_sid, completed_by, error,
-                          ended_at, spam_flagged, contact_status, reason, next_index, retry_after)),
+                          ended_at, spam_flagged, contact_status, reason, next_index, retry_after, number_index)),
              a AS (
                  UPDATE call_attempts SET status = 'completed', disposition = i.disposition,
                      carrier_status = COALESCE(i.carrier_status, call_attempts.carrier_status),
@@ -966,6 +984,7 @@ impl Store {
                      status_reason = CASE WHEN contacts.status = 'dialing' THEN COALESCE(i.reason, contacts.status_reason) ELSE contacts.status_reason END,
                      attempt_count = GREATEST(contacts.attempt_count, i.next_index),
                      retry_after = COALESCE(i.retry_after, contacts.retry_after),
+                     timezone = COALESCE(contacts.phone_timezones[i.number_index + 1], contacts.timezone),
                      locked_at = NULL, updated_at = i.ended_at
                  FROM a JOIN i ON i.item = a.item WHERE contacts.id = a.contact_id
                  RETURNING contacts.id, contacts.status, contacts.campaign_id, contacts.org_id)
@@ -998,6 +1017,7 @@ impl Store {
         .bind(&writes.reason)
         .bind(&writes.next_index)
         .bind(&writes.retry_after)
+        .bind(&writes.number_index)
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;

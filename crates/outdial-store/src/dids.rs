@@ -1,9 +1,10 @@
 //! Caller IDs (DIDs) and their health events (SPEC §5.5, §7).
 
 use chrono::{DateTime, Utc};
+use outdial_domain::campaign::Channel;
 use outdial_domain::contact::Disposition;
 use outdial_domain::did::{
-    DidCandidate, DidState, DidTransition, LifecycleConfig, warming_allowance,
+    CallerIdRule, DidCandidate, DidState, DidTransition, judged_score, within_ramp,
 };
 use outdial_domain::health::{CallSample, HealthScore};
 use outdial_domain::{AttemptId, DidId, OrgId};
@@ -28,7 +29,7 @@ pub struct Did {
     /// components of the last score (JSON of `HealthComponents`)
     pub health_components: Option<serde_json::Value>,
     /// calls the last score was computed from
-    pub scored_calls: i32,
+    pub scored_calls: u32,
     /// only calls from here on are scored
     pub scored_since: Option<DateTime<Utc>>,
     /// last call placed
@@ -40,7 +41,7 @@ pub struct Did {
     /// end of the current warming period
     pub warming_until: Option<DateTime<Utc>>,
     /// calls taken while warming
-    pub warming_calls: i32,
+    pub warming_calls: u32,
     /// last state change
     pub state_changed_at: Option<DateTime<Utc>>,
 }
@@ -77,47 +78,81 @@ impl TryFrom<DidRow> for Did {
             state: r.state.parse().map_err(corrupt)?,
             health_score: r.health_score,
             health_components: r.health_components,
-            scored_calls: r.scored_calls,
+            scored_calls: u32::try_from(r.scored_calls).map_err(corrupt)?,
             scored_since: r.scored_since,
             last_call_at: r.last_call_at,
             last_sms_at: r.last_sms_at,
             cooldown_until: r.cooldown_until,
             warming_until: r.warming_until,
-            warming_calls: r.warming_calls,
+            warming_calls: u32::try_from(r.warming_calls).map_err(corrupt)?,
             state_changed_at: r.state_changed_at,
         })
     }
 }
 
 impl Did {
-    /// This DID as voice selection sees it (`last_used_at` = last call), with its warming
-    /// ramp evaluated at `now`. A DID with fewer than `min_calls` scored calls is not judged
-    /// yet (SPEC §7's minimum sample): it competes with score 1.0, so one unlucky call cannot
-    /// take a fresh DID out of rotation before it has a fair sample.
-    pub fn voice_candidate(
-        &self,
-        now: DateTime<Utc>,
-        cfg: &LifecycleConfig,
-        min_calls: usize,
-    ) -> DidCandidate {
-        let within_ramp = match (self.state, self.warming_until) {
-            (DidState::Warming, Some(until)) => {
-                u32::try_from(self.warming_calls).unwrap_or(u32::MAX)
-                    < warming_allowance(until, now, cfg)
-            }
-            _ => true,
-        };
-        let judged = usize::try_from(self.scored_calls).unwrap_or(0) >= min_calls;
-        let score = if judged { self.health_score } else { 1.0 };
+    /// This DID as voice selection sees it (`last_used_at` = last call), with its judged
+    /// score ([`judged_score`]) and its warming ramp evaluated at `now` ([`within_ramp`]),
+    /// under `rule`: [`DidCandidate::is_usable`] then says whether it may place a call.
+    pub fn candidate(&self, now: DateTime<Utc>, rule: &CallerIdRule) -> DidCandidate {
         DidCandidate {
             id: self.id,
             e164: self.e164.clone(),
             state: self.state,
-            score,
+            score: judged_score(self.health_score, self.scored_calls, rule.min_calls),
             last_used_at: self.last_call_at,
-            within_ramp,
+            within_ramp: within_ramp(
+                self.state,
+                self.warming_until,
+                self.warming_calls,
+                now,
+                &rule.lifecycle,
+            ),
         }
     }
+
+    /// Whether this DID may be used on `channel` now under `rule` (SPEC §5.5, §6): the voice
+    /// rule ([`Did::candidate`], [`DidCandidate::is_usable`]); a text is not a call, so the
+    /// warming ramp (a share of calls) does not bind SMS — the SMS claim's SQL
+    /// ([`usable_did_sql`]) is this rule for texts, whose per-DID gap is checked beside it.
+    pub fn is_usable_on(&self, channel: Channel, now: DateTime<Utc>, rule: &CallerIdRule) -> bool {
+        let mut c = self.candidate(now, rule);
+        if channel == Channel::Sms {
+            c.within_ramp = true;
+        }
+        c.is_usable(rule.threshold)
+    }
+}
+
+/// The SQL prefilter of the usable-caller-ID rule on `dids` (SPEC §5.5): a usable state
+/// ([`DidState::USABLE`]) and a judged score at or above the threshold — `health_score >=
+/// {threshold} OR scored_calls < {min_calls}`, both SQL expressions (parameters). It is the
+/// rule without the warming ramp, which needs `now` and is applied in Rust
+/// ([`Did::candidate`]): a DID it selects may still be over its ramp, one it leaves out is
+/// never usable (tested against [`DidCandidate::is_usable`]).
+pub(crate) fn usable_did_sql(threshold: &str, min_calls: &str) -> String {
+    format!(
+        "{states} AND (health_score >= {threshold} OR scored_calls < {min_calls})",
+        states = usable_state_sql()
+    )
+}
+
+/// `rule.min_calls` as the `int` parameter of [`usable_did_sql`].
+///
+/// Errors: [`StoreError::Invalid`] for a count beyond Postgres' `int`.
+pub(crate) fn min_calls_param(rule: &CallerIdRule) -> Result<i32> {
+    i32::try_from(rule.min_calls).map_err(|_| {
+        StoreError::Invalid(format!("health.min_calls {} is too large", rule.min_calls))
+    })
+}
+
+/// `state IN ('active', 'warming')`: the states of [`DidState::USABLE`].
+pub(crate) fn usable_state_sql() -> String {
+    let states: Vec<String> = DidState::USABLE
+        .iter()
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect();
+    format!("state IN ({})", states.join(", "))
 }
 
 /// Rows with this many DIDs per query at most when listing.
@@ -200,12 +235,14 @@ impl Store {
     }
 }
 
-/// DIDs of `org` that could place a call now (state `active` or `warming`).
+/// DIDs of `org` in a usable state ([`DidState::USABLE`]), by id: the caller IDs a call may
+/// be placed from, before their score and ramp are judged ([`Did::candidate`]).
 ///
-/// Errors: database failures.
+/// Errors: database failures, a stored DID that does not parse.
 pub async fn usable_dids(conn: &mut PgConnection, org: OrgId) -> Result<Vec<Did>> {
     let rows: Vec<DidRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {DID_COLUMNS} FROM dids WHERE org_id = $1 AND state IN ('active', 'warming') ORDER BY id"
+        "SELECT {DID_COLUMNS} FROM dids WHERE org_id = $1 AND {usable} ORDER BY id",
+        usable = usable_state_sql()
     )))
     .bind(org.0)
     .fetch_all(conn)
@@ -317,8 +354,8 @@ pub async fn store_scores_if_unchanged(
         .collect::<Result<Vec<_>>>()?;
     let calls: Vec<i32> = items
         .iter()
-        .map(|(_, s)| i32::try_from(s.calls).unwrap_or(i32::MAX))
-        .collect();
+        .map(|(_, s)| i32::try_from(s.calls).map_err(corrupt))
+        .collect::<Result<_>>()?;
     let states: Vec<&str> = items.iter().map(|(d, _)| d.state.as_str()).collect();
     let since: Vec<Option<DateTime<Utc>>> = items.iter().map(|(d, _)| d.scored_since).collect();
     let stored: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
@@ -372,7 +409,7 @@ pub async fn store_score_if_unchanged(
         .bind(seen.id.0)
         .bind(score.score)
         .bind(components)
-        .bind(i32::try_from(score.calls).unwrap_or(i32::MAX))
+        .bind(i32::try_from(score.calls).map_err(corrupt)?)
         .bind(seen.state.as_str())
         .bind(seen.scored_since);
     let q = match change {
@@ -436,24 +473,33 @@ async fn apply_transition(
         == 1)
 }
 
-/// How many caller IDs each organization could call with now: state `active` or `warming`,
-/// and score ≥ `threshold` unless fewer than `min_calls` calls were scored (not yet judged).
+/// How many caller IDs each organization could call with at `now` under `rule` (SPEC §5.5):
+/// the SQL prefilter ([`usable_did_sql`]) reads the candidates, the rule itself
+/// ([`DidCandidate::is_usable`], warming ramp included) counts them. Organizations with
+/// none are absent.
 ///
-/// Errors: database failures.
+/// Errors: database failures, a stored DID that does not parse.
 pub async fn usable_did_counts(
     conn: &mut PgConnection,
-    threshold: f64,
-    min_calls: usize,
+    rule: &CallerIdRule,
+    now: DateTime<Utc>,
 ) -> Result<std::collections::HashMap<OrgId, i64>> {
-    let rows: Vec<(i64, i64)> = sqlx::query_as(
-        "SELECT org_id, count(*) FROM dids WHERE state IN ('active', 'warming') AND (health_score >= $1 OR scored_calls < $2)
-         GROUP BY org_id",
-    )
-    .bind(threshold)
-    .bind(i32::try_from(min_calls).unwrap_or(i32::MAX))
+    let rows: Vec<DidRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {DID_COLUMNS} FROM dids WHERE {usable}",
+        usable = usable_did_sql("$1", "$2")
+    )))
+    .bind(rule.threshold)
+    .bind(min_calls_param(rule)?)
     .fetch_all(conn)
     .await?;
-    Ok(rows.into_iter().map(|(o, n)| (OrgId(o), n)).collect())
+    let mut counts = std::collections::HashMap::new();
+    for row in rows {
+        let did = Did::try_from(row)?;
+        if did.candidate(now, rule).is_usable(rule.threshold) {
+            *counts.entry(did.org_id).or_default() += 1;
+        }
+    }
+    Ok(counts)
 }
 
 /// A spam flag as recorded.

@@ -8,6 +8,7 @@
 //! so any number of dialer pods can race and no DID ever texts twice within the gap.
 
 use chrono::{DateTime, Duration, Utc};
+use outdial_domain::did::CallerIdRule;
 use outdial_domain::sms::SmsStatus;
 use outdial_domain::{CampaignId, ContactId, DidId, OrgId};
 use serde::Serialize;
@@ -102,26 +103,30 @@ impl TryFrom<SmsRow> for SmsMessage {
     }
 }
 
-/// Which DIDs an SMS campaign may text from: its organization's DIDs in state `active` or
-/// `warming`, with score ≥ `min_score` (or fewer than `min_calls` scored calls: not judged
-/// yet), restricted to `caller_ids` (E.164) when that is non-empty (SPEC §5.5, §6).
+/// Which DIDs an SMS campaign may text from: its organization's usable DIDs under `rule`
+/// (SPEC §5.5 — a usable state and a judged score ≥ the threshold; texts are not ramped,
+/// [`crate::dids::Did::is_usable_on`]), restricted to `caller_ids` (E.164) when that is
+/// non-empty, with at most one text per DID per `gap_ms` (SPEC §6).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SmsDidFilter<'a> {
     /// the campaign's organization
     pub org: OrgId,
     /// the campaign's caller IDs, E.164; empty = any
     pub caller_ids: &'a [String],
-    /// lowest usable health score (SPEC: 0.7)
-    pub min_score: f64,
-    /// scored calls below which a DID is not judged (SPEC §7: 10)
-    pub min_calls: i32,
+    /// the usable-caller-ID rule's settings
+    pub rule: CallerIdRule,
     /// minimum gap between two texts of one DID, ms (SPEC: 15 min)
     pub gap_ms: i64,
 }
 
-const SMS_DID_WHERE: &str = "org_id = $1 AND state IN ('active', 'warming')
-    AND (health_score >= $2 OR scored_calls < $3)
-    AND (cardinality($4::text[]) = 0 OR e164 = ANY($4))";
+/// The DIDs of [`SmsDidFilter`] (parameters `$1` org, `$2` threshold, `$3` min calls, `$4`
+/// caller IDs), gap aside.
+fn sms_did_where() -> String {
+    format!(
+        "org_id = $1 AND {usable} AND (cardinality($4::text[]) = 0 OR e164 = ANY($4))",
+        usable = crate::dids::usable_did_sql("$2", "$3")
+    )
+}
 
 /// The usable DIDs of an SMS campaign now: how many there are (the drip interval divides
 /// the gap by this) and when the next one is free to text (`None` when one is free now or
@@ -146,11 +151,12 @@ pub async fn sms_did_pool(
     let (usable, free, oldest): (i64, i64, Option<DateTime<Utc>>) =
         sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT count(*), count(*) FILTER (WHERE last_sms_at IS NULL OR last_sms_at <= $5), min(last_sms_at)
-             FROM dids WHERE {SMS_DID_WHERE}"
+             FROM dids WHERE {where_}",
+            where_ = sms_did_where()
         )))
         .bind(filter.org.0)
-        .bind(filter.min_score)
-        .bind(filter.min_calls)
+        .bind(filter.rule.threshold)
+        .bind(crate::dids::min_calls_param(&filter.rule)?)
         .bind(filter.caller_ids)
         .bind(cutoff)
         .fetch_one(conn)
@@ -178,15 +184,16 @@ pub async fn claim_sms_did(
     let cutoff = now - Duration::milliseconds(filter.gap_ms);
     let row: Option<DidRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE dids SET last_sms_at = $6
-         WHERE id = (SELECT id FROM dids WHERE {SMS_DID_WHERE}
+         WHERE id = (SELECT id FROM dids WHERE {where_}
                        AND (last_sms_at IS NULL OR last_sms_at <= $5)
                      ORDER BY last_sms_at NULLS FIRST, id LIMIT 1 FOR UPDATE SKIP LOCKED)
            AND (last_sms_at IS NULL OR last_sms_at <= $5)
-         RETURNING {DID_COLUMNS}"
+         RETURNING {DID_COLUMNS}",
+        where_ = sms_did_where()
     )))
     .bind(filter.org.0)
-    .bind(filter.min_score)
-    .bind(filter.min_calls)
+    .bind(filter.rule.threshold)
+    .bind(crate::dids::min_calls_param(&filter.rule)?)
     .bind(filter.caller_ids)
     .bind(cutoff)
     .bind(now)

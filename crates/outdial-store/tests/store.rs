@@ -21,7 +21,10 @@ fn contact(row: usize, phones: &[&str]) -> NewContact {
         external_id: Some(format!("C{row}")),
         name: None,
         phone_numbers: phones.iter().map(|p| (*p).to_owned()).collect(),
-        timezone: "America/New_York".into(),
+        phone_timezones: phones
+            .iter()
+            .map(|_| "America/New_York".to_owned())
+            .collect(),
         row,
     }
 }
@@ -1052,4 +1055,71 @@ async fn a_completion_racing_a_cancel_does_not_requeue_the_contact(pool: PgPool)
         "completion reported {}",
         done.contact_status
     );
+}
+
+/// The SQL prefilters of the usable-caller-ID rule (the explain counts, the SMS claim) agree
+/// with the rule itself (`Did::candidate` + `DidCandidate::is_usable`) on every state, score
+/// and sample size: the one rule, written once in the domain.
+#[sqlx::test(migrator = "outdial_store::MIGRATOR")]
+async fn the_usable_caller_id_prefilters_agree_with_the_rule(pool: PgPool) {
+    use outdial_domain::campaign::Channel;
+    use outdial_domain::did::{CallerIdRule, LifecycleConfig};
+    let store = Store::new(pool);
+    let org = store.create_org("acme", None, t0()).await.expect("org").id;
+    let rule = CallerIdRule {
+        threshold: 0.7,
+        min_calls: 10,
+        lifecycle: LifecycleConfig::default(),
+    };
+    let mut n = 0;
+    for state in DidState::ALL {
+        for score in [0.5, 0.7, 0.9] {
+            for scored_calls in [0, 9, 10, 50] {
+                for warming_calls in [0, 30] {
+                    n += 1;
+                    let d = did(&store, org, &format!("+1212555{n:04}")).await;
+                    sqlx::query(
+                        "UPDATE dids SET state = $2, health_score = $3, scored_calls = $4,
+                             warming_calls = $5, warming_until = $6 WHERE id = $1",
+                    )
+                    .bind(d.id.0)
+                    .bind(state.as_str())
+                    .bind(score)
+                    .bind(scored_calls)
+                    .bind(warming_calls)
+                    .bind(t0() + Duration::minutes(30))
+                    .execute(store.pool())
+                    .await
+                    .expect("set");
+                }
+            }
+        }
+    }
+    let dids = store.dids(Some(org)).await.expect("dids");
+    let by_rule = |channel| {
+        dids.iter()
+            .filter(|d| d.is_usable_on(channel, t0(), &rule))
+            .count()
+    };
+    let mut conn = store.pool().acquire().await.expect("conn");
+    let counts = dids::usable_did_counts(&mut conn, &rule, t0())
+        .await
+        .expect("counts");
+    let voice = by_rule(Channel::Voice);
+    assert!(voice > 0 && voice < dids.len(), "a mixed fixture: {voice}");
+    assert_eq!(
+        counts.get(&org).copied().unwrap_or(0),
+        i64::try_from(voice).expect("n")
+    );
+    let filter = outdial_store::sms::SmsDidFilter {
+        org,
+        caller_ids: &[],
+        rule,
+        gap_ms: 900_000,
+    };
+    let sms = outdial_store::sms::sms_did_pool(&mut conn, &filter, t0())
+        .await
+        .expect("pool");
+    assert!(by_rule(Channel::Sms) > voice, "texts are not ramped");
+    assert_eq!(sms.usable, i64::try_from(by_rule(Channel::Sms)).expect("n"));
 }

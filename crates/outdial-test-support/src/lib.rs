@@ -414,11 +414,17 @@ mod tests {
         let good = "# TYPE outdial_build_info gauge\noutdial_build_info{process=\"outdial-dialer\",version=\"0.1.0\"} 1\n";
         assert_eq!(check_metrics("outdial-dialer", 200, good), Ok(()));
         assert!(check_metrics("outdial-dialer", 404, "").is_err(), "a 404");
-        assert!(check_metrics("outdial-dialer", 200, "").is_err(), "an empty body");
+        assert!(
+            check_metrics("outdial-dialer", 200, "").is_err(),
+            "an empty body"
+        );
         assert!(
             check_metrics("outdial-dialer", 200, "# TYPE go_goroutines gauge\n").is_err(),
             "someone else's exporter"
         );
-        assert!(check_metrics("outdial-api", 200, good).is_err(), "another process's");
+        assert!(
+            check_metrics("outdial-api", 200, good).is_err(),
+            "another process's"
+        );
     }
 }
