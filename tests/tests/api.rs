@@ -351,7 +351,7 @@ async fn a_direct_call_bypasses_calling_windows_and_uses_the_api_pool() {
     let id = outdial_domain::ContactId(contact["id"].as_i64().expect("id"));
     let done = e.svc.store.contact(id).await.expect("contact");
     assert_eq!(
-        (done.status.as_str(), done.disposition.as_deref()),
+        (done.status.as_str(), done.disposition.map(|x| x.as_str())),
         ("completed", Some("human_connected"))
     );
     let attempts = e.svc.store.contact_attempts(id).await.expect("attempts");

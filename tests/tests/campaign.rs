@@ -85,7 +85,7 @@ async fn each_contact_ends_as_its_outcomes_say() {
             c.external_id.clone().unwrap_or_default(),
             (
                 c.status.to_string(),
-                c.disposition.clone(),
+                c.disposition.map(|d| d.to_string()),
                 c.attempt_count,
                 attempts.len(),
             ),
@@ -113,8 +113,14 @@ async fn each_contact_ends_as_its_outcomes_say() {
         .find(|c| c.external_id.as_deref() == Some("c7"))
         .expect("c7");
     let c7_attempts = e.svc.store.contact_attempts(c7.id).await.expect("attempts");
-    assert_eq!(c7_attempts[0].completed_by.as_deref(), Some("timeout"));
-    assert_eq!(c7_attempts[1].completed_by.as_deref(), Some("webhook"));
+    assert_eq!(
+        c7_attempts[0].completed_by.map(|x| x.as_str()),
+        Some("timeout")
+    );
+    assert_eq!(
+        c7_attempts[1].completed_by.map(|x| x.as_str()),
+        Some("webhook")
+    );
     let c5 = contacts
         .iter()
         .find(|c| c.external_id.as_deref() == Some("c5"))
@@ -122,7 +128,7 @@ async fn each_contact_ends_as_its_outcomes_say() {
     let c5_attempts = e.svc.store.contact_attempts(c5.id).await.expect("attempts");
     assert_eq!(
         (
-            c5_attempts[0].disposition.as_deref(),
+            c5_attempts[0].disposition.map(|x| x.as_str()),
             c5_attempts[1].to_number.as_str()
         ),
         (Some("invalid_number"), "+13125550205")
@@ -142,7 +148,7 @@ async fn each_contact_ends_as_its_outcomes_say() {
         .expect("attempts");
     let placed = attempts
         .iter()
-        .filter(|a| a.disposition.as_deref() != Some("invalid_number"))
+        .filter(|a| a.disposition.map(|x| x.as_str()) != Some("invalid_number"))
         .count();
     assert_eq!(calls.len(), placed, "one carrier call per placed attempt");
     assert_eq!(

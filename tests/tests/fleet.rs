@@ -168,7 +168,11 @@ async fn separate_processes_run_a_campaign_to_the_end() {
         .map(|c| {
             (
                 c.external_id.clone().unwrap_or_default(),
-                (c.status.to_string(), c.disposition.clone(), c.attempt_count),
+                (
+                    c.status.to_string(),
+                    c.disposition.map(|d| d.to_string()),
+                    c.attempt_count,
+                ),
             )
         })
         .collect();

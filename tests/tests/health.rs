@@ -211,7 +211,7 @@ async fn a_spam_flag_feeds_the_spam_clean_component_and_is_org_scoped() {
     })
     .await;
     let attempt = e.svc.store.campaign_attempts(c).await.expect("a").remove(0);
-    let did = DidId(attempt.did_id.expect("did"));
+    let did = attempt.did_id.expect("did");
     let sid = attempt.provider_call_sid.clone().expect("sid");
     let post = |token: String, body: Value| {
         let url = format!("{}/dids/{}/spam-flags", e.api_url, did.0);
@@ -278,7 +278,7 @@ async fn a_call_the_carrier_reports_as_spam_counts_against_its_did() {
         .map(|a| a.to_number.as_str())
         .collect();
     assert_eq!(flagged, ["+12125551000"]);
-    let did = DidId(attempts[0].did_id.expect("did"));
+    let did = attempts[0].did_id.expect("did");
     let d = e.svc.store.did(did, None).await.expect("did");
     assert_eq!(d.scored_calls, 2);
     // Two calls, one flagged: spam clean = 1 − 1/2.

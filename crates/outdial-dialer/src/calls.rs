@@ -12,11 +12,10 @@ use outdial_carrier::callback::CallStatusCallback;
 use outdial_carrier::{CarrierError, OriginateRequest};
 use outdial_control::{effects, transition};
 use outdial_domain::campaign::CampaignCommand;
-use outdial_domain::contact::Disposition;
-use outdial_domain::{AttemptId, CampaignId, OrgId};
+use outdial_domain::contact::{CompletedBy, Disposition};
+use outdial_domain::{AttemptId, CampaignId};
 use outdial_fleet::events::{Event, names};
 use outdial_fleet::jobs::{DialerJob, HealthJob};
-use outdial_store::StoreError;
 use outdial_store::dialing::{AttemptOutcome, Completion};
 use outdial_worker::{Done, JobError};
 use tracing::Instrument;
@@ -56,13 +55,13 @@ impl Dialer {
                 .collect(),
             machine_detection: true,
         };
-        let span = tracing::info_span!("originate", attempt = %id, contact = attempt.contact_id, did = ?attempt.did_id);
+        let span = tracing::info_span!("originate", attempt = %id, contact = %attempt.contact_id, did = ?attempt.did_id);
         match self.voice.originate(&req).instrument(span).await {
             Ok(resp) => {
                 self.call_sids.submit((id, resp.call_sid.clone())).await?;
-                let event = Event::new(names::CALL_INITIATED, OrgId(attempt.org_id), now)
-                    .maybe_campaign(attempt.campaign_id.map(CampaignId))
-                    .contact(outdial_domain::ContactId(attempt.contact_id))
+                let event = Event::new(names::CALL_INITIATED, attempt.org_id, now)
+                    .maybe_campaign(attempt.campaign_id)
+                    .contact(attempt.contact_id)
                     .attempt(id)
                     .data(serde_json::json!({ "to": attempt.to_number, "from": attempt.from_number, "call_sid": resp.call_sid }));
                 self.svc.events.publish(&event).await;
@@ -82,7 +81,7 @@ impl Dialer {
                     answered_by: None,
                     duration_s: None,
                     call_sid: None,
-                    completed_by: "originate",
+                    completed_by: CompletedBy::Originate,
                     error: Some(e.to_string()),
                     spam_flagged: false,
                 };
@@ -116,7 +115,7 @@ impl Dialer {
             answered_by: cb.answered_by.clone(),
             duration_s: cb.call_duration_s.and_then(|d| i32::try_from(d).ok()),
             call_sid: Some(cb.call_sid.clone()),
-            completed_by: "webhook",
+            completed_by: CompletedBy::Webhook,
             error: None,
             spam_flagged: cb.spam_flagged,
         };
@@ -131,7 +130,7 @@ impl Dialer {
             answered_by: None,
             duration_s: None,
             call_sid: None,
-            completed_by: "timeout",
+            completed_by: CompletedBy::Timeout,
             error: Some("no completion signal within the completion timeout".into()),
             spam_flagged: false,
         };
@@ -153,22 +152,17 @@ impl Dialer {
     ) -> Result<Option<Completion>, JobError> {
         let now = self.clock().now();
         let now_ms = now.timestamp_millis();
-        let done = match self.completions.submit((id, outcome.clone(), now)).await {
-            Ok(Some(done)) => done,
-            Ok(None) => return Ok(None),
-            // No retry can make it exist: dead-letter at once, with the reason.
-            Err(StoreError::NotFound { .. }) => {
-                return Err(JobError::abort(format!("call attempt {id} does not exist")));
-            }
-            Err(e) => return Err(e.into()),
+        // An unknown attempt is a NotFound, which no retry can change: dead-lettered at once.
+        let Some(done) = self.completions.submit((id, outcome.clone(), now)).await? else {
+            return Ok(None);
         };
         let a = &done.attempt;
         effects::release_channels(&self.svc, &[(a.channel_pool.clone(), a.holder())], now_ms).await;
-        metrics::counter!("outdial_dialer_attempts_completed_total", "disposition" => outcome.disposition.as_str(), "completed_by" => outcome.completed_by)
+        metrics::counter!("outdial_dialer_attempts_completed_total", "disposition" => outcome.disposition.as_str(), "completed_by" => outcome.completed_by.as_str())
             .increment(1);
         // The completion wrote the health event; the caller ID's score follows within
         // `rescore_delay_ms` (one re-score absorbs the calls completing meanwhile).
-        if let Some(did_id) = a.did_id.map(outdial_domain::DidId) {
+        if let Some(did_id) = a.did_id {
             let due = now_ms + self.svc.config.health.rescore_delay_ms;
             if let Err(e) = self
                 .svc
@@ -180,14 +174,14 @@ impl Dialer {
                 tracing::warn!(attempt = %id, did = %did_id, error = %e, "re-score not enqueued");
             }
         }
-        let campaign = a.campaign_id.map(CampaignId);
+        let campaign = a.campaign_id;
         let event = Event::new(
             &format!("campaign.call.{}", outcome.disposition.as_str()),
-            OrgId(a.org_id),
+            a.org_id,
             now,
         )
         .maybe_campaign(campaign)
-        .contact(outdial_domain::ContactId(a.contact_id))
+        .contact(a.contact_id)
         .attempt(id)
         .data(serde_json::json!({
             "to": a.to_number,

@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 
 use chrono::Duration;
 use outdial_domain::campaign::{CampaignStatus, Channel};
+use outdial_domain::contact::AttemptStatus;
 use outdial_domain::did::lifecycle_step;
 use outdial_domain::pacing::{phase_us, tick_interval_us, us_to_due_ms};
 use outdial_fleet::events::{Event, names};
@@ -101,7 +102,7 @@ impl Dialer {
                 }
                 .at(created.timestamp_millis() + cfg.completion_timeout_ms),
             );
-            if status == "pending" && created < now - grace {
+            if status == AttemptStatus::Pending && created < now - grace {
                 jobs.push(
                     DialerJob::Originate {
                         attempt_id: attempt,

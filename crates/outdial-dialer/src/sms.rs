@@ -17,13 +17,12 @@ use chrono::{DateTime, Duration, Utc};
 use outdial_carrier::{CarrierError, SendSmsRequest};
 use outdial_control::effects;
 use outdial_domain::campaign::{CampaignStatus, Channel};
-use outdial_domain::pacing::sms_tick_interval_ms;
+use outdial_domain::contact::{ContactStatus, Disposition, EndReason};
 use outdial_domain::phone::parse_timezone_key;
-use outdial_domain::sms::SmsStatus;
+use outdial_domain::sms::{DripFacts, DripPlan, SmsStatus, plan_drip};
 use outdial_domain::{CampaignId, ContactId};
 use outdial_fleet::events::{Event, names};
 use outdial_fleet::jobs::DialerJob;
-use outdial_store::StoreError;
 use outdial_store::campaigns::Campaign;
 use outdial_store::dialing;
 use outdial_store::sms::{self, NewSms, SmsDidFilter, SmsUpdate};
@@ -59,39 +58,14 @@ impl Dialer {
     ) -> Result<Done<DialerJob>, JobError> {
         let now = self.clock().now();
         let now_ms = now.timestamp_millis();
-        let campaign = match self.svc.store.campaign(campaign_id, None).await {
-            Ok(c) => c,
-            Err(StoreError::NotFound { .. }) => {
-                return Err(JobError::abort(format!(
-                    "campaign {campaign_id} does not exist"
-                )));
-            }
-            Err(e) => return Err(e.into()),
-        };
+        // An unknown campaign is a NotFound: dead-lettered at once.
+        let campaign = self.svc.store.campaign(campaign_id, None).await?;
         if campaign.status != CampaignStatus::Dialing || campaign.channel != Channel::Sms {
             return Ok(Done::nothing()); // paused, cancelled or completed: the ticks stop here
         }
         let filter = self.sms_filter(&campaign);
         let mut tx = self.svc.store.begin().await?;
         let pool = sms::sms_did_pool(&mut tx, &filter, now).await?;
-        if pool.usable == 0 {
-            outdial_store::rollback(tx).await?;
-            self.pause_for_no_dids(&campaign).await?;
-            return Ok(Done::nothing());
-        }
-        let interval = sms_tick_interval_ms(
-            self.svc.config.dialer.sms_gap_ms,
-            u32::try_from(pool.usable).unwrap_or(u32::MAX),
-        );
-        // Planned from this tick's planned time, not from when it ran, so the drip does not
-        // drift; a tick that ran very late restarts the grid from now.
-        let lag = self.svc.config.dialer.max_tick_lag_ms;
-        let mut next = ctx.scheduled_ms + interval;
-        if next < now_ms - lag {
-            next = now_ms + interval;
-        }
-        let tick = |at: i64| DialerJob::SmsTick { campaign_id }.at(at);
-
         // Zones whose window is open now.
         let keys = self.svc.store.campaign_timezones(campaign_id).await?;
         let open: Vec<String> = keys
@@ -101,15 +75,33 @@ impl Dialer {
             })
             .cloned()
             .collect();
-        if open.is_empty() {
-            outdial_store::rollback(tx).await?;
-            return self.sms_idle(&campaign, &keys, next, now).await;
-        }
-        if let Some(free_at) = pool.next_free_at {
-            // Every DID texted within the gap: nothing can be sent before the first is free.
-            outdial_store::rollback(tx).await?;
-            return Ok(Done::then(vec![tick(next.max(free_at.timestamp_millis()))]));
-        }
+        let cfg = &self.svc.config.dialer;
+        let plan = plan_drip(&DripFacts {
+            usable_dids: u32::try_from(pool.usable).map_err(JobError::abort)?,
+            next_free_at_ms: pool.next_free_at.map(|t| t.timestamp_millis()),
+            any_zone_open: !open.is_empty(),
+            planned_ms: ctx.scheduled_ms,
+            now_ms,
+            gap_ms: cfg.sms_gap_ms,
+            max_lag_ms: cfg.max_tick_lag_ms,
+        });
+        let tick = |at: i64| DialerJob::SmsTick { campaign_id }.at(at);
+        let next = match plan {
+            DripPlan::Pause => {
+                outdial_store::rollback(tx).await?;
+                self.pause_for_no_dids(&campaign).await?;
+                return Ok(Done::nothing());
+            }
+            DripPlan::Closed { next_ms } => {
+                outdial_store::rollback(tx).await?;
+                return self.sms_idle(&campaign, &keys, next_ms, now).await;
+            }
+            DripPlan::Busy { at_ms } => {
+                outdial_store::rollback(tx).await?;
+                return Ok(Done::then(vec![tick(at_ms)]));
+            }
+            DripPlan::Text { next_ms } => next_ms,
+        };
 
         let mut dnc = Vec::new();
         let mut jobs = vec![tick(next)];
@@ -122,7 +114,15 @@ impl Dialer {
             };
             let contact = claimed.contact;
             if claimed.suppressed {
-                dialing::end_contact(&mut tx, &contact, "sending", "cancelled", "dnc", now).await?;
+                dialing::end_contact(
+                    &mut tx,
+                    &contact,
+                    ContactStatus::Sending,
+                    ContactStatus::Cancelled,
+                    EndReason::Dnc,
+                    now,
+                )
+                .await?;
                 dnc.push(contact.id);
                 continue;
             }
@@ -136,8 +136,15 @@ impl Dialer {
                 break;
             };
             let Some(to) = contact.phone_numbers.first().cloned() else {
-                dialing::end_contact(&mut tx, &contact, "sending", "failed", "no_numbers", now)
-                    .await?;
+                dialing::end_contact(
+                    &mut tx,
+                    &contact,
+                    ContactStatus::Sending,
+                    ContactStatus::Failed,
+                    EndReason::NoNumbersLeft,
+                    now,
+                )
+                .await?;
                 continue;
             };
             let new = NewSms {
@@ -245,8 +252,8 @@ impl Dialer {
                     CarrierError::Rejected { code, .. } => code.and_then(|c| i32::try_from(c).ok()),
                     CarrierError::Transient { .. } => None,
                 };
-                let disposition =
-                    matches!(e, CarrierError::InvalidNumber { .. }).then_some("invalid_number");
+                let disposition = matches!(e, CarrierError::InvalidNumber { .. })
+                    .then_some(Disposition::InvalidNumber);
                 let error = e.to_string();
                 let u = SmsUpdate {
                     error_code: code,
@@ -288,7 +295,7 @@ impl Dialer {
     ) -> Result<Done<DialerJob>, JobError> {
         let u = SmsUpdate {
             error: Some("no delivery receipt within the delivery timeout"),
-            disposition: Some("timeout"),
+            disposition: Some(Disposition::Timeout),
             ..SmsUpdate::status(SmsStatus::Failed)
         };
         self.sms_advance(contact, &u).await?;
@@ -301,15 +308,9 @@ impl Dialer {
     async fn sms_advance(&self, contact: ContactId, u: &SmsUpdate<'_>) -> Result<(), JobError> {
         let now = self.clock().now();
         let status = u.status;
-        let m = match self.svc.store.advance_sms(contact, u, now).await {
-            Ok(Some(m)) => m,
-            Ok(None) => return Ok(()),
-            Err(StoreError::NotFound { .. }) => {
-                return Err(JobError::abort(format!(
-                    "contact {contact} has no SMS message"
-                )));
-            }
-            Err(e) => return Err(e.into()),
+        // A prospect without a message is a NotFound: dead-lettered at once.
+        let Some(m) = self.svc.store.advance_sms(contact, u, now).await? else {
+            return Ok(()); // a duplicate or late status
         };
         let event_name = match status {
             SmsStatus::Sent => Some(names::SMS_SENT),

@@ -18,7 +18,7 @@
 use chrono::{DateTime, Duration, Utc};
 use outdial_control::{effects, transition};
 use outdial_domain::campaign::{CampaignCommand, CampaignStatus, Channel};
-use outdial_domain::contact::channel_holder;
+use outdial_domain::contact::{ContactStatus, EndReason, channel_holder};
 use outdial_domain::pacing::{next_tick_us, resume_on_grid_us, tick_interval_us, us_to_due_ms};
 use outdial_domain::phone::parse_timezone_key;
 use outdial_domain::start::{CampaignTerms, StartDecision, StartFacts, decide_start};
@@ -26,7 +26,6 @@ use outdial_domain::{CampaignId, ContactId, DidId};
 use outdial_fleet::events::{Event, names};
 use outdial_fleet::jobs::DialerJob;
 use outdial_queue::NewJob;
-use outdial_store::StoreError;
 use outdial_store::campaigns::Campaign;
 use outdial_store::contacts::Contact;
 use outdial_store::dialing::{self, CallAttempt, Claimed, NewAttempt};
@@ -111,17 +110,12 @@ impl Dialer {
             }
             None => None,
         };
+        // An unknown campaign is a NotFound: dead-lettered at once.
         let campaign = match cached {
             Some(c) => c,
-            None => match outdial_store::campaigns::campaign_in(&mut conn, campaign_id).await {
-                Ok(c) => std::sync::Arc::new(c),
-                Err(StoreError::NotFound { .. }) => {
-                    return Err(JobError::abort(format!(
-                        "campaign {campaign_id} does not exist"
-                    )));
-                }
-                Err(e) => return Err(e.into()),
-            },
+            None => std::sync::Arc::new(
+                outdial_store::campaigns::campaign_in(&mut conn, campaign_id).await?,
+            ),
         };
         if campaign.status != CampaignStatus::Dialing || campaign.channel != Channel::Voice {
             return Ok(Done::nothing()); // paused, cancelled or completed: the ticks stop here
@@ -254,14 +248,8 @@ impl Dialer {
         let timeout_at =
             a.created_at.timestamp_millis() + self.svc.config.dialer.completion_timeout_ms;
         vec![
-            DialerJob::Originate {
-                attempt_id: a.attempt_id(),
-            }
-            .at(self.clock().now_ms()),
-            DialerJob::CallTimeout {
-                attempt_id: a.attempt_id(),
-            }
-            .at(timeout_at),
+            DialerJob::Originate { attempt_id: a.id }.at(self.clock().now_ms()),
+            DialerJob::CallTimeout { attempt_id: a.id }.at(timeout_at),
         ]
     }
 
@@ -336,8 +324,15 @@ impl Dialer {
         // Each arm: whether the write found the contact still admitted, and the skip.
         let (written, skip) = match decision {
             StartDecision::Suppressed => {
-                let ended =
-                    dialing::end_contact(conn, contact, "locked", "cancelled", "dnc", now).await?;
+                let ended = dialing::end_contact(
+                    conn,
+                    contact,
+                    ContactStatus::Locked,
+                    ContactStatus::Cancelled,
+                    EndReason::Dnc,
+                    now,
+                )
+                .await?;
                 if ended {
                     let event = Event::new(names::PROSPECT_DNC, contact.org_id, now)
                         .maybe_campaign(contact.campaign_id)
@@ -350,9 +345,9 @@ impl Dialer {
                 let ended = dialing::end_contact(
                     conn,
                     contact,
-                    "locked",
-                    "exhausted",
-                    "no_numbers_left",
+                    ContactStatus::Locked,
+                    ContactStatus::Exhausted,
+                    EndReason::NoNumbersLeft,
                     now,
                 )
                 .await?;

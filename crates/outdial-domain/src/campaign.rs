@@ -9,6 +9,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::text::stored_text;
+
 /// Voice calls or SMS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -19,26 +21,10 @@ pub enum Channel {
     Sms,
 }
 
-impl Channel {
-    /// The stored text.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Voice => "voice",
-            Self::Sms => "sms",
-        }
-    }
-}
-
-impl std::str::FromStr for Channel {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "voice" => Ok(Self::Voice),
-            "sms" => Ok(Self::Sms),
-            _ => Err(format!("unknown channel {s:?} (voice or sms)")),
-        }
-    }
-}
+stored_text!(Channel, "channel", {
+    Voice => "voice",
+    Sms => "sms",
+});
 
 /// A campaign's status (SPEC §8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -56,46 +42,18 @@ pub enum CampaignStatus {
     Cancelled,
 }
 
+stored_text!(CampaignStatus, "campaign status", {
+    Created => "created",
+    Dialing => "dialing",
+    Paused => "paused",
+    Completed => "completed",
+    Cancelled => "cancelled",
+});
+
 impl CampaignStatus {
-    /// Every status.
-    pub const ALL: [CampaignStatus; 5] = [
-        Self::Created,
-        Self::Dialing,
-        Self::Paused,
-        Self::Completed,
-        Self::Cancelled,
-    ];
-
-    /// The stored text.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Created => "created",
-            Self::Dialing => "dialing",
-            Self::Paused => "paused",
-            Self::Completed => "completed",
-            Self::Cancelled => "cancelled",
-        }
-    }
-
     /// Whether the campaign can never run again.
     pub fn is_terminal(self) -> bool {
         matches!(self, Self::Completed | Self::Cancelled)
-    }
-}
-
-impl std::str::FromStr for CampaignStatus {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|v| v.as_str() == s)
-            .ok_or_else(|| format!("unknown campaign status {s:?}"))
-    }
-}
-
-impl std::fmt::Display for CampaignStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -115,18 +73,13 @@ pub enum CampaignCommand {
     Complete,
 }
 
-impl CampaignCommand {
-    /// The lowercase verb.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Start => "start",
-            Self::Pause => "pause",
-            Self::Resume => "resume",
-            Self::Cancel => "cancel",
-            Self::Complete => "complete",
-        }
-    }
-}
+stored_text!(CampaignCommand, "campaign command", {
+    Start => "start",
+    Pause => "pause",
+    Resume => "resume",
+    Cancel => "cancel",
+    Complete => "complete",
+});
 
 /// A command that the current status does not allow (answered 409 by the API).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

@@ -4,6 +4,8 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::text::stored_text;
+
 /// Where a contact is in its life. Stored as the lowercase text of the variant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -31,68 +33,62 @@ pub enum ContactStatus {
     Delivered,
 }
 
+stored_text!(ContactStatus, "contact status", {
+    Queued => "queued",
+    Locked => "locked",
+    Dialing => "dialing",
+    Completed => "completed",
+    Exhausted => "exhausted",
+    Failed => "failed",
+    Cancelled => "cancelled",
+    Sending => "sending",
+    Sent => "sent",
+    Delivered => "delivered",
+});
+
 impl ContactStatus {
-    /// Every status, for reports that list zero counts too.
-    pub const ALL: [ContactStatus; 10] = [
+    /// The statuses of contacts in progress: admitted, in a call, or with a text on its way
+    /// (`sending`, and `sent` until its delivery receipt: SPEC §6).
+    pub const IN_PROGRESS: [ContactStatus; 4] =
+        [Self::Locked, Self::Dialing, Self::Sending, Self::Sent];
+
+    /// The statuses that are not finished: `queued` or [`Self::IN_PROGRESS`]. A campaign
+    /// with a contact in one of them is not complete (SPEC §8).
+    pub const OPEN: [ContactStatus; 5] = [
         Self::Queued,
         Self::Locked,
         Self::Dialing,
+        Self::Sending,
+        Self::Sent,
+    ];
+
+    /// The finished statuses: nothing more will happen to the contact.
+    pub const FINISHED: [ContactStatus; 5] = [
         Self::Completed,
         Self::Exhausted,
         Self::Failed,
         Self::Cancelled,
-        Self::Sending,
-        Self::Sent,
         Self::Delivered,
     ];
 
-    /// The stored text (`"queued"`, `"locked"`, …).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Queued => "queued",
-            Self::Locked => "locked",
-            Self::Dialing => "dialing",
-            Self::Completed => "completed",
-            Self::Exhausted => "exhausted",
-            Self::Failed => "failed",
-            Self::Cancelled => "cancelled",
-            Self::Sending => "sending",
-            Self::Sent => "sent",
-            Self::Delivered => "delivered",
-        }
-    }
+    /// The statuses that hold capacity — SPEC §4's "active calls": admitted (`locked`) or in
+    /// a call (`dialing`). They count against every limit and hold a SIP channel.
+    pub const ACTIVE: [ContactStatus; 2] = [Self::Locked, Self::Dialing];
 
-    /// Whether nothing more will happen to the contact.
+    /// Whether nothing more will happen to the contact ([`Self::FINISHED`]).
     pub fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            Self::Completed | Self::Exhausted | Self::Failed | Self::Cancelled | Self::Delivered
-        )
+        Self::FINISHED.contains(&self)
     }
 
-    /// Whether the contact counts as an active call for the limits (SPEC §4).
-    pub fn is_active(self) -> bool {
-        matches!(self, Self::Locked | Self::Dialing)
+    /// Whether the contact is not finished ([`Self::OPEN`]).
+    pub fn is_open(self) -> bool {
+        Self::OPEN.contains(&self)
     }
 }
 
-impl std::str::FromStr for ContactStatus {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|v| v.as_str() == s)
-            .ok_or_else(|| format!("unknown contact status {s:?}"))
-    }
-}
-
-impl std::fmt::Display for ContactStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// How one voice call attempt ended (SPEC §5 "Outcomes and resolution").
+/// How one voice call attempt ended (SPEC §5 "Outcomes and resolution"), or — the last two
+/// variants — how a text ended (SPEC §6): a contact's `disposition` is its last attempt's,
+/// call or text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Disposition {
@@ -110,38 +106,29 @@ pub enum Disposition {
     Failed,
     /// Permanent failure: the number is invalid or unallocated.
     InvalidNumber,
-    /// No completion signal within the completion timeout (30 min by default).
+    /// No completion signal within the completion timeout (30 min by default); for a text,
+    /// no delivery receipt within the delivery timeout.
     Timeout,
+    /// A text reached the handset (SMS only).
+    Delivered,
+    /// The network could not deliver a text (SMS only).
+    Undelivered,
 }
 
+stored_text!(Disposition, "disposition", {
+    HumanConnected => "human_connected",
+    HumanHangup => "human_hangup",
+    Voicemail => "voicemail",
+    NoAnswer => "no_answer",
+    Busy => "busy",
+    Failed => "failed",
+    InvalidNumber => "invalid_number",
+    Timeout => "timeout",
+    Delivered => "delivered",
+    Undelivered => "undelivered",
+});
+
 impl Disposition {
-    /// Every disposition, for reports.
-    pub const ALL: [Disposition; 8] = [
-        Self::HumanConnected,
-        Self::HumanHangup,
-        Self::Voicemail,
-        Self::NoAnswer,
-        Self::Busy,
-        Self::Failed,
-        Self::InvalidNumber,
-        Self::Timeout,
-    ];
-
-    /// The stored text (`"human_connected"`, …), also the suffix of the
-    /// `campaign.call.<disposition>` event.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::HumanConnected => "human_connected",
-            Self::HumanHangup => "human_hangup",
-            Self::Voicemail => "voicemail",
-            Self::NoAnswer => "no_answer",
-            Self::Busy => "busy",
-            Self::Failed => "failed",
-            Self::InvalidNumber => "invalid_number",
-            Self::Timeout => "timeout",
-        }
-    }
-
     /// Whether the call was answered (by a human or a machine): the health score's "answered".
     pub fn answered(self) -> bool {
         matches!(
@@ -161,22 +148,6 @@ impl Disposition {
             self,
             Self::Voicemail | Self::NoAnswer | Self::Busy | Self::Failed | Self::Timeout
         )
-    }
-}
-
-impl std::str::FromStr for Disposition {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|v| v.as_str() == s)
-            .ok_or_else(|| format!("unknown disposition {s:?}"))
-    }
-}
-
-impl std::fmt::Display for Disposition {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -299,6 +270,9 @@ pub fn resolve(
         | Disposition::NoAnswer
         | Disposition::Failed
         | Disposition::Timeout => retry(attempt_index + 1, later),
+        // A text's outcomes never end a call; the SMS path resolves texts itself (SPEC §6).
+        Disposition::Delivered => Resolution::Completed,
+        Disposition::Undelivered => Resolution::Failed,
         Disposition::InvalidNumber => {
             // Jump to the first attempt of the next number; no call connected, so no delay.
             let next = (attempt_index / per_number + 1) * per_number;
@@ -309,6 +283,63 @@ pub fn resolve(
         }
     }
 }
+
+/// Why a contact ended without a call (its `status_reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// One of its numbers is on the organization's suppression list (SPEC §5.1): cancelled.
+    Dnc,
+    /// Its campaign was cancelled while it was queued, admitted, or waiting for a retry.
+    CampaignCancelled,
+    /// No number is left for its next attempt (SPEC §5.4): exhausted, or failed for a text.
+    NoNumbersLeft,
+}
+
+stored_text!(EndReason, "end reason", {
+    Dnc => "dnc",
+    CampaignCancelled => "campaign_cancelled",
+    NoNumbersLeft => "no_numbers_left",
+});
+
+/// What ended a call attempt (SPEC §5.7): whichever came first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CompletedBy {
+    /// The carrier's final status callback, verified by the API.
+    Webhook,
+    /// The durable completion-timeout job.
+    Timeout,
+    /// The carrier refused the call when it was originated.
+    Originate,
+}
+
+stored_text!(CompletedBy, "completion source", {
+    Webhook => "webhook",
+    Timeout => "timeout",
+    Originate => "originate",
+});
+
+/// Where a call attempt is (SPEC §5.6, §5.7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptStatus {
+    /// Recorded; the carrier has not been called.
+    Pending,
+    /// The carrier is being called: the point of no return, never originated again.
+    Originating,
+    /// The carrier accepted the call (its call id is recorded).
+    InProgress,
+    /// Ended, exactly once.
+    Completed,
+}
+
+stored_text!(AttemptStatus, "attempt status", {
+    Pending => "pending",
+    Originating => "originating",
+    InProgress => "in_progress",
+    Completed => "completed",
+});
 
 /// The channel-holder id of a contact's attempt: `contact:<id>:<attempt_index>`. The same id
 /// is used to acquire at admission, renew while the call lives and release at completion,
@@ -429,12 +460,42 @@ mod tests {
     }
 
     #[test]
+    fn status_groups_partition_every_status() {
+        for s in ContactStatus::ALL {
+            assert_ne!(
+                s.is_open(),
+                s.is_terminal(),
+                "{s}: open or finished, not both"
+            );
+            assert_eq!(
+                ContactStatus::IN_PROGRESS.contains(&s),
+                s.is_open() && s != ContactStatus::Queued,
+                "{s}"
+            );
+        }
+        assert!(
+            ContactStatus::ACTIVE
+                .iter()
+                .all(|s| ContactStatus::IN_PROGRESS.contains(s))
+        );
+    }
+
+    #[test]
     fn text_round_trips() {
         for s in ContactStatus::ALL {
             assert_eq!(s.as_str().parse::<ContactStatus>(), Ok(s));
         }
         for d in Disposition::ALL {
             assert_eq!(d.as_str().parse::<Disposition>(), Ok(d));
+        }
+        for r in EndReason::ALL {
+            assert_eq!(r.as_str().parse::<EndReason>(), Ok(r));
+        }
+        for c in CompletedBy::ALL {
+            assert_eq!(c.as_str().parse::<CompletedBy>(), Ok(c));
+        }
+        for a in AttemptStatus::ALL {
+            assert_eq!(a.as_str().parse::<AttemptStatus>(), Ok(a));
         }
     }
 }

@@ -3,6 +3,8 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::text::stored_text;
+
 use crate::health::HealthAction;
 use crate::ids::DidId;
 
@@ -20,40 +22,18 @@ pub enum DidState {
     Burned,
 }
 
-impl DidState {
-    /// Every state.
-    pub const ALL: [DidState; 4] = [Self::Warming, Self::Active, Self::Cooling, Self::Burned];
+stored_text!(DidState, "DID state", {
+    Warming => "warming",
+    Active => "active",
+    Cooling => "cooling",
+    Burned => "burned",
+});
 
+impl DidState {
     /// The states in which a DID may place a call or send a text at all (SPEC §5.5):
     /// `active`, and `warming` within its ramp ([`DidCandidate::is_usable`]). The store's
     /// SQL prefilters select these states.
     pub const USABLE: [DidState; 2] = [Self::Active, Self::Warming];
-
-    /// The stored text.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Warming => "warming",
-            Self::Active => "active",
-            Self::Cooling => "cooling",
-            Self::Burned => "burned",
-        }
-    }
-}
-
-impl std::str::FromStr for DidState {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|v| v.as_str() == s)
-            .ok_or_else(|| format!("unknown DID state {s:?}"))
-    }
-}
-
-impl std::fmt::Display for DidState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 /// Lifecycle timing (SPEC §7, §12).

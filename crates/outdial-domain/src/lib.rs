@@ -31,6 +31,7 @@ pub mod pacing;
 pub mod phone;
 pub mod sms;
 pub mod start;
+mod text;
 pub mod window;
 
 pub use ids::{AttemptId, CampaignId, ContactId, DidId, OrgId, UploadId};

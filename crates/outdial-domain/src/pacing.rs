@@ -69,6 +69,19 @@ pub fn sms_tick_interval_ms(gap_ms: i64, active_dids: u32) -> i64 {
     (gap_ms / i64::from(active_dids.max(1))).max(1)
 }
 
+/// The due time (ms) of the SMS tick after one planned at `planned_ms` (SPEC §6): one drip
+/// interval ([`sms_tick_interval_ms`]) after the *planned* time, so the drip does not drift
+/// with processing time; a tick that ran more than `max_lag_ms` late restarts the grid one
+/// interval from `now_ms` instead of texting in a burst to catch up.
+pub fn next_drip_ms(planned_ms: i64, interval_ms: i64, now_ms: i64, max_lag_ms: i64) -> i64 {
+    let next = planned_ms + interval_ms;
+    if next < now_ms - max_lag_ms {
+        now_ms + interval_ms
+    } else {
+        next
+    }
+}
+
 /// Converts µs to the ms due time of a queue job, rounding **up** so a job is never handed
 /// out before its planned time (asynq's lesson in SPEC §3: never round a due time down).
 pub fn us_to_due_ms(us: i64) -> i64 {
@@ -101,6 +114,17 @@ mod tests {
             planned = next_tick_us(planned, interval, finished, 1_000_000);
         }
         assert!((planned - 60_000_000).abs() < 1_000, "{planned}");
+    }
+
+    #[test]
+    fn the_drip_keeps_its_grid_and_restarts_after_a_stall() {
+        assert_eq!(next_drip_ms(0, 90_000, 1_000, 5_000), 90_000);
+        assert_eq!(
+            next_drip_ms(0, 90_000, 94_000, 5_000),
+            90_000,
+            "late within the lag"
+        );
+        assert_eq!(next_drip_ms(0, 90_000, 600_000, 5_000), 690_000);
     }
 
     #[test]

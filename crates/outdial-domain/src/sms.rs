@@ -8,6 +8,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::contact::{ContactStatus, Disposition};
+use crate::text::stored_text;
+
 /// Status of one text message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -30,33 +33,18 @@ pub enum SmsStatus {
     Failed,
 }
 
+stored_text!(SmsStatus, "SMS status", {
+    Pending => "pending",
+    Submitting => "submitting",
+    Queued => "queued",
+    Sending => "sending",
+    Sent => "sent",
+    Delivered => "delivered",
+    Undelivered => "undelivered",
+    Failed => "failed",
+});
+
 impl SmsStatus {
-    /// Every status, in order.
-    pub const ALL: [Self; 8] = [
-        Self::Pending,
-        Self::Submitting,
-        Self::Queued,
-        Self::Sending,
-        Self::Sent,
-        Self::Delivered,
-        Self::Undelivered,
-        Self::Failed,
-    ];
-
-    /// The stored text.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Submitting => "submitting",
-            Self::Queued => "queued",
-            Self::Sending => "sending",
-            Self::Sent => "sent",
-            Self::Delivered => "delivered",
-            Self::Undelivered => "undelivered",
-            Self::Failed => "failed",
-        }
-    }
-
     /// The status a carrier `MessageStatus` names (`accepted` and `scheduled` count as
     /// `queued`); `None` for statuses outdial does not track (`receiving`, `received`,
     /// `read`, …).
@@ -98,30 +86,79 @@ impl SmsStatus {
     /// The prospect's status and disposition while its message is in `self` (SPEC §6):
     /// `sending` until the network has it, `sent` (still in progress) until the receipt,
     /// then `delivered`, or `failed` with disposition `undelivered` / `failed`.
-    pub fn prospect(self) -> (&'static str, Option<&'static str>) {
+    pub fn prospect(self) -> (ContactStatus, Option<Disposition>) {
         match self {
-            Self::Pending | Self::Submitting | Self::Queued | Self::Sending => ("sending", None),
-            Self::Sent => ("sent", None),
-            Self::Delivered => ("delivered", Some("delivered")),
-            Self::Undelivered => ("failed", Some("undelivered")),
-            Self::Failed => ("failed", Some("failed")),
+            Self::Pending | Self::Submitting | Self::Queued | Self::Sending => {
+                (ContactStatus::Sending, None)
+            }
+            Self::Sent => (ContactStatus::Sent, None),
+            Self::Delivered => (ContactStatus::Delivered, Some(Disposition::Delivered)),
+            Self::Undelivered => (ContactStatus::Failed, Some(Disposition::Undelivered)),
+            Self::Failed => (ContactStatus::Failed, Some(Disposition::Failed)),
         }
     }
 }
 
-impl std::str::FromStr for SmsStatus {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|v| v.as_str() == s)
-            .ok_or_else(|| format!("unknown SMS status {s:?}"))
-    }
+/// What an SMS tick found before claiming anything (SPEC §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DripFacts {
+    /// usable DIDs of the campaign, free or not
+    pub usable_dids: u32,
+    /// when the first DID is free again, ms, if every usable one texted within the gap
+    pub next_free_at_ms: Option<i64>,
+    /// whether any of the campaign's zone keys is inside its window now
+    pub any_zone_open: bool,
+    /// the tick's planned (due) time, ms
+    pub planned_ms: i64,
+    /// now, ms
+    pub now_ms: i64,
+    /// the per-DID gap between two texts, ms (`dialer.sms_gap_ms`, 15 min)
+    pub gap_ms: i64,
+    /// how late a tick may run before the drip's grid restarts, ms (`dialer.max_tick_lag_ms`)
+    pub max_lag_ms: i64,
 }
 
-impl std::fmt::Display for SmsStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+/// What an SMS tick does ([`plan_drip`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DripPlan {
+    /// No usable DID: the campaign auto-pauses (SPEC §5.5, §6); no next tick.
+    Pause,
+    /// Every zone is outside the window: the campaign completes if nothing is left, else
+    /// its tick sleeps until the earliest opening, and at least until `next_ms`.
+    Closed {
+        /// the next tick's earliest time on the drip grid, ms
+        next_ms: i64,
+    },
+    /// Every usable DID texted within the gap: the next tick when the first is free.
+    Busy {
+        /// the next tick's due time, ms
+        at_ms: i64,
+    },
+    /// Text one due prospect now; the next tick at `next_ms`.
+    Text {
+        /// the next tick's due time, ms
+        next_ms: i64,
+    },
+}
+
+/// Decides an SMS tick (SPEC §6): pause without a usable DID; otherwise the next tick is one
+/// drip interval (`gap ÷ usable DIDs`, [`crate::pacing::next_drip_ms`]) after this one's
+/// planned time, and this tick texts unless every zone is closed or every DID is inside its
+/// gap.
+pub fn plan_drip(f: &DripFacts) -> DripPlan {
+    if f.usable_dids == 0 {
+        return DripPlan::Pause;
+    }
+    let interval = crate::pacing::sms_tick_interval_ms(f.gap_ms, f.usable_dids);
+    let next_ms = crate::pacing::next_drip_ms(f.planned_ms, interval, f.now_ms, f.max_lag_ms);
+    if !f.any_zone_open {
+        return DripPlan::Closed { next_ms };
+    }
+    match f.next_free_at_ms {
+        Some(free) => DripPlan::Busy {
+            at_ms: next_ms.max(free),
+        },
+        None => DripPlan::Text { next_ms },
     }
 }
 
@@ -162,15 +199,66 @@ mod tests {
 
     #[test]
     fn the_prospect_follows_its_message() {
-        assert_eq!(SmsStatus::Submitting.prospect(), ("sending", None));
-        assert_eq!(SmsStatus::Sent.prospect(), ("sent", None));
+        use crate::contact::{ContactStatus as C, Disposition as D};
+        assert_eq!(SmsStatus::Submitting.prospect(), (C::Sending, None));
+        assert_eq!(SmsStatus::Sent.prospect(), (C::Sent, None));
         assert_eq!(
             SmsStatus::Delivered.prospect(),
-            ("delivered", Some("delivered"))
+            (C::Delivered, Some(D::Delivered))
         );
         assert_eq!(
             SmsStatus::Undelivered.prospect(),
-            ("failed", Some("undelivered"))
+            (C::Failed, Some(D::Undelivered))
+        );
+    }
+
+    fn facts() -> DripFacts {
+        DripFacts {
+            usable_dids: 10,
+            next_free_at_ms: None,
+            any_zone_open: true,
+            planned_ms: 1_000_000,
+            now_ms: 1_000_050,
+            gap_ms: 900_000,
+            max_lag_ms: 5_000,
+        }
+    }
+
+    #[test]
+    fn a_drip_texts_every_gap_over_its_dids() {
+        assert_eq!(plan_drip(&facts()), DripPlan::Text { next_ms: 1_090_000 });
+        let fifty = DripFacts {
+            usable_dids: 50,
+            ..facts()
+        };
+        assert_eq!(plan_drip(&fifty), DripPlan::Text { next_ms: 1_018_000 });
+    }
+
+    #[test]
+    fn a_drip_pauses_sleeps_or_waits_for_a_free_did() {
+        let none = DripFacts {
+            usable_dids: 0,
+            ..facts()
+        };
+        assert_eq!(plan_drip(&none), DripPlan::Pause);
+        let closed = DripFacts {
+            any_zone_open: false,
+            ..facts()
+        };
+        assert_eq!(plan_drip(&closed), DripPlan::Closed { next_ms: 1_090_000 });
+        let busy = DripFacts {
+            next_free_at_ms: Some(1_200_000),
+            ..facts()
+        };
+        assert_eq!(plan_drip(&busy), DripPlan::Busy { at_ms: 1_200_000 });
+        let soon = DripFacts {
+            next_free_at_ms: Some(1_010_000),
+            ..facts()
+        };
+        assert_eq!(
+            plan_drip(&soon),
+            DripPlan::Busy { at_ms: 1_090_000 },
+            "never before the grid"
         );
     }
 }

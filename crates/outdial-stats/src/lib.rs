@@ -16,6 +16,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use outdial_domain::CampaignId;
+use outdial_domain::contact::ContactStatus;
 use outdial_fleet::config::Config;
 use outdial_fleet::events::{Event, names};
 use outdial_fleet::jobs::StatsJob;
@@ -91,22 +92,12 @@ impl StatsAggregator {
             counts,
             attempts: figures,
         } = store.campaign_figures(campaign, None, now).await?;
-        let mut by_status = BTreeMap::new();
-        let mut by_disposition = BTreeMap::new();
-        for row in &counts {
-            *by_status.entry(row.status.clone()).or_insert(0) += row.count;
-            let key = row
-                .disposition
-                .clone()
-                .or_else(|| row.reason.clone())
-                .unwrap_or_else(|| "none".into());
-            *by_disposition.entry(key).or_insert(0) += row.count;
-        }
-        let contacts: i64 = by_status.values().sum();
-        let open: i64 = ["queued", "locked", "dialing", "sending", "sent"]
-            .iter()
-            .filter_map(|s| by_status.get(*s))
-            .sum();
+        let outdial_store::stats::Tally {
+            by_status,
+            by_outcome: by_disposition,
+            total: contacts,
+            open,
+        } = outdial_store::stats::tally(&counts);
         let completed = figures.attempts - figures.in_flight;
         let achieved_cps = figures.last_minute as f64 / 60.0;
         let average_cps = match (figures.first_at, figures.last_at) {
@@ -115,8 +106,12 @@ impl StatsAggregator {
             }
             _ => 0.0,
         };
-        let waiting = by_status.get("queued").copied().unwrap_or(0)
-            + by_status.get("locked").copied().unwrap_or(0);
+        // Not yet in a call: due or admitted.
+        let waiting: i64 = counts
+            .iter()
+            .filter(|r| matches!(r.status, ContactStatus::Queued | ContactStatus::Locked))
+            .map(|r| r.count)
+            .sum();
         let stats = CampaignStats {
             campaign_id: campaign,
             status: c.status.to_string(),
@@ -151,13 +146,9 @@ impl StatsAggregator {
 impl Handler<StatsJob> for StatsAggregator {
     async fn handle(&self, job: StatsJob, _ctx: JobContext) -> Result<Done<StatsJob>, JobError> {
         let StatsJob::Aggregate { campaign_id } = job;
-        match self.aggregate(campaign_id).await {
-            Ok(_) => Ok(Done::nothing()),
-            Err(StoreError::NotFound { .. }) => Err(JobError::abort(format!(
-                "campaign {campaign_id} does not exist"
-            ))),
-            Err(e) => Err(e.into()),
-        }
+        // An unknown campaign is a NotFound: dead-lettered at once; an outage is retried.
+        self.aggregate(campaign_id).await?;
+        Ok(Done::nothing())
     }
 }
 

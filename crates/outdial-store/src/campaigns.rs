@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, NaiveTime, Utc};
 use outdial_domain::campaign::{CampaignCommand, CampaignStatus, Channel, transition};
-use outdial_domain::contact::RetryPolicy;
+use outdial_domain::contact::{ContactStatus, RetryPolicy};
 use outdial_domain::window::{CallingWindow, Weekdays};
 use outdial_domain::{CampaignId, ContactId, OrgId};
 use serde::Serialize;
@@ -358,7 +358,7 @@ impl Store {
                 .await?;
                 let released = rows
                     .iter()
-                    .filter(|r| r.3 == "locked")
+                    .filter(|r| r.3 == ContactStatus::Locked.as_str())
                     .map(|(id, a, p, _)| (ContactId(*id), *a, p.clone()))
                     .collect();
                 (rows.len(), released)

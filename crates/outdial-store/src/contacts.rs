@@ -1,9 +1,9 @@
 //! Contacts and uploads (SPEC §5.4, §11).
 
 use chrono::{DateTime, Utc};
-use outdial_domain::contact::ContactStatus;
+use outdial_domain::contact::{ContactStatus, Disposition, EndReason};
 use outdial_domain::{CampaignId, ContactId, OrgId, UploadId};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::{Result, Store, StoreError, corrupt};
 
@@ -30,10 +30,10 @@ pub struct Contact {
     pub timezone: String,
     /// status
     pub status: ContactStatus,
-    /// last attempt's disposition
-    pub disposition: Option<String>,
-    /// why cancelled/failed without a call
-    pub status_reason: Option<String>,
+    /// last attempt's disposition (call or text)
+    pub disposition: Option<Disposition>,
+    /// why it ended without a call, when it did
+    pub status_reason: Option<EndReason>,
     /// attempts made = index of the next attempt
     pub attempt_count: i32,
     /// due when this has passed
@@ -79,8 +79,16 @@ impl TryFrom<ContactRow> for Contact {
             phone_timezones: r.phone_timezones,
             timezone: r.timezone,
             status: r.status.parse().map_err(corrupt)?,
-            disposition: r.disposition,
-            status_reason: r.status_reason,
+            disposition: r
+                .disposition
+                .map(|d| d.parse())
+                .transpose()
+                .map_err(corrupt)?,
+            status_reason: r
+                .status_reason
+                .map(|d| d.parse())
+                .transpose()
+                .map_err(corrupt)?,
             attempt_count: r.attempt_count,
             retry_after: r.retry_after,
             locked_at: r.locked_at,
@@ -111,19 +119,6 @@ pub struct ImportReport {
     pub suppressed: usize,
     /// every malformed or duplicate row with its reason
     pub rejections: Vec<Rejection>,
-}
-
-/// Counts of a campaign's contacts by status and disposition.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
-pub struct StatusCount {
-    /// status
-    pub status: String,
-    /// disposition (None when no attempt ended yet)
-    pub disposition: Option<String>,
-    /// status reason of contacts ended without a call (`dnc`, `campaign_cancelled`, …)
-    pub reason: Option<String>,
-    /// how many
-    pub count: i64,
 }
 
 impl Store {
@@ -335,7 +330,7 @@ impl Store {
     pub async fn campaign_contacts(&self, campaign: CampaignId) -> Result<Vec<Contact>> {
         let rows: Vec<ContactRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {CONTACT_COLUMNS} FROM contacts WHERE {of_campaign} ORDER BY id",
-            of_campaign = crate::stats::campaign_contacts_sql(
+            of_campaign = crate::statuses::campaign_contacts_sql(
                 "$1",
                 "(SELECT org_id FROM campaigns WHERE id = $1)"
             ),
@@ -344,19 +339,5 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter().map(TryInto::try_into).collect()
-    }
-
-    /// A campaign's contacts counted by status and disposition.
-    ///
-    /// Errors: database failures.
-    pub async fn contact_counts(&self, campaign: CampaignId) -> Result<Vec<StatusCount>> {
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "{} ORDER BY {}",
-            crate::stats::contact_counts_sql("$1", "(SELECT org_id FROM campaigns WHERE id = $1)"),
-            crate::stats::COUNTS_ORDER
-        )))
-        .bind(campaign.0)
-        .fetch_all(&self.pool)
-        .await?)
     }
 }

@@ -16,7 +16,8 @@
 //! | [`dialing`] | the hot path: dispatch cycle, tick claims, attempts, completion |
 //! | [`dids`] | dids, did_health_events |
 //! | [`sms`] | sms_messages: prospect claim, per-DID gap on `last_sms_at`, forward-only status |
-//! | [`stats`] | campaign_stats and the aggregates behind it |
+//! | [`stats`] | campaign_stats and the aggregates behind it (counts by status, attempt figures) |
+//! | `statuses` | contact status groups as SQL, from the domain's groups |
 
 pub mod campaigns;
 pub mod contacts;
@@ -25,6 +26,7 @@ pub mod dids;
 pub mod orgs;
 pub mod sms;
 pub mod stats;
+mod statuses;
 #[cfg(feature = "worker")]
 mod worker;
 

@@ -8,6 +8,7 @@
 //! so any number of dialer pods can race and no DID ever texts twice within the gap.
 
 use chrono::{DateTime, Duration, Utc};
+use outdial_domain::contact::Disposition;
 use outdial_domain::did::CallerIdRule;
 use outdial_domain::sms::SmsStatus;
 use outdial_domain::{CampaignId, ContactId, DidId, OrgId};
@@ -307,7 +308,7 @@ pub struct SmsUpdate<'a> {
     pub error: Option<&'a str>,
     /// the prospect's disposition when it is not the one the status implies (`timeout`,
     /// `invalid_number`)
-    pub disposition: Option<&'a str>,
+    pub disposition: Option<Disposition>,
 }
 
 impl<'a> SmsUpdate<'a> {
@@ -324,20 +325,6 @@ impl<'a> SmsUpdate<'a> {
 }
 
 impl Store {
-    /// The message of prospect `contact`.
-    ///
-    /// Errors: [`StoreError::NotFound`].
-    pub async fn sms_message(&self, contact: ContactId) -> Result<SmsMessage> {
-        let row: Option<SmsRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {SMS_COLUMNS} FROM sms_messages WHERE contact_id = $1"
-        )))
-        .bind(contact.0)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.ok_or_else(|| StoreError::not_found("SMS message of contact", contact))?
-            .try_into()
-    }
-
     /// Every message of `campaign`, oldest first.
     ///
     /// Errors: database failures.
@@ -424,8 +411,8 @@ impl Store {
         .bind(u.error)
         .bind(now)
         .bind(&before)
-        .bind(contact_status)
-        .bind(u.disposition.or(implied))
+        .bind(contact_status.as_str())
+        .bind(u.disposition.or(implied).map(Disposition::as_str))
         .fetch_optional(&self.pool)
         .await?;
         match row {

@@ -1,12 +1,93 @@
 //! Campaign aggregates (SPEC §9) and their stored snapshot.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
+use outdial_domain::contact::{ContactStatus, Disposition, EndReason};
 use outdial_domain::{CampaignId, OrgId};
 use serde::{Deserialize, Serialize};
 
 use crate::campaigns::{CAMPAIGN_COLUMNS, Campaign, CampaignRow};
-use crate::contacts::StatusCount;
-use crate::{ASYNC_COMMIT, Result, Store, StoreError};
+use crate::statuses::{any_open_contact_sql, campaign_contacts_sql};
+use crate::{ASYNC_COMMIT, Result, Store, StoreError, corrupt};
+
+/// How many of a campaign's contacts have one status, disposition and end reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusCount {
+    /// their status
+    pub status: ContactStatus,
+    /// their last attempt's disposition (`None` before an attempt ended)
+    pub disposition: Option<Disposition>,
+    /// why they ended without a call, if they did
+    pub reason: Option<EndReason>,
+    /// how many
+    pub count: i64,
+}
+
+impl StatusCount {
+    /// What became of these contacts, in a word: their disposition, else the reason they
+    /// ended without a call, else `none` (nothing ended yet).
+    pub fn outcome(&self) -> &'static str {
+        match (self.disposition, self.reason) {
+            (Some(d), _) => d.as_str(),
+            (None, Some(r)) => r.as_str(),
+            (None, None) => "none",
+        }
+    }
+}
+
+/// A campaign's contact counts summed up ([`tally`]): by status, by outcome
+/// ([`StatusCount::outcome`]), in all and still open.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Tally {
+    /// contacts per status (its stored text)
+    pub by_status: BTreeMap<String, i64>,
+    /// contacts per outcome
+    pub by_outcome: BTreeMap<String, i64>,
+    /// contacts in all
+    pub total: i64,
+    /// contacts not finished ([`ContactStatus::is_open`])
+    pub open: i64,
+}
+
+/// Sums `counts` up: the one tally behind the stats snapshot, `outdialctl campaign status`
+/// and the demo's summary.
+pub fn tally(counts: &[StatusCount]) -> Tally {
+    let mut t = Tally::default();
+    for r in counts {
+        *t.by_status.entry(r.status.to_string()).or_default() += r.count;
+        *t.by_outcome.entry(r.outcome().to_owned()).or_default() += r.count;
+        t.total += r.count;
+        if r.status.is_open() {
+            t.open += r.count;
+        }
+    }
+    t
+}
+
+#[derive(sqlx::FromRow)]
+struct StatusCountRow {
+    status: String,
+    disposition: Option<String>,
+    reason: Option<String>,
+    count: i64,
+}
+
+impl TryFrom<StatusCountRow> for StatusCount {
+    type Error = StoreError;
+    fn try_from(r: StatusCountRow) -> Result<Self> {
+        Ok(Self {
+            status: r.status.parse().map_err(corrupt)?,
+            disposition: r
+                .disposition
+                .map(|d| d.parse())
+                .transpose()
+                .map_err(corrupt)?,
+            reason: r.reason.map(|d| d.parse()).transpose().map_err(corrupt)?,
+            count: r.count,
+        })
+    }
+}
 
 /// Attempt figures of a campaign.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
@@ -52,7 +133,7 @@ struct CampaignFiguresRow {
 /// by the SQL expressions `campaign` and `org` (parameters like `$1`, or columns of an outer
 /// query). Unordered; order by [`COUNTS_ORDER`]. The one text behind
 /// [`Store::contact_counts`] and [`Store::campaign_figures`].
-pub(crate) fn contact_counts_sql(campaign: &str, org: &str) -> String {
+fn contact_counts_sql(campaign: &str, org: &str) -> String {
     format!(
         "SELECT status, disposition, status_reason AS reason, count(*) AS count FROM contacts
          WHERE {all} GROUP BY status, disposition, status_reason",
@@ -61,7 +142,7 @@ pub(crate) fn contact_counts_sql(campaign: &str, org: &str) -> String {
 }
 
 /// The order of [`contact_counts_sql`]'s rows (its output names).
-pub(crate) const COUNTS_ORDER: &str = "status, disposition NULLS FIRST, reason NULLS FIRST";
+const COUNTS_ORDER: &str = "status, disposition NULLS FIRST, reason NULLS FIRST";
 
 /// A campaign's [`AttemptFigures`] (one row, its field names as columns) for the campaign id
 /// given by the SQL expression `campaign`, at the time given by the SQL expression `now`.
@@ -77,54 +158,22 @@ fn attempt_figures_sql(campaign: &str, now: &str) -> String {
     )
 }
 
-/// The statuses of contacts in progress, as a literal (for `concat!`).
-macro_rules! in_progress_statuses {
-    () => {
-        "'locked', 'dialing', 'sending', 'sent'"
-    };
-}
-
-/// The contact statuses that are not finished (SQL list): queued or
-/// [`IN_PROGRESS_STATUSES`]. A campaign with a contact in one of them is not complete
-/// (SPEC §8).
-pub(crate) const OPEN_STATUSES: &str = concat!("'queued', ", in_progress_statuses!());
-
-/// The statuses of contacts in progress (SQL list): those the partial index
-/// `contacts_active` holds (migration `20261122000006`).
-pub(crate) const IN_PROGRESS_STATUSES: &str = in_progress_statuses!();
-
-/// The statuses of finished contacts (SQL list): those the partial index
-/// `contacts_campaign_finished` holds (migration `20261122000006`).
-pub(crate) const FINISHED_STATUSES: &str =
-    "'completed', 'exhausted', 'failed', 'cancelled', 'delivered'";
-
-/// SQL condition: campaign `campaign` of organization `org` (SQL expressions of the outer
-/// query) has an open contact — queued or [`IN_PROGRESS_STATUSES`] (SPEC §8) — that also
-/// meets `and` (an SQL condition on alias `o`, or `TRUE`). One `EXISTS` per partial index
-/// (`contacts_campaign_due`, `contacts_active`), each stopping at its first row: `contacts`
-/// has no full index by campaign, because every status change would write an entry into it
-/// (migration `20261122000006`).
-pub(crate) fn any_open_contact_sql(campaign: &str, org: &str, and: &str) -> String {
-    format!(
-        "(EXISTS (SELECT 1 FROM contacts o WHERE o.campaign_id = {campaign} AND o.status = 'queued' AND {and})
-          OR EXISTS (SELECT 1 FROM contacts o WHERE o.org_id = {org} AND o.campaign_id = {campaign}
-                     AND o.status IN ({IN_PROGRESS_STATUSES}) AND {and}))"
-    )
-}
-
-/// SQL condition on a `contacts` row: it belongs to campaign `campaign` of organization
-/// `org` (SQL expressions), whatever its status: one arm per partial index
-/// (`contacts_campaign_due`, `contacts_active`, `contacts_campaign_finished`), which the
-/// planner reads together (a bitmap OR); see [`any_open_contact_sql`] on why.
-pub(crate) fn campaign_contacts_sql(campaign: &str, org: &str) -> String {
-    format!(
-        "campaign_id = {campaign} AND (status = 'queued'
-             OR (org_id = {org} AND status IN ({IN_PROGRESS_STATUSES}))
-             OR status IN ({FINISHED_STATUSES}))"
-    )
-}
-
 impl Store {
+    /// A campaign's contacts counted by status, disposition and status reason, ordered by
+    /// status, then disposition, then reason.
+    ///
+    /// Errors: database failures, a stored status that does not parse.
+    pub async fn contact_counts(&self, campaign: CampaignId) -> Result<Vec<StatusCount>> {
+        let rows: Vec<StatusCountRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{} ORDER BY {COUNTS_ORDER}",
+            contact_counts_sql("$1", "(SELECT org_id FROM campaigns WHERE id = $1)"),
+        )))
+        .bind(campaign.0)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
     /// Attempt figures of `campaign` at `now`.
     ///
     /// Errors: database failures.
@@ -229,67 +278,5 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?
         .unwrap_or(false))
-    }
-}
-
-/// Re-export for callers that build snapshots.
-pub type Counts = Vec<StatusCount>;
-
-#[cfg(test)]
-mod tests {
-    use outdial_domain::contact::ContactStatus;
-
-    use super::{FINISHED_STATUSES, IN_PROGRESS_STATUSES, OPEN_STATUSES};
-
-    fn list(sql: &str) -> Vec<&str> {
-        sql.split(',')
-            .map(|s| s.trim().trim_matches('\''))
-            .collect()
-    }
-
-    /// The per-index status groups cover every status exactly once, so a campaign's
-    /// contacts read through them (`campaign_contacts_sql`) are all of them, and the open
-    /// ones (`any_open_contact_sql`) are exactly [`OPEN_STATUSES`].
-    #[test]
-    fn status_groups_partition_every_status() {
-        let mut groups: Vec<&str> = std::iter::once("queued")
-            .chain(list(IN_PROGRESS_STATUSES))
-            .chain(list(FINISHED_STATUSES))
-            .collect();
-        groups.sort_unstable();
-        let mut all: Vec<&str> = ContactStatus::ALL.iter().map(|s| s.as_str()).collect();
-        all.sort_unstable();
-        assert_eq!(groups, all);
-        let mut open: Vec<&str> = std::iter::once("queued")
-            .chain(list(IN_PROGRESS_STATUSES))
-            .collect();
-        open.sort_unstable();
-        let mut expected = list(OPEN_STATUSES);
-        expected.sort_unstable();
-        assert_eq!(open, expected);
-    }
-
-    /// The partial indexes hold exactly the status groups the queries name: a query's arm
-    /// that named a status its index does not hold would read the table instead.
-    #[sqlx::test(migrator = "crate::MIGRATOR")]
-    async fn the_partial_indexes_hold_the_status_groups(pool: sqlx::PgPool) {
-        for (index, group) in [
-            ("contacts_active", IN_PROGRESS_STATUSES),
-            ("contacts_campaign_finished", FINISHED_STATUSES),
-        ] {
-            let predicate: String = sqlx::query_scalar(
-                "SELECT pg_get_expr(i.indpred, i.indrelid) FROM pg_index i
-                 JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = $1",
-            )
-            .bind(index)
-            .fetch_one(&pool)
-            .await
-            .expect("index predicate");
-            let mut held: Vec<&str> = predicate.split('\'').skip(1).step_by(2).collect();
-            held.sort_unstable();
-            let mut named = list(group);
-            named.sort_unstable();
-            assert_eq!(held, named, "{index}: {predicate}");
-        }
     }
 }

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use outdial_domain::campaign::{CampaignCommand, CampaignStatus};
-use outdial_domain::contact::Disposition;
+use outdial_domain::contact::{ContactStatus, Disposition, EndReason};
 use outdial_domain::did::{DidState, DidTransition};
 use outdial_domain::{AttemptId, CampaignId, ContactId, OrgId};
 use outdial_store::campaigns::NewCampaign;
@@ -329,17 +329,17 @@ async fn dialing_attempt(
         .await
         .expect("status");
     assert_eq!(status, "dialing");
-    (c.id, a.attempt_id())
+    (c.id, a.id)
 }
 
-fn outcome(d: Disposition, by: &'static str) -> AttemptOutcome {
+fn outcome(d: Disposition, by: &str) -> AttemptOutcome {
     AttemptOutcome {
         disposition: d,
         carrier_status: None,
         answered_by: None,
         duration_s: Some(0),
         call_sid: None,
-        completed_by: by,
+        completed_by: by.parse().expect("a completion source"),
         error: None,
         spam_flagged: false,
     }
@@ -370,7 +370,7 @@ async fn completion_happens_exactly_once_and_resolves_the_contact(pool: PgPool) 
         .await
         .expect("complete");
     let done = done.expect("first completion wins");
-    assert_eq!(done.contact_status, "queued");
+    assert_eq!(done.contact_status.as_str(), "queued");
     assert!(
         !done.campaign_finished,
         "a contact queued for a retry keeps its campaign open"
@@ -385,13 +385,17 @@ async fn completion_happens_exactly_once_and_resolves_the_contact(pool: PgPool) 
     );
     let c = store.contact(contact).await.expect("contact");
     assert_eq!(
-        (c.status.as_str(), c.attempt_count, c.disposition.as_deref()),
+        (
+            c.status.as_str(),
+            c.attempt_count,
+            c.disposition.map(|x| x.as_str())
+        ),
         ("queued", 1, Some("no_answer"))
     );
     assert_eq!(c.retry_after, now + Duration::minutes(60));
     let a = store.attempt(attempt).await.expect("attempt");
     assert_eq!(
-        (a.status.as_str(), a.completed_by.as_deref()),
+        (a.status.as_str(), a.completed_by.map(|x| x.as_str())),
         ("completed", Some("webhook"))
     );
 }
@@ -419,7 +423,7 @@ async fn the_last_contacts_final_outcome_finishes_the_campaign_marks_the_did_onc
         .await
         .expect("complete")
         .expect("first completion");
-    assert_eq!(done.contact_status, "completed");
+    assert_eq!(done.contact_status.as_str(), "completed");
     assert!(done.campaign_finished, "no other contact is open");
     // The completion wrote the caller ID's health event; a second completion neither ends
     // the attempt again nor writes a second event.
@@ -440,7 +444,7 @@ async fn the_last_contacts_final_outcome_finishes_the_campaign_marks_the_did_onc
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(
         (events[0].0, events[0].1.as_str(), events[0].2),
-        (done.attempt.did_id.expect("did"), "human_connected", t0())
+        (done.attempt.did_id.expect("did").0, "human_connected", t0())
     );
     assert!(matches!(
         store
@@ -489,7 +493,11 @@ async fn campaign_figures_match_the_separate_reads(pool: PgPool) {
     assert_eq!(
         counts
             .iter()
-            .map(|c| (c.status.as_str(), c.disposition.as_deref(), c.count))
+            .map(|c| (
+                c.status.as_str(),
+                c.disposition.map(|x| x.as_str()),
+                c.count
+            ))
             .collect::<Vec<_>>(),
         vec![
             ("completed", Some("human_connected"), 1),
@@ -537,7 +545,7 @@ async fn next_dialing_attempt(store: &Store, org: OrgId, campaign: CampaignId) -
         .await
         .expect("attempt")
         .expect("started")
-        .attempt_id()
+        .id
 }
 
 /// A batch completes each attempt as one completion would: the first item for an attempt
@@ -558,7 +566,7 @@ async fn a_batch_of_completions_resolves_each_attempt_once(pool: PgPool) {
         .await
         .expect("batch");
     assert!(
-        matches!(&results[..], [Ok(Some(c))] if c.contact_status == "queued" && !c.campaign_finished)
+        matches!(&results[..], [Ok(Some(c))] if c.contact_status.as_str() == "queued" && !c.campaign_finished)
     );
     // The retried contact is queued again: make it finished, so that the batch below
     // closes the campaign's last two open contacts.
@@ -600,7 +608,10 @@ async fn a_batch_of_completions_resolves_each_attempt_once(pool: PgPool) {
     );
     let a = store.attempt(second).await.expect("attempt");
     assert_eq!(
-        (a.disposition.as_deref(), a.completed_by.as_deref()),
+        (
+            a.disposition.map(|x| x.as_str()),
+            a.completed_by.map(|x| x.as_str())
+        ),
         (Some("human_connected"), Some("webhook")),
         "the first item for an attempt wins"
     );
@@ -645,7 +656,7 @@ async fn call_sids_are_recorded_in_one_batch(pool: PgPool) {
             ("in_progress", Some(sid))
         );
         // The call id finds its attempt (a spam flag naming the call by CallSid).
-        let did = outdial_domain::DidId(a.did_id.expect("caller ID"));
+        let did = a.did_id.expect("caller ID");
         let flag = store
             .flag_spam(
                 did,
@@ -659,12 +670,12 @@ async fn call_sids_are_recorded_in_one_batch(pool: PgPool) {
             .expect("flag by CallSid");
         assert_eq!(
             (flag.attempt_id, flag.call_sid.as_deref()),
-            (AttemptId(a.id), Some(sid))
+            (a.id, Some(sid))
         );
     }
     let ignored = store
         .flag_spam(
-            outdial_domain::DidId(store.attempt(first).await.expect("a").did_id.expect("did")),
+            store.attempt(first).await.expect("a").did_id.expect("did"),
             org,
             &dids::FlaggedCall::CallSid("CA-later".into()),
             "test",
@@ -696,7 +707,7 @@ async fn a_call_id_first_seen_at_completion_finds_its_attempt(pool: PgPool) {
     let a = store.attempt(id).await.expect("attempt");
     let flag = store
         .flag_spam(
-            outdial_domain::DidId(a.did_id.expect("did")),
+            a.did_id.expect("did"),
             org,
             &dids::FlaggedCall::CallSid("CA-final".into()),
             "test",
@@ -726,9 +737,16 @@ async fn a_contact_withdrawn_while_checked_is_not_started(pool: PgPool) {
         None
     );
     assert!(
-        !dialing::end_contact(&mut conn, &c, "locked", "cancelled", "dnc", t0())
-            .await
-            .expect("end"),
+        !dialing::end_contact(
+            &mut conn,
+            &c,
+            ContactStatus::Locked,
+            ContactStatus::Cancelled,
+            EndReason::Dnc,
+            t0()
+        )
+        .await
+        .expect("end"),
         "a queued contact is not ended as if it were admitted"
     );
     let (status, attempts, last_call): (String, i64, Option<DateTime<Utc>>) = sqlx::query_as(
@@ -1050,7 +1068,7 @@ async fn a_completion_racing_a_cancel_does_not_requeue_the_contact(pool: PgPool)
         .expect("completed once");
     let c = store.contact(contact).await.expect("contact");
     assert_eq!(
-        (c.status.as_str(), c.status_reason.as_deref()),
+        (c.status.as_str(), c.status_reason.map(|x| x.as_str())),
         ("cancelled", Some("campaign_cancelled")),
         "completion reported {}",
         done.contact_status

@@ -317,24 +317,12 @@ pub async fn status(svc: &Services, id: CampaignId, json_out: bool) -> anyhow::R
         counts,
         attempts: figures,
     } = store.campaign_figures(id, None, now).await?;
-    let mut by_status: BTreeMap<String, i64> = BTreeMap::new();
-    let mut by_disposition: BTreeMap<String, i64> = BTreeMap::new();
-    for r in &counts {
-        *by_status.entry(r.status.clone()).or_default() += r.count;
-        *by_disposition
-            .entry(
-                r.disposition
-                    .clone()
-                    .or_else(|| r.reason.clone())
-                    .unwrap_or_else(|| "-".into()),
-            )
-            .or_default() += r.count;
-    }
-    let total: i64 = by_status.values().sum();
-    let open: i64 = ["queued", "locked", "dialing", "sending", "sent"]
-        .iter()
-        .filter_map(|s| by_status.get(*s))
-        .sum();
+    let outdial_store::stats::Tally {
+        by_status,
+        by_outcome: by_disposition,
+        total,
+        open,
+    } = outdial_store::stats::tally(&counts);
     let since_last = figures
         .last_at
         .map(|t| (now - t).num_milliseconds() as f64 / 1_000.0);

@@ -26,6 +26,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use outdial_control::spec::CampaignSpec;
 use outdial_domain::CampaignId;
 use outdial_domain::campaign::CampaignStatus;
+use outdial_domain::contact::{CompletedBy, Disposition};
 use outdial_fleet::config::Config;
 use outdial_fleet::services::Services;
 
@@ -58,9 +59,6 @@ const DEMO_DIDS: [&str; 20] = [
 
 /// The simulator's delivery mix for the demo's texts.
 const DEMO_SMS_MIX: &str = "delivered=0.90,undelivered=0.07,failed=0.03";
-
-/// Statuses of a contact or prospect that is not finished.
-const OPEN_STATUSES: [&str; 5] = ["queued", "locked", "dialing", "sending", "sent"];
 
 /// The simulator's outcome mix for the demo: mostly answered, some retries.
 const DEMO_MIX: &str =
@@ -357,7 +355,7 @@ async fn drive(
             let counts = svc.store.contact_counts(*id).await?;
             finished += counts
                 .iter()
-                .filter(|c| !OPEN_STATUSES.contains(&c.status.as_str()))
+                .filter(|c| !c.status.is_open())
                 .map(|c| c.count)
                 .sum::<i64>();
             let status = svc.store.campaign(*id, None).await?.status;
@@ -568,27 +566,24 @@ async fn summary(
     let c = store.campaign(id, None).await?;
     let counts = store.contact_counts(id).await?;
     let attempts = store.campaign_attempts(id).await?;
-    let mut by_status: BTreeMap<String, i64> = BTreeMap::new();
-    let mut by_disposition: BTreeMap<String, i64> = BTreeMap::new();
-    for r in &counts {
-        *by_status.entry(r.status.clone()).or_default() += r.count;
-        let key = r
-            .disposition
-            .clone()
-            .or_else(|| r.reason.clone())
-            .unwrap_or_else(|| "-".into());
-        *by_disposition.entry(key).or_default() += r.count;
-    }
-    let total: i64 = by_status.values().sum();
-    let open: i64 = OPEN_STATUSES.iter().filter_map(|s| by_status.get(*s)).sum();
+    let outdial_store::stats::Tally {
+        by_status,
+        by_outcome: by_disposition,
+        total,
+        open,
+    } = outdial_store::stats::tally(&counts);
     let mut attempt_disp: BTreeMap<String, i64> = BTreeMap::new();
     let mut completed_by: BTreeMap<String, i64> = BTreeMap::new();
     for a in &attempts {
         *attempt_disp
-            .entry(a.disposition.clone().unwrap_or_else(|| "open".into()))
+            .entry(a.disposition.map_or("open", Disposition::as_str).to_owned())
             .or_default() += 1;
         *completed_by
-            .entry(a.completed_by.clone().unwrap_or_else(|| "open".into()))
+            .entry(
+                a.completed_by
+                    .map_or("open", CompletedBy::as_str)
+                    .to_owned(),
+            )
             .or_default() += 1;
     }
     let starts: Vec<i64> = attempts
@@ -668,13 +663,11 @@ async fn summary(
 async fn sms_summary(svc: &Services, id: CampaignId) -> anyhow::Result<()> {
     let store = &svc.store;
     let c = store.campaign(id, None).await?;
-    let mut by_status: BTreeMap<String, i64> = BTreeMap::new();
-    let mut by_disposition: BTreeMap<String, i64> = BTreeMap::new();
-    for r in store.contact_counts(id).await? {
-        *by_status.entry(r.status.clone()).or_default() += r.count;
-        let key = r.disposition.or(r.reason).unwrap_or_else(|| "-".into());
-        *by_disposition.entry(key).or_default() += r.count;
-    }
+    let outdial_store::stats::Tally {
+        by_status,
+        by_outcome: by_disposition,
+        ..
+    } = outdial_store::stats::tally(&store.contact_counts(id).await?);
     let messages = store.campaign_sms(id).await?;
     let mut texts: BTreeMap<String, i64> = BTreeMap::new();
     let mut per_did: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
