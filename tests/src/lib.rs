@@ -28,6 +28,14 @@ use outdial_test_support::{TestDb, TestRedis};
 use outdial_worker::{Outcome, Worker};
 use tokio::sync::watch;
 
+/// `raw` as an E.164 number.
+///
+/// # Panics
+/// When `raw` is not a valid number (a test's constant).
+pub fn e164(raw: &str) -> outdial_domain::phone::E164 {
+    outdial_domain::phone::E164::parse(raw).expect("a valid test number")
+}
+
 /// A Wednesday afternoon in the US: every zone's calling window is open.
 pub fn t0() -> DateTime<Utc> {
     "2026-07-01T18:00:00Z"
@@ -164,7 +172,7 @@ impl InProcess {
         for d in dids {
             self.svc
                 .store
-                .create_did(org.id, d, self.clock.now())
+                .create_did(org.id, &e164(d), self.clock.now())
                 .await
                 .expect("did");
         }

@@ -43,7 +43,12 @@ async fn each_contact_ends_as_its_outcomes_say() {
     );
     e.svc
         .store
-        .add_suppressions(org, &["+12125550106".into()], "dnc", e.clock.now())
+        .add_suppressions(
+            org,
+            &[outdial_e2e::e164("+12125550106")],
+            "dnc",
+            e.clock.now(),
+        )
         .await
         .expect("dnc");
     for (number, outcomes) in [

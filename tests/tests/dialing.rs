@@ -692,7 +692,7 @@ async fn dialed(e: &InProcess, c: CampaignId) -> Vec<(String, u32)> {
         .await
         .expect("attempts")
         .iter()
-        .map(|a| (a.to_number.clone(), a.created_at.hour()))
+        .map(|a| (a.to_number.to_string(), a.created_at.hour()))
         .collect()
 }
 

@@ -28,11 +28,11 @@ async fn separate_processes_run_a_campaign_to_the_end() {
         .await
         .expect("org");
     store
-        .create_did(org.id, "+12125550999", pinned)
+        .create_did(org.id, &outdial_e2e::e164("+12125550999"), pinned)
         .await
         .expect("did");
     store
-        .add_suppressions(org.id, &["+12125550106".into()], "dnc", pinned)
+        .add_suppressions(org.id, &[outdial_e2e::e164("+12125550106")], "dnc", pinned)
         .await
         .expect("dnc");
     let spec = CampaignSpec {
@@ -216,7 +216,11 @@ async fn three_dialers_never_exceed_any_limit_and_share_fairly() {
             .expect("org");
         for d in 0..3 {
             store
-                .create_did(org.id, &format!("+1{area}555019{d}"), pinned)
+                .create_did(
+                    org.id,
+                    &outdial_e2e::e164(&format!("+1{area}555019{d}")),
+                    pinned,
+                )
                 .await
                 .expect("did");
         }

@@ -70,7 +70,12 @@ async fn ten_dids_send_one_text_every_90_s_and_each_ends_as_its_receipts_say() {
     let c = sms_campaign(&e, org, &csv).await;
     e.svc
         .store
-        .add_suppressions(org, &["+13125551003".to_owned()], "dnc", e.clock.now())
+        .add_suppressions(
+            org,
+            &[outdial_e2e::e164("+13125551003")],
+            "dnc",
+            e.clock.now(),
+        )
         .await
         .expect("dnc");
     let t0 = e.clock.now_ms();

@@ -92,16 +92,12 @@ pub(crate) async fn create_call(
             "phone_numbers must not be empty".into(),
         ));
     }
-    let numbers: Vec<String> = b
+    let numbers: Vec<E164> = b
         .phone_numbers
         .iter()
-        .map(|raw| {
-            E164::parse(raw)
-                .map(|n| n.to_string())
-                .map_err(|e| ApiError::Validation(e.to_string()))
-        })
+        .map(|raw| E164::parse(raw).map_err(|e| ApiError::Validation(e.to_string())))
         .collect::<Result<_, _>>()?;
-    let tz = nanp_timezone_key(&numbers[0]).unwrap_or("America/Los_Angeles");
+    let tz = nanp_timezone_key(numbers[0].as_str()).unwrap_or("America/Los_Angeles");
     let contact = state
         .svc
         .store

@@ -148,9 +148,7 @@ impl CampaignSpec {
             c.caller_ids = ids
                 .iter()
                 .map(|raw| {
-                    outdial_domain::phone::E164::parse(raw)
-                        .map(|n| n.to_string())
-                        .map_err(|e| format!("caller_ids: {e}"))
+                    outdial_domain::phone::E164::parse(raw).map_err(|e| format!("caller_ids: {e}"))
                 })
                 .collect::<Result<_, _>>()?;
         }

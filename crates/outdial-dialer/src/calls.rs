@@ -39,8 +39,8 @@ impl Dialer {
             return Ok(Done::nothing());
         };
         let req = OriginateRequest {
-            to: attempt.to_number.clone(),
-            from: attempt.from_number.clone(),
+            to: attempt.to_number.to_string(),
+            from: attempt.from_number.to_string(),
             url: self.svc.config.dialer.call_url.clone(),
             status_callback: self.status_callback_url(id),
             status_events: self

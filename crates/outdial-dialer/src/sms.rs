@@ -226,8 +226,8 @@ impl Dialer {
             return Ok(Done::nothing());
         };
         let req = SendSmsRequest {
-            to: m.to_number.clone(),
-            from: m.from_number.clone(),
+            to: m.to_number.to_string(),
+            from: m.from_number.to_string(),
             body: m.body.clone(),
             status_callback: self.sms_callback_url(contact),
         };

@@ -20,7 +20,7 @@ use outdial_control::{effects, transition};
 use outdial_domain::campaign::{CampaignCommand, CampaignStatus, Channel};
 use outdial_domain::contact::{ContactStatus, EndReason, channel_holder};
 use outdial_domain::pacing::{next_tick_us, resume_on_grid_us, tick_interval_us, us_to_due_ms};
-use outdial_domain::phone::parse_timezone_key;
+use outdial_domain::phone::{E164, parse_timezone_key};
 use outdial_domain::start::{CampaignTerms, StartDecision, StartFacts, decide_start};
 use outdial_domain::{CampaignId, ContactId, DidId};
 use outdial_fleet::events::{Event, names};
@@ -390,9 +390,9 @@ impl Dialer {
         conn: &mut PgConnection,
         contact: &Contact,
         held: Vec<effects::Hold>,
-        to: String,
+        to: E164,
         did: DidId,
-        from: String,
+        from: E164,
         now: DateTime<Utc>,
     ) -> Result<Start, JobError> {
         let now_ms = now.timestamp_millis();

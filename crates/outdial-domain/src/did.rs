@@ -7,6 +7,7 @@ use crate::text::stored_text;
 
 use crate::health::HealthAction;
 use crate::ids::DidId;
+use crate::phone::E164;
 
 /// Lifecycle state of a DID (SPEC §7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -186,8 +187,8 @@ pub fn within_ramp(
 pub struct DidCandidate {
     /// The DID.
     pub id: DidId,
-    /// Its number, E.164.
-    pub e164: String,
+    /// Its number.
+    pub e164: E164,
     /// Lifecycle state.
     pub state: DidState,
     /// Current health score in `[0, 1]`.
@@ -216,14 +217,14 @@ impl DidCandidate {
 pub fn select_did<'a>(
     candidates: &'a [DidCandidate],
     prospect_area_code: Option<&str>,
-    caller_ids: &[String],
+    caller_ids: &[E164],
     threshold: f64,
 ) -> Option<&'a DidCandidate> {
     let usable = |d: &&DidCandidate| {
         d.is_usable(threshold) && (caller_ids.is_empty() || caller_ids.contains(&d.e164))
     };
     let local = |d: &&DidCandidate| {
-        prospect_area_code.is_some() && crate::phone::area_code(&d.e164) == prospect_area_code
+        prospect_area_code.is_some() && d.e164.area_code() == prospect_area_code
     };
     let best = |a: &&'a DidCandidate, b: &&'a DidCandidate| {
         a.score
@@ -250,7 +251,7 @@ mod tests {
     fn did(id: i64, e164: &str, state: DidState, score: f64, last: Option<&str>) -> DidCandidate {
         DidCandidate {
             id: DidId(id),
-            e164: e164.to_owned(),
+            e164: E164::parse(e164).expect("a valid test number"),
             state,
             score,
             last_used_at: last.map(t),
@@ -295,7 +296,7 @@ mod tests {
             Some(DidId(4))
         );
         // Campaign caller_ids restrict the pool before local presence.
-        let ids = vec!["+12125550001".to_owned()];
+        let ids = vec![E164::parse("+12125550001").expect("number")];
         assert_eq!(
             select_did(&dids, Some("312"), &ids, 0.7).map(|d| d.id),
             Some(DidId(1))

@@ -28,8 +28,8 @@ pub struct ContactRow {
     pub external_id: Option<String>,
     /// display name
     pub name: Option<String>,
-    /// E.164 numbers in dialing order (at least one)
-    pub phone_numbers: Vec<String>,
+    /// numbers in dialing order (at least one)
+    pub phone_numbers: Vec<E164>,
     /// each number's time-zone key, in the same order: the zones (`&`-joined) that must all
     /// be open for it to be dialed ([`crate::phone::number_timezone_key`])
     pub phone_timezones: Vec<String>,
@@ -109,7 +109,7 @@ pub fn parse_contacts_csv(bytes: &[u8], default_timezone: &str) -> Result<Parsed
     let (name_col, ext_col, tz_col) = (col("name"), col("external_id"), col("timezone"));
 
     let mut out = ParsedFile::default();
-    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut seen: HashMap<E164, usize> = HashMap::new();
     for (i, record) in reader.records().enumerate() {
         let row = i + 1;
         out.rows_read += 1;
@@ -172,18 +172,12 @@ fn validate_row<'a>(
     extra_cols: &[usize],
     tz: Option<&str>,
     default_timezone: &str,
-) -> Result<(Vec<String>, Vec<String>), String> {
+) -> Result<(Vec<E164>, Vec<String>), String> {
     let primary = field(Some(phone_col)).ok_or("phone is empty")?;
-    let mut numbers = vec![
-        E164::parse(primary)
-            .map_err(|e| format!("phone: {e}"))?
-            .to_string(),
-    ];
+    let mut numbers = vec![E164::parse(primary).map_err(|e| format!("phone: {e}"))?];
     for c in extra_cols {
         if let Some(raw) = field(Some(*c)) {
-            let n = E164::parse(raw)
-                .map_err(|e| format!("phone_{}: {e}", numbers.len() + 1))?
-                .to_string();
+            let n = E164::parse(raw).map_err(|e| format!("phone_{}: {e}", numbers.len() + 1))?;
             if !numbers.contains(&n) {
                 numbers.push(n);
             }
@@ -195,7 +189,7 @@ fn validate_row<'a>(
     }
     let zones = numbers
         .iter()
-        .map(|n| number_timezone_key(n, tz, default_timezone))
+        .map(|n| number_timezone_key(n.as_str(), tz, default_timezone))
         .collect();
     Ok((numbers, zones))
 }

@@ -23,7 +23,7 @@ use chrono::{DateTime, Duration, Utc};
 use crate::contact::{PhoneChoice, RetryPolicy, select_phone};
 use crate::did::{DidCandidate, select_did};
 use crate::ids::DidId;
-use crate::phone::{area_code, parse_timezone_key};
+use crate::phone::{E164, parse_timezone_key};
 use crate::window::CallingWindow;
 
 /// What a campaign contributes to the decision (a direct call has none).
@@ -33,8 +33,8 @@ pub struct CampaignTerms<'a> {
     pub window: &'a CallingWindow,
     /// attempts on each number before the next one (SPEC §12: 2)
     pub max_attempts_per_phone_number: u32,
-    /// caller IDs it may call from (E.164); empty = any of the organization's
-    pub caller_ids: &'a [String],
+    /// caller IDs it may call from; empty = any of the organization's
+    pub caller_ids: &'a [E164],
 }
 
 /// Everything [`decide_start`] decides on, read by the dialer before it writes anything.
@@ -42,8 +42,8 @@ pub struct CampaignTerms<'a> {
 pub struct StartFacts<'a> {
     /// one of the contact's numbers is on its organization's suppression list
     pub suppressed: bool,
-    /// the contact's numbers, E.164, in dialing order
-    pub phone_numbers: &'a [String],
+    /// the contact's numbers, in dialing order
+    pub phone_numbers: &'a [E164],
     /// each number's time-zone key (`&`-joined IANA zones), same order
     pub phone_timezones: &'a [String],
     /// attempts made so far = the index of this attempt
@@ -86,12 +86,12 @@ pub enum StartDecision {
     Dial {
         /// index into the contact's numbers
         number_index: usize,
-        /// the number to dial, E.164
-        to: String,
+        /// the number to dial
+        to: E164,
         /// the caller ID
         did: DidId,
-        /// its number, E.164
-        from: String,
+        /// its number
+        from: E164,
     },
 }
 
@@ -128,7 +128,7 @@ pub fn decide_start(f: &StartFacts<'_>) -> StartDecision {
         }
     }
     let caller_ids = f.campaign.map_or(&[][..], |c| c.caller_ids);
-    match select_did(f.dids, area_code(to), caller_ids, f.threshold) {
+    match select_did(f.dids, to.area_code(), caller_ids, f.threshold) {
         Some(did) => StartDecision::Dial {
             number_index,
             to: to.clone(),
@@ -162,7 +162,7 @@ mod tests {
     fn did(id: i64, e164: &str) -> DidCandidate {
         DidCandidate {
             id: DidId(id),
-            e164: e164.to_owned(),
+            e164: E164::parse(e164).expect("a valid test number"),
             state: DidState::Active,
             score: 1.0,
             last_used_at: None,
@@ -171,7 +171,7 @@ mod tests {
     }
 
     fn facts<'a>(
-        numbers: &'a [String],
+        numbers: &'a [E164],
         zones: &'a [String],
         attempt_index: u32,
         window: &'a CallingWindow,
@@ -196,17 +196,23 @@ mod tests {
         }
     }
 
-    fn keys(numbers: &[String], stated: Option<&str>) -> Vec<String> {
+    fn keys(numbers: &[E164], stated: Option<&str>) -> Vec<String> {
         numbers
             .iter()
-            .map(|n| number_timezone_key(n, stated, "America/Los_Angeles"))
+            .map(|n| number_timezone_key(n.as_str(), stated, "America/Los_Angeles"))
+            .collect()
+    }
+
+    fn nums(raw: &[&str]) -> Vec<E164> {
+        raw.iter()
+            .map(|r| E164::parse(r).expect("a valid test number"))
             .collect()
     }
 
     #[test]
     fn a_second_number_is_checked_in_its_own_zone() {
         let window = CallingWindow::voice_legal();
-        let numbers = vec!["+14155550100".to_owned(), "+12125550100".to_owned()];
+        let numbers = nums(&["+14155550100", "+12125550100"]);
         let zones = keys(&numbers, None);
         let dids = [did(1, "+13125550001")];
         // The first number (Pacific, 18:30) is dialed; the second (Eastern, 21:30) is not.
@@ -235,7 +241,7 @@ mod tests {
         let window = CallingWindow::voice_legal();
         let dids = [did(1, "+13125550001")];
         // A 212 number said to be in Los Angeles: closed while New York is (21:30).
-        let ny = vec!["+12125550100".to_owned()];
+        let ny = nums(&["+12125550100"]);
         let said_la = keys(&ny, Some("America/Los_Angeles"));
         assert!(matches!(
             decide_start(&facts(&ny, &said_la, 0, &window, &dids, evening())),
@@ -243,7 +249,7 @@ mod tests {
         ));
         // A 415 number said to be in New York: closed at 08:00 New York (05:00 Pacific),
         // open from 08:00 Pacific.
-        let la = vec!["+14155550100".to_owned()];
+        let la = nums(&["+14155550100"]);
         let said_ny = keys(&la, Some("America/New_York"));
         let ny_morning: DateTime<Utc> = "2026-01-07T13:00:00Z".parse().expect("ts");
         assert_eq!(
@@ -263,7 +269,7 @@ mod tests {
         // 08:00 PDT = 15:00 UTC.
         let window = CallingWindow::voice_legal();
         let dids = [did(1, "+13125550001")];
-        let numbers = vec!["+14155550100".to_owned()];
+        let numbers = nums(&["+14155550100"]);
         let both = keys(&numbers, Some("America/New_York"));
         let at: DateTime<Utc> = "2026-03-08T12:30:00Z".parse().expect("ts");
         assert_eq!(
@@ -272,7 +278,7 @@ mod tests {
                 retry_at: "2026-03-08T15:00:00Z".parse().expect("08:00 PDT")
             }
         );
-        let ny = vec!["+12125550100".to_owned()];
+        let ny = nums(&["+12125550100"]);
         assert!(matches!(
             decide_start(&facts(&ny, &keys(&ny, None), 0, &window, &dids, at)),
             StartDecision::Dial { .. }
@@ -281,7 +287,7 @@ mod tests {
 
     #[test]
     fn direct_calls_bypass_windows_and_wait_for_a_caller_id() {
-        let numbers = vec!["+12125550100".to_owned()];
+        let numbers = nums(&["+12125550100"]);
         let zones = keys(&numbers, None);
         let window = CallingWindow::voice_legal();
         let mut f = facts(&numbers, &zones, 0, &window, &[], evening());
@@ -308,9 +314,9 @@ mod tests {
         ])
     }
 
-    fn number_strategy() -> impl Strategy<Value = String> {
+    fn number_strategy() -> impl Strategy<Value = E164> {
         prop::sample::select(vec!["212", "312", "303", "602", "415", "808", "907"])
-            .prop_map(|npa| format!("+1{npa}5550100"))
+            .prop_map(|npa| E164::parse(&format!("+1{npa}5550100")).expect("number"))
     }
 
     proptest! {
@@ -337,7 +343,7 @@ mod tests {
                 .enumerate()
                 .map(|(i, s)| DidCandidate { score: *s, ..did(i as i64, &format!("+1312555{:04}", i)) })
                 .collect();
-            let caller_ids: Vec<String> = if restrict {
+            let caller_ids: Vec<E164> = if restrict {
                 dids.iter().take(1).map(|d| d.e164.clone()).collect()
             } else {
                 Vec::new()

@@ -169,7 +169,7 @@ async fn rescore_batch(svc: &Services, dids: &[DidId]) -> BatchResult<Option<Sco
                 let stored = store_score_if_unchanged(&mut conn, &did, &s, Some(&c), now).await?;
                 if stored {
                     tracing::info!(did = %did.id, e164 = %did.e164, score = s.score, from = %did.state, to = %c.to, "DID state changed");
-                    metrics::gauge!("outdial_did_health_score", "did" => did.e164.clone())
+                    metrics::gauge!("outdial_did_health_score", "did" => did.e164.to_string())
                         .set(s.score);
                 }
                 results.push(Ok(stored.then_some(scored)));
@@ -188,7 +188,8 @@ async fn rescore_batch(svc: &Services, dids: &[DidId]) -> BatchResult<Option<Sco
         let stored = store_scores_if_unchanged(&mut conn, &items).await?;
         for ((i, did, s, scored), ok) in score_only.into_iter().zip(stored) {
             if ok {
-                metrics::gauge!("outdial_did_health_score", "did" => did.e164).set(s.score);
+                metrics::gauge!("outdial_did_health_score", "did" => did.e164.to_string())
+                    .set(s.score);
                 results[i] = Ok(Some(scored));
             }
         }

@@ -3,6 +3,7 @@
 use chrono::{DateTime, NaiveTime, Utc};
 use outdial_domain::campaign::{CampaignCommand, CampaignStatus, Channel, transition};
 use outdial_domain::contact::{ContactStatus, RetryPolicy};
+use outdial_domain::phone::E164;
 use outdial_domain::window::{CallingWindow, Weekdays};
 use outdial_domain::{CampaignId, ContactId, OrgId};
 use serde::Serialize;
@@ -32,8 +33,8 @@ pub struct Campaign {
     pub window: CallingWindow,
     /// fallback zone for contacts without one
     pub timezone: String,
-    /// allowed caller IDs (E.164); empty = any of the organization's
-    pub caller_ids: Vec<String>,
+    /// allowed caller IDs; empty = any of the organization's
+    pub caller_ids: Vec<E164>,
     /// SIP channel pool its calls use
     pub sip_pool: String,
     /// SMS text
@@ -65,8 +66,8 @@ pub struct NewCampaign {
     pub window: CallingWindow,
     /// fallback time zone (IANA)
     pub timezone: String,
-    /// allowed caller IDs
-    pub caller_ids: Vec<String>,
+    /// allowed caller IDs; empty = any of the organization's
+    pub caller_ids: Vec<E164>,
     /// SIP pool
     pub sip_pool: String,
     /// SMS text
@@ -160,7 +161,12 @@ impl TryFrom<CampaignRow> for Campaign {
                 days: Weekdays(u8::try_from(r.window_days).map_err(corrupt)?),
             },
             timezone: r.timezone,
-            caller_ids: r.caller_ids,
+            caller_ids: r
+                .caller_ids
+                .into_iter()
+                .map(E164::from_stored)
+                .collect::<std::result::Result<_, _>>()
+                .map_err(corrupt)?,
             sip_pool: r.sip_pool,
             message_body: r.message_body,
             created_at: r.created_at,
@@ -236,7 +242,7 @@ impl Store {
         .bind(c.window.end)
         .bind(i16::from(c.window.days.0))
         .bind(&c.timezone)
-        .bind(&c.caller_ids)
+        .bind(c.caller_ids.iter().map(E164::as_str).collect::<Vec<_>>())
         .bind(&c.sip_pool)
         .bind(&c.message_body)
         .bind(now)

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use outdial_domain::contact::{ContactStatus, Disposition, EndReason};
+use outdial_domain::phone::E164;
 use outdial_domain::{CampaignId, ContactId, OrgId, UploadId};
 use serde::Serialize;
 
@@ -20,8 +21,8 @@ pub struct Contact {
     pub external_id: Option<String>,
     /// display name
     pub name: Option<String>,
-    /// E.164 numbers in dialing order
-    pub phone_numbers: Vec<String>,
+    /// numbers in dialing order
+    pub phone_numbers: Vec<E164>,
     /// each number's time-zone key, in the same order: the zones (`&`-joined IANA names)
     /// that must all be open for it to be dialed (SPEC §5.2)
     pub phone_timezones: Vec<String>,
@@ -75,7 +76,12 @@ impl TryFrom<ContactRow> for Contact {
             campaign_id: r.campaign_id.map(CampaignId),
             external_id: r.external_id,
             name: r.name,
-            phone_numbers: r.phone_numbers,
+            phone_numbers: r
+                .phone_numbers
+                .into_iter()
+                .map(E164::from_stored)
+                .collect::<std::result::Result<_, _>>()
+                .map_err(corrupt)?,
             phone_timezones: r.phone_timezones,
             timezone: r.timezone,
             status: r.status.parse().map_err(corrupt)?,
@@ -169,7 +175,16 @@ impl Store {
 
         let ext: Vec<Option<String>> = contacts.iter().map(|c| c.external_id.clone()).collect();
         let names: Vec<Option<String>> = contacts.iter().map(|c| c.name.clone()).collect();
-        let phones: Vec<String> = contacts.iter().map(|c| c.phone_numbers.join(",")).collect();
+        let phones: Vec<String> = contacts
+            .iter()
+            .map(|c| {
+                c.phone_numbers
+                    .iter()
+                    .map(E164::as_str)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .collect();
         let zones: Vec<String> = contacts
             .iter()
             .map(|c| c.phone_timezones.join(","))
@@ -285,7 +300,7 @@ impl Store {
     pub async fn create_direct_contact(
         &self,
         org: OrgId,
-        phone_numbers: &[String],
+        phone_numbers: &[E164],
         timezone: &str,
         name: Option<&str>,
         now: DateTime<Utc>,
@@ -302,7 +317,7 @@ impl Store {
         )))
         .bind(org.0)
         .bind(name)
-        .bind(phone_numbers)
+        .bind(phone_numbers.iter().map(E164::as_str).collect::<Vec<_>>())
         .bind(timezone)
         .bind(now)
         .fetch_one(&self.pool)

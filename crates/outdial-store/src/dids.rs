@@ -7,6 +7,7 @@ use outdial_domain::did::{
     CallerIdRule, DidCandidate, DidState, DidTransition, judged_score, within_ramp,
 };
 use outdial_domain::health::{CallSample, HealthScore};
+use outdial_domain::phone::E164;
 use outdial_domain::{AttemptId, DidId, OrgId};
 use serde::Serialize;
 use sqlx::PgConnection;
@@ -20,8 +21,8 @@ pub struct Did {
     pub id: DidId,
     /// organization
     pub org_id: OrgId,
-    /// number, E.164
-    pub e164: String,
+    /// its number
+    pub e164: E164,
     /// lifecycle state
     pub state: DidState,
     /// health score in [0, 1]
@@ -74,7 +75,7 @@ impl TryFrom<DidRow> for Did {
         Ok(Self {
             id: DidId(r.id),
             org_id: OrgId(r.org_id),
-            e164: r.e164,
+            e164: E164::from_stored(r.e164).map_err(corrupt)?,
             state: r.state.parse().map_err(corrupt)?,
             health_score: r.health_score,
             health_components: r.health_components,
@@ -162,12 +163,12 @@ impl Store {
     /// Adds caller ID `e164` to `org`, `active` with score 1.0 (SPEC §7: new DIDs start at 1).
     ///
     /// Errors: [`StoreError::AlreadyExists`] when the number is already registered.
-    pub async fn create_did(&self, org: OrgId, e164: &str, now: DateTime<Utc>) -> Result<Did> {
+    pub async fn create_did(&self, org: OrgId, e164: &E164, now: DateTime<Utc>) -> Result<Did> {
         let row: DidRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "INSERT INTO dids (org_id, e164, state_changed_at, created_at) VALUES ($1, $2, $3, $3) RETURNING {DID_COLUMNS}"
         )))
         .bind(org.0)
-        .bind(e164)
+        .bind(e164.as_str())
         .bind(now)
         .fetch_one(&self.pool)
         .await?;

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use outdial_domain::OrgId;
+use outdial_domain::phone::E164;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -191,13 +192,14 @@ impl Store {
         }))
     }
 
-    /// Adds `phones` (E.164) to `org`'s suppression list. Returns how many were new.
+    /// Adds `phones` to `org`'s suppression list with `reason` (e.g. `dnc`). Returns how
+    /// many were new.
     ///
     /// Errors: database failures.
     pub async fn add_suppressions(
         &self,
         org: OrgId,
-        phones: &[String],
+        phones: &[E164],
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<u64> {
@@ -207,25 +209,12 @@ impl Store {
              ON CONFLICT (org_id, phone) DO NOTHING",
         )
         .bind(org.0)
-        .bind(phones)
+        .bind(phones.iter().map(E164::as_str).collect::<Vec<_>>())
         .bind(reason)
         .bind(now)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected())
-    }
-
-    /// Which of `phones` are on `org`'s suppression list.
-    ///
-    /// Errors: database failures.
-    pub async fn suppressed_among(&self, org: OrgId, phones: &[String]) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT phone FROM suppressions WHERE org_id = $1 AND phone = ANY($2)",
-        )
-        .bind(org.0)
-        .bind(phones)
-        .fetch_all(&self.pool)
-        .await?)
     }
 }
 

@@ -10,6 +10,7 @@
 use chrono::{DateTime, Duration, Utc};
 use outdial_domain::contact::Disposition;
 use outdial_domain::did::CallerIdRule;
+use outdial_domain::phone::E164;
 use outdial_domain::sms::SmsStatus;
 use outdial_domain::{CampaignId, ContactId, DidId, OrgId};
 use serde::Serialize;
@@ -33,10 +34,10 @@ pub struct SmsMessage {
     pub campaign_id: CampaignId,
     /// sending DID
     pub did_id: DidId,
-    /// sending number, E.164
-    pub from_number: String,
-    /// destination, E.164
-    pub to_number: String,
+    /// sending number
+    pub from_number: E164,
+    /// destination
+    pub to_number: E164,
     /// text
     pub body: String,
     /// status
@@ -89,8 +90,8 @@ impl TryFrom<SmsRow> for SmsMessage {
             org_id: OrgId(r.org_id),
             campaign_id: CampaignId(r.campaign_id),
             did_id: DidId(r.did_id),
-            from_number: r.from_number,
-            to_number: r.to_number,
+            from_number: E164::from_stored(r.from_number).map_err(corrupt)?,
+            to_number: E164::from_stored(r.to_number).map_err(corrupt)?,
             body: r.body,
             status: r.status.parse().map_err(corrupt)?,
             provider_sid: r.provider_sid,
@@ -112,8 +113,8 @@ impl TryFrom<SmsRow> for SmsMessage {
 pub struct SmsDidFilter<'a> {
     /// the campaign's organization
     pub org: OrgId,
-    /// the campaign's caller IDs, E.164; empty = any
-    pub caller_ids: &'a [String],
+    /// the campaign's caller IDs; empty = any
+    pub caller_ids: &'a [E164],
     /// the usable-caller-ID rule's settings
     pub rule: CallerIdRule,
     /// minimum gap between two texts of one DID, ms (SPEC: 15 min)
@@ -158,7 +159,7 @@ pub async fn sms_did_pool(
         .bind(filter.org.0)
         .bind(filter.rule.threshold)
         .bind(crate::dids::min_calls_param(&filter.rule)?)
-        .bind(filter.caller_ids)
+        .bind(filter.caller_ids.iter().map(E164::as_str).collect::<Vec<_>>())
         .bind(cutoff)
         .fetch_one(conn)
         .await?;
@@ -195,7 +196,13 @@ pub async fn claim_sms_did(
     .bind(filter.org.0)
     .bind(filter.rule.threshold)
     .bind(crate::dids::min_calls_param(&filter.rule)?)
-    .bind(filter.caller_ids)
+    .bind(
+        filter
+            .caller_ids
+            .iter()
+            .map(E164::as_str)
+            .collect::<Vec<_>>(),
+    )
     .bind(cutoff)
     .bind(now)
     .fetch_optional(conn)
@@ -256,10 +263,10 @@ pub struct NewSms {
     pub campaign_id: CampaignId,
     /// the claimed DID
     pub did_id: DidId,
-    /// its number, E.164
-    pub from_number: String,
-    /// destination, E.164
-    pub to_number: String,
+    /// its number
+    pub from_number: E164,
+    /// destination
+    pub to_number: E164,
     /// text
     pub body: String,
 }
@@ -286,8 +293,8 @@ pub async fn insert_sms(
     .bind(m.org_id.0)
     .bind(m.campaign_id.0)
     .bind(m.did_id.0)
-    .bind(&m.from_number)
-    .bind(&m.to_number)
+    .bind(m.from_number.as_str())
+    .bind(m.to_number.as_str())
     .bind(&m.body)
     .bind(now)
     .fetch_one(conn)

@@ -4,6 +4,7 @@ use chrono::{DateTime, Duration, Utc};
 use outdial_domain::campaign::{CampaignCommand, CampaignStatus};
 use outdial_domain::contact::{ContactStatus, Disposition, EndReason};
 use outdial_domain::did::{DidState, DidTransition};
+use outdial_domain::phone::E164;
 use outdial_domain::{AttemptId, CampaignId, ContactId, OrgId};
 use outdial_store::campaigns::NewCampaign;
 use outdial_store::contacts::{NewContact, Rejection};
@@ -16,11 +17,16 @@ fn t0() -> DateTime<Utc> {
     "2026-07-01T16:00:00Z".parse().expect("timestamp")
 }
 
+/// `raw` as an E.164 number (a test constant).
+fn num(raw: &str) -> E164 {
+    E164::parse(raw).expect("a valid test number")
+}
+
 fn contact(row: usize, phones: &[&str]) -> NewContact {
     NewContact {
         external_id: Some(format!("C{row}")),
         name: None,
-        phone_numbers: phones.iter().map(|p| (*p).to_owned()).collect(),
+        phone_numbers: phones.iter().map(|p| num(p)).collect(),
         phone_timezones: phones
             .iter()
             .map(|_| "America/New_York".to_owned())
@@ -31,7 +37,7 @@ fn contact(row: usize, phones: &[&str]) -> NewContact {
 
 /// A new DID `e164` (an E.164 string) of `org`.
 async fn did(store: &Store, org: OrgId, e164: &str) -> dids::Did {
-    store.create_did(org, e164, t0()).await.expect("did")
+    store.create_did(org, &num(e164), t0()).await.expect("did")
 }
 
 async fn setup(pool: PgPool, contacts: usize) -> (Store, OrgId, CampaignId) {
@@ -92,7 +98,7 @@ async fn concurrent_imports_never_add_a_number_twice(pool: PgPool) {
 async fn import_reports_duplicates_against_the_campaign_and_records_the_upload(pool: PgPool) {
     let (store, org, campaign) = setup(pool, 3).await;
     store
-        .add_suppressions(org, &["+12125551001".to_owned()], "dnc", t0())
+        .add_suppressions(org, &[num("+12125551001")], "dnc", t0())
         .await
         .expect("dnc");
     let again = vec![
@@ -537,7 +543,7 @@ async fn next_dialing_attempt(store: &Store, org: OrgId, campaign: CampaignId) -
         attempt_index: c.attempt_count,
         org_id: org,
         did_id: outdial_domain::DidId(did),
-        from_number: e164,
+        from_number: num(&e164),
         to_number: c.phone_numbers[0].clone(),
         channel_pool: "campaign".into(),
     };

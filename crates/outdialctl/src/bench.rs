@@ -21,6 +21,7 @@ use outdial_control::spec::CampaignSpec;
 use outdial_control::transition;
 use outdial_domain::campaign::CampaignCommand;
 use outdial_domain::pacing::{phase_us, tick_interval_us, us_to_due_ms};
+use outdial_domain::phone::E164;
 use outdial_fleet::config::Config;
 use outdial_fleet::jobs::DialerJob;
 use outdial_fleet::services::Services;
@@ -139,7 +140,11 @@ async fn pacing(
             .await?;
         for i in 0..20 {
             svc.store
-                .create_did(org.id, &format!("+1212555{:04}", 190 + i), svc.clock.now())
+                .create_did(
+                    org.id,
+                    &E164::parse(&format!("+1212555{:04}", 190 + i))?,
+                    svc.clock.now(),
+                )
                 .await?;
         }
         let spec = CampaignSpec {

@@ -112,7 +112,7 @@ async fn dispatch(svc: &Services, command: Command) -> anyhow::Result<()> {
             let org = org_id(store, &org).await?;
             for raw in numbers {
                 let n = E164::parse(&raw).with_context(|| format!("caller ID {raw:?}"))?;
-                let did = store.create_did(org, n.as_str(), now).await?;
+                let did = store.create_did(org, &n, now).await?;
                 println!("DID {} {} ({})", did.id, did.e164, did.state);
             }
         }
@@ -140,13 +140,9 @@ async fn dispatch(svc: &Services, command: Command) -> anyhow::Result<()> {
                     &std::fs::read(&f).with_context(|| format!("reading {}", f.display()))?,
                 )?);
             }
-            let phones: Vec<String> = all
+            let phones: Vec<E164> = all
                 .iter()
-                .map(|raw| {
-                    E164::parse(raw)
-                        .map(|n| n.to_string())
-                        .with_context(|| format!("suppression {raw:?}"))
-                })
+                .map(|raw| E164::parse(raw).with_context(|| format!("suppression {raw:?}")))
                 .collect::<anyhow::Result<_>>()?;
             let added = store.add_suppressions(org, &phones, "dnc", now).await?;
             println!(

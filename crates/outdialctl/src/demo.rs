@@ -27,6 +27,7 @@ use outdial_control::spec::CampaignSpec;
 use outdial_domain::CampaignId;
 use outdial_domain::campaign::CampaignStatus;
 use outdial_domain::contact::{CompletedBy, Disposition};
+use outdial_domain::phone::E164;
 use outdial_fleet::config::Config;
 use outdial_fleet::services::Services;
 
@@ -110,16 +111,16 @@ pub async fn run(config: Config, args: DemoArgs) -> anyhow::Result<()> {
     let t = svc.clock.now();
     let org = svc.store.create_org("demo", Some(150), t).await?;
     for n in DEMO_DIDS {
-        svc.store.create_did(org.id, n, t).await?;
+        svc.store.create_did(org.id, &E164::parse(n)?, t).await?;
     }
     let dnc = std::fs::read(&suppressions)
         .with_context(|| format!("reading {}", suppressions.display()))?;
-    let dnc: Vec<String> = String::from_utf8_lossy(&dnc)
+    let dnc: Vec<E164> = String::from_utf8_lossy(&dnc)
         .lines()
         .skip(1)
         .filter_map(|l| l.split(',').next())
-        .map(str::to_owned)
-        .collect();
+        .map(|raw| E164::parse(raw).with_context(|| format!("suppression {raw:?}")))
+        .collect::<anyhow::Result<_>>()?;
     svc.store.add_suppressions(org.id, &dnc, "dnc", t).await?;
     let scopes: Vec<String> = [
         "campaigns:read",

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use outdial_domain::contact::{AttemptStatus, CompletedBy, Disposition};
+use outdial_domain::phone::E164;
 use outdial_domain::{AttemptId, CampaignId, ContactId, DidId, OrgId};
 use serde::Serialize;
 use sqlx::PgConnection;
@@ -24,10 +25,10 @@ pub struct CallAttempt {
     pub campaign_id: Option<CampaignId>,
     /// the caller ID it calls from
     pub did_id: Option<DidId>,
-    /// caller ID number, E.164
-    pub from_number: String,
-    /// dialed number, E.164
-    pub to_number: String,
+    /// caller ID number
+    pub from_number: E164,
+    /// dialed number
+    pub to_number: E164,
     /// SIP pool holding its channel
     pub channel_pool: String,
     /// where it is: pending → originating → in progress → completed
@@ -92,8 +93,8 @@ impl TryFrom<CallAttemptRow> for CallAttempt {
             org_id: OrgId(r.org_id),
             campaign_id: r.campaign_id.map(CampaignId),
             did_id: r.did_id.map(DidId),
-            from_number: r.from_number,
-            to_number: r.to_number,
+            from_number: E164::from_stored(r.from_number).map_err(corrupt)?,
+            to_number: E164::from_stored(r.to_number).map_err(corrupt)?,
             channel_pool: r.channel_pool,
             status: r.status.parse().map_err(corrupt)?,
             disposition: r
@@ -153,9 +154,9 @@ pub struct NewAttempt {
     /// caller ID
     pub did_id: DidId,
     /// caller ID number
-    pub from_number: String,
+    pub from_number: E164,
     /// dialed number
-    pub to_number: String,
+    pub to_number: E164,
     /// SIP pool
     pub channel_pool: String,
 }
@@ -205,8 +206,8 @@ pub async fn start_admitted(
     .bind(a.attempt_index)
     .bind(a.org_id.0)
     .bind(a.did_id.0)
-    .bind(&a.from_number)
-    .bind(&a.to_number)
+    .bind(a.from_number.as_str())
+    .bind(a.to_number.as_str())
     .bind(&a.channel_pool)
     .bind(now)
     .fetch_optional(conn)
