@@ -341,7 +341,7 @@ mod tests {
             let dids: Vec<DidCandidate> = scores
                 .iter()
                 .enumerate()
-                .map(|(i, s)| DidCandidate { score: *s, ..did(i as i64, &format!("+1312555{:04}", i)) })
+                .map(|(i, s)| DidCandidate { score: *s, ..did(i as i64, &format!("+1312555{i:04}")) })
                 .collect();
             let caller_ids: Vec<E164> = if restrict {
                 dids.iter().take(1).map(|d| d.e164.clone()).collect()

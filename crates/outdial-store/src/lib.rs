@@ -10,6 +10,7 @@
 //!
 //! | module | tables |
 //! |---|---|
+//! | [`bench`] | synthetic data for `outdialctl bench dispatch` |
 //! | [`orgs`] | organizations, api_tokens, suppressions |
 //! | [`campaigns`] | campaigns, campaign_transitions, campaign_timezones |
 //! | [`contacts`] | contacts, uploads |
@@ -19,6 +20,7 @@
 //! | [`stats`] | campaign_stats and the aggregates behind it (counts by status, attempt figures) |
 //! | `statuses` | contact status groups as SQL, from the domain's groups |
 
+pub mod bench;
 pub mod campaigns;
 pub mod contacts;
 pub mod dialing;

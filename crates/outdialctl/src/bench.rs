@@ -26,9 +26,11 @@ use outdial_fleet::config::Config;
 use outdial_fleet::jobs::DialerJob;
 use outdial_fleet::services::Services;
 
+use outdial_store::bench::DispatchSeed;
+
 use crate::cli::BenchCommand;
-use crate::demo::{base_fleet_env, build_fleet_if_under_cargo, fresh_environment};
 use crate::fleet::{Fleet, FleetOptions, sibling_bin_dir};
+use crate::setup::{base_fleet_env, build_fleet_if_under_cargo, fresh_environment};
 
 /// Runs a benchmark.
 ///
@@ -62,7 +64,7 @@ pub async fn run(config: Config, cmd: BenchCommand) -> anyhow::Result<()> {
         } => {
             dispatch(
                 config,
-                DispatchSize {
+                DispatchSeed {
                     contacts,
                     orgs,
                     campaigns,
@@ -152,7 +154,7 @@ async fn pacing(
             calls_per_second: Some(cps),
             ..CampaignSpec::default()
         };
-        let campaign = crate::commands::new_campaign(&svc, org.id, spec).await?;
+        let campaign = crate::setup::new_campaign(&svc, org.id, spec).await?;
         let wanted = (cps * (seconds * 1_000 + WARM_UP_MS) as f64 / 1_000.0).ceil() as u64;
         let mut csv = String::from("phone\n");
         for i in 0..(wanted + (cps * 10.0).ceil() as u64 + 5) {
@@ -173,7 +175,7 @@ async fn pacing(
             "5000".into(),
         );
         env.insert("OUTDIAL_CHANNELS__POOLS__CAMPAIGN".into(), "5000".into());
-        let log_dir = crate::demo::workspace_root().join(".demo/bench-pacing");
+        let log_dir = crate::setup::workspace_root().join(".demo/bench-pacing");
         let opts = FleetOptions {
             bin_dir: sibling_bin_dir()?,
             log_dir,
@@ -247,61 +249,11 @@ async fn pacing(
     Ok(())
 }
 
-struct DispatchSize {
-    contacts: i64,
-    orgs: i64,
-    campaigns: i64,
-    cps: f64,
-}
-
-async fn seed_dispatch(svc: &Services, size: &DispatchSize) -> anyhow::Result<()> {
-    let pool = svc.store.pool();
-    let now = svc.clock.now();
+async fn seed_dispatch(svc: &Services, size: &DispatchSeed) -> anyhow::Result<()> {
     let started = Instant::now();
-    sqlx::query("INSERT INTO organizations (name, concurrency_limit, created_at) SELECT 'org' || g, 100, $2 FROM generate_series(1, $1) g")
-        .bind(size.orgs)
-        .bind(now)
-        .execute(pool)
+    svc.store
+        .seed_dispatch_benchmark(size, svc.clock.now())
         .await?;
-    sqlx::query(
-        "INSERT INTO dids (org_id, e164, state_changed_at, created_at)
-         SELECT o.id, '+1212' || (2000000 + o.id * 2 + k)::text, $1, $1 FROM organizations o CROSS JOIN generate_series(0, 1) k",
-    )
-    .bind(now)
-    .execute(pool)
-    .await?;
-    sqlx::query(
-        "INSERT INTO campaigns (org_id, name, channel, status, calls_per_second, window_start, window_end, created_at, started_at, updated_at)
-         SELECT (SELECT min(id) FROM organizations) + (g - 1) % $2, 'campaign ' || g, 'voice', 'dialing', $3, '08:00', '21:00', $4, $4, $4
-         FROM generate_series(1, $1) g",
-    )
-    .bind(size.campaigns)
-    .bind(size.orgs)
-    .bind(size.cps)
-    .bind(now)
-    .execute(pool)
-    .await?;
-    // Valid, distinct NANP numbers over ten area codes in four US zones.
-    sqlx::query(
-        "WITH c AS (SELECT id, org_id, row_number() OVER (ORDER BY id) - 1 AS n FROM campaigns),
-              a AS (SELECT * FROM (VALUES (0, '212', 'America/New_York'), (1, '312', 'America/Chicago'), (2, '415', 'America/Los_Angeles'),
-                    (3, '617', 'America/New_York'), (4, '713', 'America/Chicago'), (5, '303', 'America/Denver'), (6, '206', 'America/Los_Angeles'),
-                    (7, '305', 'America/New_York'), (8, '214', 'America/Chicago'), (9, '720', 'America/Denver')) AS v(k, area, tz))
-         INSERT INTO contacts (org_id, campaign_id, phone_numbers, timezone, retry_after, created_at, updated_at)
-         SELECT c.org_id, c.id, ARRAY['+1' || a.area || (200 + (g / 10000) % 800)::text || lpad((g % 10000)::text, 4, '0')], a.tz, $3, $3, $3
-         FROM generate_series(0, $1 - 1) g
-         JOIN c ON c.n = g % $2
-         JOIN a ON a.k = g % 10",
-    )
-    .bind(size.contacts)
-    .bind(size.campaigns)
-    .bind(now)
-    .execute(pool)
-    .await?;
-    sqlx::query("INSERT INTO campaign_timezones (campaign_id, timezone) SELECT DISTINCT campaign_id, timezone FROM contacts").execute(pool).await?;
-    // What an import records: each campaign's primary numbers (SPEC §11 dedup).
-    sqlx::query("INSERT INTO campaign_numbers (campaign_id, phone) SELECT campaign_id, phone_numbers[1] FROM contacts").execute(pool).await?;
-    sqlx::query("ANALYZE").execute(pool).await?;
     println!(
         "seeded {} contacts, {} organizations, {} campaigns at {} cps each in {:.1} s",
         size.contacts,
@@ -315,7 +267,7 @@ async fn seed_dispatch(svc: &Services, size: &DispatchSize) -> anyhow::Result<()
 
 async fn dispatch(
     config: Config,
-    size: DispatchSize,
+    size: DispatchSeed,
     seconds: u64,
     dialers: usize,
     concurrency: usize,
@@ -350,7 +302,7 @@ async fn dispatch(
     // 2,000 campaigns each finishing a call every 2 s would ask for ~1,000 aggregations a
     // second with the default 1 s stats throttle; the benchmark measures dispatch.
     env.insert("OUTDIAL_STATS__THROTTLE_MS".into(), "10000".into());
-    let log_dir = crate::demo::workspace_root().join(".demo/bench-dispatch");
+    let log_dir = crate::setup::workspace_root().join(".demo/bench-dispatch");
     let opts = FleetOptions {
         bin_dir: sibling_bin_dir()?,
         log_dir: log_dir.clone(),
@@ -365,16 +317,14 @@ async fn dispatch(
     // 2,000 starts every 2 s instead of 1,000 a second (measured: 136 to 1,926 starts in
     // consecutive seconds).
     let now_ms = svc.clock.now_ms();
-    let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM campaigns ORDER BY id")
-        .fetch_all(svc.store.pool())
-        .await?;
+    let ids = svc.store.campaign_ids().await?;
     let interval_us = tick_interval_us(size.cps);
     let ticks: Vec<_> = ids
         .iter()
         .map(|id| {
-            let planned = now_ms * 1_000 + phase_us(*id, interval_us);
+            let planned = now_ms * 1_000 + phase_us(id.0, interval_us);
             DialerJob::VoiceTick {
-                campaign_id: outdial_domain::CampaignId(*id),
+                campaign_id: *id,
                 planned_us: Some(planned),
             }
             .at(us_to_due_ms(planned))
@@ -387,20 +337,7 @@ async fn dispatch(
     let from = svc.clock.now();
     tokio::time::sleep(Duration::from_secs(seconds)).await;
     let to = svc.clock.now();
-    let starts: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM call_attempts WHERE created_at >= $1 AND created_at < $2",
-    )
-    .bind(from)
-    .bind(to)
-    .fetch_one(svc.store.pool())
-    .await?;
-    let completed: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM call_attempts WHERE ended_at >= $1 AND ended_at < $2",
-    )
-    .bind(from)
-    .bind(to)
-    .fetch_one(svc.store.pool())
-    .await?;
+    let (starts, completed) = svc.store.attempts_between(from, to).await?;
     fleet.stop(Duration::from_secs(30)).await;
 
     let mut cycles: Vec<f64> = Vec::new();

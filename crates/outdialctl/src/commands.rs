@@ -291,7 +291,7 @@ async fn create_campaign(svc: &Services, c: cli::CreateCampaign) -> anyhow::Resu
         message_body: c.message,
         ..CampaignSpec::default()
     };
-    let created = new_campaign(svc, org, spec).await?;
+    let created = crate::setup::new_campaign(svc, org, spec).await?;
     println!(
         "campaign {} {:?} created ({}, {} cps)",
         created.id,
@@ -523,19 +523,4 @@ pub async fn explain(svc: &Services, json_out: bool) -> anyhow::Result<()> {
         println!("no voice campaign is dialing or paused");
     }
     Ok(())
-}
-
-/// Creates a campaign of `org` from `spec` (SPEC §12 defaults for unset fields), now by
-/// `svc`'s clock.
-///
-/// Errors: an invalid spec (its message), or Postgres failures.
-pub(crate) async fn new_campaign(
-    svc: &Services,
-    org: OrgId,
-    spec: CampaignSpec,
-) -> anyhow::Result<outdial_store::campaigns::Campaign> {
-    let new = spec
-        .into_new(org, &svc.config.channels)
-        .map_err(anyhow::Error::msg)?;
-    Ok(svc.store.create_campaign(&new, svc.clock.now()).await?)
 }

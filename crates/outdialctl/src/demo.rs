@@ -33,6 +33,7 @@ use outdial_fleet::services::Services;
 
 use crate::cli::DemoArgs;
 use crate::fleet::{Fleet, FleetOptions, sibling_bin_dir};
+use crate::setup::{base_fleet_env, build_fleet_if_under_cargo, fresh_environment, workspace_root};
 
 /// Caller IDs of the demo organization: 20 numbers across the contacts' area codes.
 const DEMO_DIDS: [&str; 20] = [
@@ -138,7 +139,7 @@ pub async fn run(config: Config, args: DemoArgs) -> anyhow::Result<()> {
         voicemail_drop: Some(true),
         ..CampaignSpec::default()
     };
-    let campaign = crate::commands::new_campaign(&svc, org.id, spec).await?;
+    let campaign = crate::setup::new_campaign(&svc, org.id, spec).await?;
     let bytes =
         std::fs::read(&contacts).with_context(|| format!("reading {}", contacts.display()))?;
     let report =
@@ -181,7 +182,7 @@ pub async fn run(config: Config, args: DemoArgs) -> anyhow::Result<()> {
             ),
             ..CampaignSpec::default()
         };
-        let sms = crate::commands::new_campaign(&svc, org.id, spec).await?;
+        let sms = crate::setup::new_campaign(&svc, org.id, spec).await?;
         let text = String::from_utf8_lossy(&bytes);
         let head: String = text
             .lines()
@@ -406,60 +407,6 @@ async fn drive(
     }
 }
 
-/// Re-creates database `database` on the configured server, migrates it, clears the fleet's
-/// Redis keys, and pins the clock to 18:00 UTC today (a US afternoon: every zone's calling
-/// window is open). Returns the services and the configuration the fleet must share.
-///
-/// Errors: a service is unreachable or the migration fails.
-pub(crate) async fn fresh_environment(
-    mut config: Config,
-    database: &str,
-) -> anyhow::Result<(Services, Config)> {
-    let admin = outdial_store::replace_database(&config.postgres.url, "postgres");
-    outdial_store::drop_database(&admin, database)
-        .await
-        .with_context(|| format!("dropping database {database}"))?;
-    config.postgres.url = outdial_store::ensure_database(&admin, database)
-        .await
-        .with_context(|| format!("creating database {database}"))?;
-    let now = Utc::now();
-    let pinned = now
-        .date_naive()
-        .and_hms_opt(18, 0, 0)
-        .map_or(now, |t| t.and_utc());
-    config.clock.offset_ms = (pinned - now).num_milliseconds();
-    let clock = outdial_fleet::services::clock_from_config(&config);
-    let svc = Services::connect(config.clone(), clock).await?;
-    svc.store
-        .migrate()
-        .await
-        .with_context(|| format!("migrating {database}"))?;
-    clear_redis(&svc).await?;
-    Ok((svc, config))
-}
-
-/// The variables every fleet process gets: connections, the shared clock, the carrier
-/// account.
-pub(crate) fn base_fleet_env(config: &Config) -> BTreeMap<String, String> {
-    [
-        ("OUTDIAL_POSTGRES__URL", config.postgres.url.clone()),
-        ("OUTDIAL_REDIS__URL", config.redis.url.clone()),
-        ("OUTDIAL_REDIS__PREFIX", config.redis.prefix.clone()),
-        (
-            "OUTDIAL_CLOCK__OFFSET_MS",
-            config.clock.offset_ms.to_string(),
-        ),
-        (
-            "OUTDIAL_CARRIER__ACCOUNT_SID",
-            config.carrier.account_sid.clone(),
-        ),
-        ("OUTDIAL_LOG__FILTER", "info".to_owned()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect()
-}
-
 fn fleet_env(config: &Config) -> BTreeMap<String, String> {
     let mut env = base_fleet_env(config);
     let pairs: Vec<(&str, String)> = vec![
@@ -474,74 +421,6 @@ fn fleet_env(config: &Config) -> BTreeMap<String, String> {
     ];
     env.extend(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)));
     env
-}
-
-async fn clear_redis(svc: &Services) -> anyhow::Result<()> {
-    let prefix = &svc.config.redis.prefix;
-    let mut conn = svc.redis.get().await?;
-    for pattern in [
-        format!("{prefix}bull:{{campaign-*"),
-        format!("{prefix}channels:*"),
-        format!("{{{prefix}channels:*"),
-    ] {
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(&pattern)
-            .query_async(&mut *conn)
-            .await?;
-        if !keys.is_empty() {
-            let () = redis::cmd("DEL").arg(&keys).query_async(&mut *conn).await?;
-        }
-    }
-    Ok(())
-}
-
-pub(crate) fn workspace_root() -> PathBuf {
-    std::env::var_os("CARGO_MANIFEST_DIR")
-        .map(PathBuf::from)
-        .and_then(|m| m.parent().and_then(Path::parent).map(Path::to_path_buf))
-        .unwrap_or_else(|| PathBuf::from("."))
-}
-
-/// Under `cargo run` (CARGO is set), builds the fleet's binaries with the same profile so
-/// they match this `outdialctl`. Only the fleet's packages: rebuilding `outdialctl` itself
-/// with another feature set would overwrite the running binary and make every `cargo demo`
-/// rebuild both.
-pub(crate) fn build_fleet_if_under_cargo(bin_dir: &Path) -> anyhow::Result<()> {
-    let Ok(cargo) = std::env::var("CARGO") else {
-        return Ok(());
-    };
-    let mut cmd = std::process::Command::new(cargo);
-    cmd.args(["build", "--quiet", "--bins"])
-        .current_dir(workspace_root());
-    // Each fleet binary is the package of the same name.
-    for package in crate::fleet::BINARIES {
-        cmd.args(["--package", package]);
-    }
-    // `cargo run` exports this package's CARGO_PKG_*/CARGO_MANIFEST_* variables to us; some
-    // build scripts (ring's) watch them, so passing them on would rebuild half the tree.
-    for (key, _) in std::env::vars_os() {
-        let key = key.to_string_lossy();
-        if key.starts_with("CARGO_PKG_")
-            || key.starts_with("CARGO_MANIFEST_")
-            || [
-                "CARGO_CRATE_NAME",
-                "CARGO_BIN_NAME",
-                "CARGO_PRIMARY_PACKAGE",
-            ]
-            .contains(&key.as_ref())
-        {
-            cmd.env_remove(key.as_ref());
-        }
-    }
-    if bin_dir.ends_with("release") {
-        cmd.arg("--release");
-    }
-    println!("building the fleet's binaries …");
-    let status = cmd.status().context("running cargo build")?;
-    if !status.success() {
-        bail!("cargo build --bins failed ({status})");
-    }
-    Ok(())
 }
 
 fn leftover_processes(fleet: &Fleet) -> Vec<String> {

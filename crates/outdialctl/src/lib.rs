@@ -7,14 +7,16 @@
 //!
 //! Connections come from the same `OUTDIAL_…` variables as every outdial process
 //! (`docs/configuration.md`). Modules: [`cli`] (arguments), [`commands`] (what they do),
-//! [`fleet`] (starting the fleet's processes; shared with the end-to-end tests) and
-//! [`demo`].
+//! [`fleet`] (starting the fleet's processes; shared with the end-to-end tests), [`demo`],
+//! [`bench`], and `setup` (what the demo, the benchmarks and the commands share, so none of
+//! them depends on another).
 
 pub mod bench;
 pub mod cli;
 pub mod commands;
 pub mod demo;
 pub mod fleet;
+mod setup;
 
 use std::process::ExitCode;
 
