@@ -10,10 +10,9 @@
 
 use outdial_carrier::callback::CallStatusCallback;
 use outdial_carrier::{CarrierError, OriginateRequest};
-use outdial_control::{effects, transition};
-use outdial_domain::campaign::CampaignCommand;
+use outdial_control::effects;
+use outdial_domain::AttemptId;
 use outdial_domain::contact::{CompletedBy, Disposition};
-use outdial_domain::{AttemptId, CampaignId};
 use outdial_fleet::events::{Event, names};
 use outdial_fleet::jobs::{DialerJob, HealthJob};
 use outdial_store::dialing::{AttemptOutcome, Completion};
@@ -198,38 +197,5 @@ impl Dialer {
             }
         }
         Ok(Some(done))
-    }
-
-    /// Completes campaign `id` (SPEC §8: voice when no contact is queued, locked or dialing;
-    /// SMS when every prospect is delivered, failed or cancelled) if it has no open contact
-    /// left. Returns whether nothing was left.
-    ///
-    /// Errors: Postgres failures.
-    pub(crate) async fn complete_if_done(&self, id: CampaignId) -> Result<bool, JobError> {
-        if self.svc.store.campaign_has_open_contacts(id).await? {
-            return Ok(false);
-        }
-        self.complete_campaign(id).await?;
-        Ok(true)
-    }
-
-    /// Marks a dialing campaign completed (SPEC §8) once nothing is left to do, with every
-    /// transition's effects ([`outdial_control::transition::apply`]); a campaign in any
-    /// other status is left alone.
-    ///
-    /// Errors: Postgres failures.
-    pub(crate) async fn complete_campaign(&self, id: CampaignId) -> Result<(), JobError> {
-        let done = transition::apply_if_allowed(
-            &self.svc,
-            id,
-            CampaignCommand::Complete,
-            "dialer",
-            Some("every contact is finished"),
-        )
-        .await?;
-        if done.is_some() {
-            tracing::info!(campaign = %id, "campaign completed");
-        }
-        Ok(())
     }
 }

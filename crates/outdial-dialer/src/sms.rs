@@ -13,7 +13,6 @@
 //! every DID inside its gap, the tick sleeps until the first one is free; with every zone
 //! outside its window, until the earliest opening (plus jitter).
 
-use chrono::{DateTime, Duration, Utc};
 use outdial_carrier::{CarrierError, SendSmsRequest};
 use outdial_control::effects;
 use outdial_domain::campaign::{CampaignStatus, Channel};
@@ -94,7 +93,10 @@ impl Dialer {
             }
             DripPlan::Closed { next_ms } => {
                 outdial_store::rollback(tx).await?;
-                return self.sms_idle(&campaign, &keys, next_ms, now).await;
+                let Some(wake_ms) = self.idle_wake(&campaign, &keys, next_ms, now).await? else {
+                    return Ok(Done::nothing());
+                };
+                return Ok(Done::then(vec![tick(wake_ms)]));
             }
             DripPlan::Busy { at_ms } => {
                 outdial_store::rollback(tx).await?;
@@ -191,29 +193,6 @@ impl Dialer {
             effects::request_stats(&self.svc, campaign_id).await;
         }
         Ok(Done::then(jobs))
-    }
-
-    /// A tick with every zone's window closed: complete the campaign if nothing is left,
-    /// else sleep until the earliest opening (plus jitter), at least until `next_ms`.
-    async fn sms_idle(
-        &self,
-        campaign: &Campaign,
-        keys: &[String],
-        next_ms: i64,
-        now: DateTime<Utc>,
-    ) -> Result<Done<DialerJob>, JobError> {
-        if self.complete_if_done(campaign.id).await? {
-            return Ok(Done::nothing());
-        }
-        let wake = self.reopening(campaign, keys, now).unwrap_or_else(|| {
-            now + Duration::milliseconds(self.svc.config.dialer.poll_interval_ms * 10)
-        });
-        Ok(Done::then(vec![
-            DialerJob::SmsTick {
-                campaign_id: campaign.id,
-            }
-            .at(wake.timestamp_millis().max(next_ms)),
-        ]))
     }
 
     /// Hands the recorded message of `contact` to the carrier, at most once: `pending →

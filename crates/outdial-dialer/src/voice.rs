@@ -16,11 +16,11 @@
 //! started twice.
 
 use chrono::{DateTime, Duration, Utc};
-use outdial_control::{effects, transition};
-use outdial_domain::campaign::{CampaignCommand, CampaignStatus, Channel};
+use outdial_control::effects;
+use outdial_domain::campaign::{CampaignStatus, Channel};
 use outdial_domain::contact::{ContactStatus, EndReason, channel_holder};
 use outdial_domain::pacing::{next_tick_us, resume_on_grid_us, tick_interval_us, us_to_due_ms};
-use outdial_domain::phone::{E164, parse_timezone_key};
+use outdial_domain::phone::E164;
 use outdial_domain::start::{CampaignTerms, StartDecision, StartFacts, decide_start};
 use outdial_domain::{CampaignId, ContactId, DidId};
 use outdial_fleet::events::{Event, names};
@@ -159,69 +159,28 @@ impl Dialer {
         Ok(Done::then(jobs))
     }
 
-    /// A tick that found nothing admitted: complete the campaign if nothing is left, else
-    /// sleep until the next window opening (when every zone is closed) or ten poll
-    /// intervals. The dispatch cycle wakes the tick earlier when it admits a contact; the
-    /// tick then starts no earlier than `next_planned_us`, the grid time after this one.
+    /// A tick that found nothing admitted: the campaign completes if nothing is left, else
+    /// the tick sleeps ([`Self::idle_wake`]); the dispatch cycle wakes it earlier when it
+    /// admits a contact, and it then starts no earlier than `next_planned_us`, the grid time
+    /// after this one.
     async fn idle_tick(
         &self,
         campaign: &Campaign,
         next_planned_us: i64,
         now: DateTime<Utc>,
     ) -> Result<Done<DialerJob>, JobError> {
-        if self.complete_if_done(campaign.id).await? {
-            return Ok(Done::nothing());
-        }
         let zones = self.svc.store.campaign_timezones(campaign.id).await?;
-        let wake = self.reopening(campaign, &zones, now).unwrap_or_else(|| {
-            now + Duration::milliseconds(self.svc.config.dialer.poll_interval_ms * 10)
-        });
-        Ok(Done::then(vec![
-            DialerJob::VoiceTick {
-                campaign_id: campaign.id,
-                planned_us: Some(next_planned_us),
-            }
-            .at(wake.timestamp_millis().max(us_to_due_ms(next_planned_us))),
-        ]))
-    }
-
-    /// When `campaign`'s window next opens, plus [`Self::jitter`], if it is closed now in
-    /// every one of its zone keys `keys` (`"America/Chicago"`, or zones joined by `&`);
-    /// `None` when a zone is open now, a key does not parse, a zone never opens, or there
-    /// are no keys (SPEC §5.2: sleep until the earliest opening instead of spinning).
-    pub(crate) fn reopening(
-        &self,
-        campaign: &Campaign,
-        keys: &[String],
-        now: DateTime<Utc>,
-    ) -> Option<DateTime<Utc>> {
-        let openings: Vec<Option<DateTime<Utc>>> = keys
-            .iter()
-            .map(|k| {
-                parse_timezone_key(k)
-                    .ok()
-                    .and_then(|tzs| campaign.window.next_opening_in_all(&tzs, now))
-            })
-            .collect();
-        if openings.is_empty() || !openings.iter().all(|o| o.is_some_and(|t| t > now)) {
-            return None;
-        }
-        openings
-            .into_iter()
-            .flatten()
-            .min()
-            .map(|t| t + self.jitter())
-    }
-
-    /// Random delay in `[0, window_jitter_ms]` added to window openings so they are spread
-    /// out instead of bursting (the seed's "re-queue storm").
-    pub(crate) fn jitter(&self) -> Duration {
-        let max = self.svc.config.dialer.window_jitter_ms.max(0);
-        Duration::milliseconds(if max == 0 {
-            0
-        } else {
-            rand::random_range(0..=max)
-        })
+        let Some(wake_ms) = self
+            .idle_wake(campaign, &zones, us_to_due_ms(next_planned_us), now)
+            .await?
+        else {
+            return Ok(Done::nothing());
+        };
+        let tick = DialerJob::VoiceTick {
+            campaign_id: campaign.id,
+            planned_us: Some(next_planned_us),
+        };
+        Ok(Done::then(vec![tick.at(wake_ms)]))
     }
 
     pub(crate) async fn start_direct(
@@ -443,30 +402,5 @@ impl Dialer {
             effects::request_stats(&self.svc, c).await;
         }
         Start::Skipped(why)
-    }
-
-    /// Auto-pause (SPEC §5.5, §6): campaign `c` has no usable caller ID. The pause takes
-    /// every path's effects ([`outdial_control::transition::apply`]: its admitted contacts
-    /// back to `queued` with their channels released, `campaign.status.changed`, stats),
-    /// then `campaign.paused.no_dids` is published. The campaign stays paused until resumed.
-    /// Another pod pausing it first is not an error.
-    ///
-    /// Errors: Postgres failures.
-    pub(crate) async fn pause_for_no_dids(&self, c: &Campaign) -> Result<(), JobError> {
-        let paused = transition::apply_if_allowed(
-            &self.svc,
-            c.id,
-            CampaignCommand::Pause,
-            "dialer",
-            Some("no healthy caller ID"),
-        )
-        .await?;
-        if paused.is_some() {
-            tracing::warn!(campaign = %c.id, "no usable caller ID: campaign paused");
-            let event =
-                Event::new(names::PAUSED_NO_DIDS, c.org_id, self.clock().now()).campaign(c.id);
-            self.svc.events.publish(&event).await;
-        }
-        Ok(())
     }
 }
