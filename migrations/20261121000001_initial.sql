@@ -1,15 +1,15 @@
--- outdial schema. Postgres is the source of truth (SPEC §3): everything in Redis can be
+-- outdial schema. Postgres is the source of truth (product §3): everything in Redis can be
 -- rebuilt from these tables. Every timestamp is written from the injected clock, never now().
 
 CREATE TABLE organizations (
     id                BIGSERIAL PRIMARY KEY,
     name              TEXT NOT NULL UNIQUE,
-    -- SPEC §4: simultaneous calls (contacts locked or dialing); default 10, 1..=10000.
+    -- product §4: simultaneous calls (contacts locked or dialing); default 10, 1..=10000.
     concurrency_limit INTEGER NOT NULL DEFAULT 10 CHECK (concurrency_limit BETWEEN 1 AND 10000),
     created_at        TIMESTAMPTZ NOT NULL
 );
 
--- Bearer tokens (SPEC §10): stored as SHA-256 of the secret, scoped, one organization each.
+-- Bearer tokens (product §10): stored as SHA-256 of the secret, scoped, one organization each.
 CREATE TABLE api_tokens (
     id           BIGSERIAL PRIMARY KEY,
     org_id       BIGINT NOT NULL REFERENCES organizations (id),
@@ -27,7 +27,7 @@ CREATE TABLE campaigns (
     channel                       TEXT NOT NULL CHECK (channel IN ('voice', 'sms')),
     status                        TEXT NOT NULL DEFAULT 'created'
                                   CHECK (status IN ('created', 'dialing', 'paused', 'completed', 'cancelled')),
-    -- Higher dials first among one organization's campaigns (SPEC §5 step 4).
+    -- Higher dials first among one organization's campaigns (product §5 step 4).
     priority                      INTEGER NOT NULL DEFAULT 0,
     calls_per_second              DOUBLE PRECISION NOT NULL DEFAULT 1
                                   CHECK (calls_per_second > 0 AND calls_per_second <= 1000),
@@ -39,12 +39,12 @@ CREATE TABLE campaigns (
     window_start                  TIME NOT NULL,
     window_end                    TIME NOT NULL,
     window_days                   SMALLINT NOT NULL DEFAULT 127 CHECK (window_days BETWEEN 1 AND 127),
-    -- Fallback zone for contacts whose own zone is unknown (SPEC §5.2).
+    -- Fallback zone for contacts whose own zone is unknown (product §5.2).
     timezone                      TEXT NOT NULL DEFAULT 'America/Los_Angeles',
-    -- Restricts caller IDs to these E.164 numbers when non-empty (SPEC §5.5).
+    -- Restricts caller IDs to these E.164 numbers when non-empty (product §5.5).
     caller_ids                    TEXT[] NOT NULL DEFAULT '{}',
     sip_pool                      TEXT NOT NULL DEFAULT 'campaign',
-    -- SMS body (SPEC §6); NULL for voice.
+    -- SMS body (product §6); NULL for voice.
     message_body                  TEXT,
     created_at                    TIMESTAMPTZ NOT NULL,
     started_at                    TIMESTAMPTZ,
@@ -53,7 +53,7 @@ CREATE TABLE campaigns (
 );
 CREATE INDEX campaigns_running ON campaigns (status) WHERE status = 'dialing';
 
--- Every status change with its cause (SPEC §8).
+-- Every status change with its cause (product §8).
 CREATE TABLE campaign_transitions (
     id          BIGSERIAL PRIMARY KEY,
     campaign_id BIGINT NOT NULL REFERENCES campaigns (id),
@@ -66,7 +66,7 @@ CREATE TABLE campaign_transitions (
 );
 CREATE INDEX campaign_transitions_campaign ON campaign_transitions (campaign_id, id);
 
--- One contact file (SPEC §11): ties contacts to it and keeps the validation report.
+-- One contact file (product §11): ties contacts to it and keeps the validation report.
 CREATE TABLE uploads (
     id          BIGSERIAL PRIMARY KEY,
     org_id      BIGINT NOT NULL REFERENCES organizations (id),
@@ -85,12 +85,12 @@ CREATE TABLE uploads (
 CREATE TABLE contacts (
     id            BIGSERIAL PRIMARY KEY,
     org_id        BIGINT NOT NULL REFERENCES organizations (id),
-    -- NULL for direct API calls: they bypass windows and sort first (SPEC §5).
+    -- NULL for direct API calls: they bypass windows and sort first (product §5).
     campaign_id   BIGINT REFERENCES campaigns (id),
     upload_id     BIGINT REFERENCES uploads (id),
     external_id   TEXT,
     name          TEXT,
-    -- E.164 numbers in dialing order (SPEC §5.4).
+    -- E.164 numbers in dialing order (product §5.4).
     phone_numbers TEXT[] NOT NULL,
     -- IANA zone, or several joined by '&' when the number's prefix spans zones.
     timezone      TEXT NOT NULL,
@@ -115,10 +115,10 @@ CREATE TABLE contacts (
 CREATE INDEX contacts_campaign_due ON contacts (campaign_id, retry_after, id) WHERE status = 'queued';
 -- Due direct calls.
 CREATE INDEX contacts_direct_due ON contacts (retry_after, id) WHERE status = 'queued' AND campaign_id IS NULL;
--- Active calls per organization (SPEC §4) and per campaign.
+-- Active calls per organization (product §4) and per campaign.
 CREATE INDEX contacts_active ON contacts (org_id, campaign_id, status) WHERE status IN ('locked', 'dialing');
 CREATE INDEX contacts_campaign_status ON contacts (campaign_id, status);
--- A campaign never holds the same primary number twice (SPEC §11 dedup against the campaign).
+-- A campaign never holds the same primary number twice (product §11 dedup against the campaign).
 CREATE UNIQUE INDEX contacts_campaign_phone ON contacts (campaign_id, (phone_numbers[1])) WHERE campaign_id IS NOT NULL;
 
 -- Distinct contact time zones of each campaign, so a dispatch cycle computes the eligible
@@ -153,7 +153,7 @@ CREATE INDEX dids_org_state ON dids (org_id, state);
 CREATE TABLE call_attempts (
     id                BIGSERIAL PRIMARY KEY,
     contact_id        BIGINT NOT NULL REFERENCES contacts (id),
-    -- Idempotency key with contact_id: a retried job never places a second call (SPEC §5.6).
+    -- Idempotency key with contact_id: a retried job never places a second call (product §5.6).
     attempt_index     INTEGER NOT NULL,
     org_id            BIGINT NOT NULL REFERENCES organizations (id),
     campaign_id       BIGINT REFERENCES campaigns (id),
@@ -194,7 +194,7 @@ CREATE TABLE did_health_events (
 );
 CREATE INDEX did_health_events_recent ON did_health_events (did_id, at DESC, id DESC);
 
--- DNC / suppression list per organization (SPEC §5.1).
+-- DNC / suppression list per organization (product §5.1).
 CREATE TABLE suppressions (
     id         BIGSERIAL PRIMARY KEY,
     org_id     BIGINT NOT NULL REFERENCES organizations (id),
@@ -204,7 +204,7 @@ CREATE TABLE suppressions (
     UNIQUE (org_id, phone)
 );
 
--- Latest aggregate per campaign, written by outdial-stats (SPEC §9).
+-- Latest aggregate per campaign, written by outdial-stats (product §9).
 CREATE TABLE campaign_stats (
     campaign_id BIGINT PRIMARY KEY REFERENCES campaigns (id),
     snapshot    JSONB NOT NULL,

@@ -1,4 +1,4 @@
--- Text messages (SPEC §6): one per prospect of an SMS campaign. The row is written in the
+-- Text messages (product §6): one per prospect of an SMS campaign. The row is written in the
 -- same transaction that claims the prospect and the sending DID's `last_sms_at`, before the
 -- carrier is called; `contact_id` is its idempotency key.
 CREATE TABLE sms_messages (
@@ -30,7 +30,7 @@ CREATE INDEX sms_messages_did ON sms_messages (did_id, created_at);
 -- The SMS DID claim looks for an organization's DIDs by when they last texted.
 CREATE INDEX dids_org_last_sms ON dids (org_id, last_sms_at);
 
--- A spam flag raised on a call after it ended (SPEC §7: `POST /dids/:id/spam-flags`), kept
+-- A spam flag raised on a call after it ended (product §7: `POST /dids/:id/spam-flags`), kept
 -- with who raised it; the flag itself lives on the attempt and its health event.
 CREATE TABLE spam_flags (
     id              BIGSERIAL PRIMARY KEY,

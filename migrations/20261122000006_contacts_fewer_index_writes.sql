@@ -11,7 +11,7 @@
 --   group: queued (`contacts_campaign_due`), in progress (`contacts_active`), finished
 --   (`contacts_campaign_finished`, written once in a contact's life).
 -- * `contacts_campaign_phone`, the unique expression index that kept a campaign from holding
---   the same primary number twice (SPEC §11), also evaluated `phone_numbers[1]` and checked
+--   the same primary number twice (product §11), also evaluated `phone_numbers[1]` and checked
 --   uniqueness on every status change. The rule now lives in `campaign_numbers`, written once
 --   per imported contact and never updated.
 --
@@ -21,7 +21,7 @@
 DROP INDEX contacts_campaign_status;
 DROP INDEX contacts_active;
 -- In progress: admitted, in a call, or an SMS being sent or awaiting delivery. Scanned whole
--- by each dispatch cycle (SPEC §4: active = locked or dialing); by organization and campaign
+-- by each dispatch cycle (product §4: active = locked or dialing); by organization and campaign
 -- for "is any contact open".
 CREATE INDEX contacts_active ON contacts (org_id, campaign_id, status)
     WHERE status IN ('locked', 'dialing', 'sending', 'sent');
@@ -34,7 +34,7 @@ CREATE INDEX contacts_admitted ON contacts (org_id, campaign_id, locked_at, id) 
 CREATE INDEX contacts_campaign_finished ON contacts (campaign_id, status)
     WHERE status IN ('completed', 'exhausted', 'failed', 'cancelled', 'delivered');
 
--- The primary numbers each campaign holds (SPEC §11: an import skips a contact whose
+-- The primary numbers each campaign holds (product §11: an import skips a contact whose
 -- primary number is already in the campaign).
 CREATE TABLE campaign_numbers (
     campaign_id BIGINT NOT NULL REFERENCES campaigns (id),

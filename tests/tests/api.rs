@@ -1,4 +1,4 @@
-//! The HTTP API (SPEC §10): tokens, scopes, organization scoping, error codes, campaign
+//! The HTTP API (product §10): tokens, scopes, organization scoping, error codes, campaign
 //! control, contact upload, concurrency settings and direct calls.
 
 use outdial_clock::Clock;

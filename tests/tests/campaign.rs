@@ -1,5 +1,5 @@
 //! A small voice campaign through the whole engine, in process on a manual clock: every
-//! contact ends in the state its scripted outcomes call for (SPEC §5 outcome table).
+//! contact ends in the state its scripted outcomes call for (product §5 outcome table).
 
 use std::collections::BTreeMap;
 

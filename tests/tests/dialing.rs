@@ -1,4 +1,4 @@
-//! Dialing rules through the real engine, in process on a manual clock (SPEC §4, §5).
+//! Dialing rules through the real engine, in process on a manual clock (product §4, §5).
 
 use chrono::{DateTime, Duration, Utc};
 use outdial_clock::Clock;
@@ -696,7 +696,7 @@ async fn dialed(e: &InProcess, c: CampaignId) -> Vec<(String, u32)> {
         .collect()
 }
 
-/// SPEC §5.2: the window is the called party's, checked for the number being dialed — its
+/// product §5.2: the window is the called party's, checked for the number being dialed — its
 /// area-code zone(s) and, when the upload states one, that zone too. The fleet starts at
 /// 02:30 UTC on a January Wednesday: 21:30 in New York (closed), 20:30 in Chicago, 18:30 in
 /// Los Angeles (open). Nobody is called outside the hours of every zone that may be theirs,

@@ -1,4 +1,4 @@
-//! Live events (SPEC §9): the SSE relay delivers a campaign's events in publication order,
+//! Live events (product §9): the SSE relay delivers a campaign's events in publication order,
 //! only to its own organization, with keep-alives.
 
 use std::time::Duration;

@@ -191,7 +191,7 @@ async fn separate_processes_run_a_campaign_to_the_end() {
 /// Issue 3's fleet test: 3 dialer processes, 5 organizations whose limits add up to twice
 /// the global limit, 20,000 contacts, calls that last minutes. Sampled every 100 ms: the
 /// global, per-organization and per-pool active counts never exceed their limits, each
-/// organization's share matches the SPEC §4 allocation within one slot, and no contact
+/// organization's share matches the product §4 allocation within one slot, and no contact
 /// ever has two overlapping attempts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_dialers_never_exceed_any_limit_and_share_fairly() {

@@ -1,4 +1,4 @@
-//! Caller-ID health and lifecycle on the real store (SPEC §7): hand-computed scores for
+//! Caller-ID health and lifecycle on the real store (product §7): hand-computed scores for
 //! crafted call histories, cooldown → warming → active with the ramp, burn, the minimum
 //! sample, spam flags and the health endpoints.
 

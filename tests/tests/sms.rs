@@ -1,4 +1,4 @@
-//! SMS campaigns through the real engine on a manual clock (SPEC §6).
+//! SMS campaigns through the real engine on a manual clock (product §6).
 
 use std::collections::BTreeMap;
 

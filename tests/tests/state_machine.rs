@@ -1,4 +1,4 @@
-//! Campaign state machine under concurrency (SPEC §8): two pods pausing and resuming the
+//! Campaign state machine under concurrency (product §8): two pods pausing and resuming the
 //! same campaign at once end consistent, and every change is recorded with its cause.
 
 use outdial_control::spec::CampaignSpec;

@@ -1,4 +1,4 @@
-//! Bearer tokens (SPEC §10): `Authorization: Bearer <token>`. A token belongs to one
+//! Bearer tokens (product §10): `Authorization: Bearer <token>`. A token belongs to one
 //! organization and carries scopes; handlers ask for the scopes they need, and every
 //! lookup is scoped to the token's organization.
 

@@ -1,4 +1,4 @@
-//! Campaign endpoints (SPEC §8, §10, §11): create, read, start/pause/resume/cancel, stats,
+//! Campaign endpoints (product §8, §10, §11): create, read, start/pause/resume/cancel, stats,
 //! contact upload, transition history. All scoped to the token's organization.
 
 use axum::Json;

@@ -1,4 +1,4 @@
-//! Carrier webhooks (SPEC §5.7, §10): status callbacks signed with `X-Twilio-Signature`.
+//! Carrier webhooks (product §5.7, §10): status callbacks signed with `X-Twilio-Signature`.
 //!
 //! The signature is checked against the URL the carrier was given — the configured
 //! `api.public_url` plus this request's path and query — and the form parameters. A forged
@@ -104,7 +104,7 @@ pub(crate) async fn voice_status(
     accept(&state, job).await
 }
 
-/// `POST /carrier/sms/status?contact=<id>`: a message delivery receipt (SPEC §6). Verified
+/// `POST /carrier/sms/status?contact=<id>`: a message delivery receipt (product §6). Verified
 /// like a call callback; becomes an `SmsStatus` job deduplicated per contact and status.
 pub(crate) async fn sms_status(
     State(state): State<AppState>,

@@ -1,4 +1,4 @@
-//! Caller-ID health endpoints (SPEC §7, §10): per-DID health, the per-campaign pool report,
+//! Caller-ID health endpoints (product §7, §10): per-DID health, the per-campaign pool report,
 //! and spam flags. All scoped to the token's organization.
 
 use std::collections::BTreeMap;
@@ -76,7 +76,7 @@ fn pool_report(c: &Campaign, dids: &[Did], rule: &CallerIdRule, now: DateTime<Ut
     for d in &pool {
         *by_state.entry(d.state.as_str()).or_default() += 1;
     }
-    // The dialer's own rule (SPEC §5.5), warming ramp included for voice.
+    // The dialer's own rule (product §5.5), warming ramp included for voice.
     let usable_now = pool
         .iter()
         .filter(|d| d.is_usable_on(c.channel, now, rule))
@@ -144,7 +144,7 @@ pub(crate) struct SpamFlagBody {
 
 /// `POST /dids/{id}/spam-flags` (dids:manage or campaigns:manage) `{"call_sid": "CA…"}` or
 /// `{"attempt_id": n}`, optional `note`: flags one of the DID's calls as reported spam
-/// (SPEC §7 spam-clean component) and re-scores the DID at once. 201 with the flag, 200
+/// (product §7 spam-clean component) and re-scores the DID at once. 201 with the flag, 200
 /// when the call was already flagged; 404 for another organization's DID or a call that is
 /// not this DID's; 422 without exactly one of `attempt_id`, `call_sid`.
 pub(crate) async fn spam_flag(

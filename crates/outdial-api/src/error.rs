@@ -1,4 +1,4 @@
-//! API errors (SPEC §10): JSON `{"error": {"code", "message", …}}` with a stable code; bad
+//! API errors (product §10): JSON `{"error": {"code", "message", …}}` with a stable code; bad
 //! input is 4xx, never 500; 500s are opaque (details go to the log).
 
 use axum::Json;

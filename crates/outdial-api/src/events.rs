@@ -1,4 +1,5 @@
-//! Live events as Server-Sent Events (SPEC §9): `GET /api/events?channels=campaign:<id>,did:<id>`.
+//! Live events as Server-Sent Events (product §9):
+//! `GET /api/events?channels=campaign:<id>,did:<id>`.
 //!
 //! Each requested channel must belong to the token's organization (404 otherwise, as for
 //! any other read of its data); the relay subscribes to those Redis pub/sub channels and

@@ -1,6 +1,6 @@
 //! # outdial-api
 //!
-//! The HTTP API (SPEC §10), an axum router over the shared [`Services`]:
+//! The HTTP API (product §10), an axum router over the shared [`Services`]:
 //!
 //! | route | scope | module |
 //! |---|---|---|

@@ -1,4 +1,4 @@
-//! `outdial-api`: the HTTP API (SPEC §10). Configuration from `OUTDIAL_…` variables
+//! `outdial-api`: the HTTP API (product §10). Configuration from `OUTDIAL_…` variables
 //! (`docs/configuration.md`); stops gracefully on SIGTERM or Ctrl-C.
 
 /// The allocator of every outdial binary (workspace `Cargo.toml`: glibc malloc cost ~15 % of

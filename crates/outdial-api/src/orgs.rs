@@ -1,4 +1,4 @@
-//! Organization settings and direct calls (SPEC §4, §10).
+//! Organization settings and direct calls (product §4, §10).
 
 use axum::Json;
 use axum::body::Bytes;

@@ -1,4 +1,4 @@
-//! The `outdial-api` binary: serves `/metrics` and stops cleanly on SIGTERM (SPEC §2); refuses a
+//! The `outdial-api` binary: serves `/metrics` and stops cleanly on SIGTERM (product §2); refuses a
 //! bad configuration with a clear message.
 
 use outdial_test_support::process::{

@@ -1,6 +1,6 @@
 //! `outdial-carrier-sim`: a carrier that speaks the same REST + status-callback protocol as
 //! [`outdial_carrier::TwilioRest`], with configurable outcome mixes and latencies — the default
-//! carrier of the demo, the tests and the benchmarks (SPEC §2).
+//! carrier of the demo, the tests and the benchmarks (product §2).
 //!
 //! ## Endpoints
 //!

@@ -1,5 +1,5 @@
 //! Status callbacks: the form parameters the carrier `POST`s to a call's or message's
-//! `StatusCallback` URL, and what a final one means for the attempt (SPEC §5 "Outcomes and
+//! `StatusCallback` URL, and what a final one means for the attempt (product §5 "Outcomes and
 //! resolution", §6).
 //!
 //! Verify the request first with [`crate::signature::verify`]; then parse the decoded form
@@ -83,7 +83,7 @@ pub struct CallStatusCallback {
     pub sip_response_code: Option<u16>,
     /// `SpamFlagged=true`: the carrier's call analytics (or the called party) reported this
     /// call as spam. Not a Twilio parameter; carriers that label calls send it, the
-    /// simulator's `spam_reported` outcome does. Feeds the spam-clean component (SPEC §7).
+    /// simulator's `spam_reported` outcome does. Feeds the spam-clean component (product §7).
     pub spam_flagged: bool,
 }
 
@@ -113,7 +113,7 @@ impl CallStatusCallback {
         )
     }
 
-    /// How the attempt ended, or `None` for a non-final callback (SPEC §5 "Outcomes").
+    /// How the attempt ended, or `None` for a non-final callback (product §5 "Outcomes").
     ///
     /// - `completed`, answered by a machine or fax → `Voicemail`; by a human, `unknown` or
     ///   without machine detection → `HumanConnected` if `CallDuration` ≥
@@ -177,7 +177,7 @@ impl MessageStatusCallback {
     }
 
     /// Whether this is the message's last callback: `delivered`, `undelivered` or `failed`
-    /// (`sent` is still in progress, SPEC §6).
+    /// (`sent` is still in progress, product §6).
     pub fn is_final(&self) -> bool {
         matches!(
             self.message_status.as_str(),

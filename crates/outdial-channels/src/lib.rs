@@ -1,6 +1,6 @@
 //! # outdial-channels
 //!
-//! The SIP channel semaphore (SPEC §4): a Redis counter per pool that bounds simultaneous
+//! The SIP channel semaphore (product §4): a Redis counter per pool that bounds simultaneous
 //! calls — `campaign` 60, `ivr` 15, `api` 8 by default.
 //!
 //! - `channels:<pool>` (STRING) is the live count, changed with `INCR`/`DECR` exactly as the
@@ -49,7 +49,7 @@ impl From<ChannelError> for outdial_worker::JobError {
     }
 }
 
-/// Pool sizes and lease timing (SPEC §4, §12).
+/// Pool sizes and lease timing (product §4, §12).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ChannelConfig {
@@ -177,7 +177,7 @@ impl Channels {
 
     /// Takes one channel of `pool` for each of `holders`, in order, until the pool is full.
     /// Returns how many got one: `holders[..n]` hold channels, the rest do not (backpressure:
-    /// SPEC §4 re-queues them 5 s later). Holders that already hold a channel keep it.
+    /// product §4 re-queues them 5 s later). Holders that already hold a channel keep it.
     ///
     /// Errors: unknown pool, Redis failures (nothing acquired then).
     pub async fn acquire(
@@ -319,7 +319,7 @@ impl Channels {
     }
 
     /// Drops expired holders and sets the count to the live holders (`outdialctl channels
-    /// --repair`, SPEC §11).
+    /// --repair`, product §11).
     ///
     /// Errors: unknown pool, Redis failures.
     pub async fn repair(&self, pool: &str, now_ms: i64) -> Result<RepairReport, ChannelError> {

@@ -1,6 +1,6 @@
 //! # outdial-clock
 //!
-//! The injected clock (SPEC §3 "Time"). Every "now" in outdial comes from a [`Clock`], is
+//! The injected clock (product §3 "Time"). Every "now" in outdial comes from a [`Clock`], is
 //! passed into SQL as a parameter and into Lua scripts as an argument, so tests and the
 //! demo control time.
 //!

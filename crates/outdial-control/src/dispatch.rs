@@ -1,8 +1,8 @@
-//! The dispatch cycle's view of the fleet (SPEC §4, §5 "Dispatch cycle"), shared by the
+//! The dispatch cycle's view of the fleet (product §4, §5 "Dispatch cycle"), shared by the
 //! cycle itself (the dialer) and by `dispatch explain` (the API and `outdialctl`).
 //!
 //! [`Planner::plan`] reads what a cycle decides on and decides: each dialing voice campaign's
-//! need and open zones, the free global slots, the due candidates, the SPEC §4 allocation
+//! need and open zones, the free global slots, the due candidates, the product §4 allocation
 //! and each organization's picks in admission order. The dialer's cycle admits the picks;
 //! [`Planner::explain`] turns the same plan into a report of what blocks each campaign,
 //! without changing anything.
@@ -94,7 +94,7 @@ pub fn pace_buffer(calls_per_second: f64, lookahead_ms: i64) -> i64 {
     ((calls_per_second * lookahead_ms as f64 / 1_000.0).ceil() as i64).max(1)
 }
 
-/// The order contacts of one organization are admitted in (SPEC §5 step 4): direct calls
+/// The order contacts of one organization are admitted in (product §5 step 4): direct calls
 /// first, then higher campaign priority, then earlier due time, then older contact.
 pub fn admission_order(candidates: &mut [(Candidate, i32)]) {
     candidates.sort_by(|(a, pa), (b, pb)| {
@@ -119,7 +119,7 @@ pub fn interleave(per_org: &BTreeMap<OrgId, Vec<Candidate>>) -> Vec<Candidate> {
 /// What a cycle (or `explain`) computes before admitting anything ([`Planner::plan`]).
 #[derive(Debug)]
 pub struct Plan {
-    /// every organization's limit and active count (SPEC §4)
+    /// every organization's limit and active count (product §4)
     pub loads: Vec<dialing::OrgLoad>,
     /// contacts the stale-lock sweep returned to queued (a cycle only)
     pub swept: Vec<dialing::HolderRef>,
@@ -267,9 +267,9 @@ impl Planner {
     }
 
     /// Reads the state a cycle decides on and decides: campaign needs and open zones, free
-    /// slots, candidates, the SPEC §4 allocation and each organization's picks in admission
+    /// slots, candidates, the product §4 allocation and each organization's picks in admission
     /// order. With `sweep_before` (a cycle, not `explain`), contacts locked before it go back
-    /// to queued first (SPEC §5 step 1) — only when the loads show such a contact, so a cycle
+    /// to queued first (product §5 step 1) — only when the loads show such a contact, so a cycle
     /// with nothing stale pays nothing for the sweep.
     ///
     /// `pool` gives the connection for the campaign read beside `tx`: the cycle's own pool
@@ -364,7 +364,7 @@ impl Planner {
         };
         timings.step("fetch");
 
-        // Demand per organization, then the SPEC §4 allocation.
+        // Demand per organization, then the product §4 allocation.
         let priority: HashMap<CampaignId, i32> =
             campaigns.iter().map(|c| (c.id, c.priority)).collect();
         let mut by_org: BTreeMap<OrgId, Vec<(Candidate, i32)>> = BTreeMap::new();
@@ -426,7 +426,7 @@ impl Planner {
     /// Explains the dispatch state at `now` without changing anything (`outdialctl dispatch
     /// explain`, `GET /api/campaigns/:id/stats`): what a cycle would allocate to each
     /// organization, and for every voice campaign that is dialing or paused whether it is
-    /// dialing and, if not, why (SPEC §11).
+    /// dialing and, if not, why (product §11).
     ///
     /// Errors: Postgres or Redis failures.
     pub async fn explain(&self, now: DateTime<Utc>) -> Result<Explain, ControlError> {

@@ -24,7 +24,7 @@ pub fn holds_of(contacts: &[HolderRef]) -> Vec<Hold> {
 }
 
 /// Releases `holds`, one script call per pool, at `now_ms`. Failures are logged, not
-/// returned: a holder not released lapses with its lease (SPEC §4), so a failed release
+/// returned: a holder not released lapses with its lease (product §4), so a failed release
 /// delays a channel but never leaks it.
 pub async fn release_channels(svc: &Services, holds: &[Hold], now_ms: i64) {
     let mut by_pool: BTreeMap<&str, Vec<String>> = BTreeMap::new();
@@ -44,7 +44,7 @@ pub async fn release_channels(svc: &Services, holds: &[Hold], now_ms: i64) {
 /// Asks `campaign-stats` to aggregate `campaign` one throttle period from now
 /// (`stats.throttle_ms`): at most one pending aggregation per campaign (the job id is the
 /// campaign's), so `campaign.stats.updated` is published at most once per throttle period
-/// (SPEC §9). A Redis failure is logged: the next request, or the next completion, asks
+/// (product §9). A Redis failure is logged: the next request, or the next completion, asks
 /// again.
 pub async fn request_stats(svc: &Services, campaign: CampaignId) {
     let now = svc.clock.now_ms();

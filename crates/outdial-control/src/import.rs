@@ -1,4 +1,4 @@
-//! Contact uploads (SPEC §11): a CSV validated row by row and imported in one transaction.
+//! Contact uploads (product §11): a CSV validated row by row and imported in one transaction.
 
 use outdial_domain::{CampaignId, OrgId};
 use outdial_fleet::services::Services;
@@ -15,7 +15,7 @@ pub enum ImportFailure {
     Store(#[from] StoreError),
 }
 
-/// Validates and imports a contact CSV into `campaign` of `org` (SPEC §11): every row is
+/// Validates and imports a contact CSV into `campaign` of `org` (product §11): every row is
 /// parsed and validated; valid, de-duplicated contacts are inserted in one transaction with
 /// an upload record; the report lists every rejected row with its number.
 ///

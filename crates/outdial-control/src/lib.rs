@@ -5,11 +5,11 @@
 //!
 //! | module | what |
 //! |---|---|
-//! | [`transition`] | status changes (start, pause, resume, cancel, complete) with all of their effects — the one path operator commands, completion and auto-pauses take (SPEC §8) |
+//! | [`transition`] | status changes (start, pause, resume, cancel, complete) with all of their effects — the one path operator commands, completion and auto-pauses take (product §8) |
 //! | [`effects`] | the shared side effects: releasing SIP channels, requesting stats |
 //! | [`spec`] | campaign settings as clients write them, validated into a new campaign |
-//! | [`import`] | contact uploads: validate a CSV, import it with its report (SPEC §11) |
-//! | [`dispatch`] | the dispatch cycle's plan (needs, zones, allocation, picks) and `dispatch explain` (SPEC §4, §5) |
+//! | [`import`] | contact uploads: validate a CSV, import it with its report (product §11) |
+//! | [`dispatch`] | the dispatch cycle's plan (needs, zones, allocation, picks) and `dispatch explain` (product §4, §5) |
 
 pub mod dispatch;
 pub mod effects;

@@ -1,12 +1,12 @@
 //! Campaign settings as an API client or operator writes them (JSON for
 //! `POST /api/campaigns`, flags for `outdialctl campaign create`), validated into a new
-//! campaign (SPEC §5, §6, §12).
+//! campaign (product §5, §6, §12).
 
 use outdial_domain::OrgId;
 use outdial_domain::campaign::Channel;
 
 /// A campaign as an API client or operator describes it (JSON for `POST /api/campaigns`,
-/// flags for `outdialctl campaign create`). Unset fields take SPEC §12 defaults.
+/// flags for `outdialctl campaign create`). Unset fields take product §12 defaults.
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CampaignSpec {
@@ -65,7 +65,7 @@ pub struct WindowSpec {
 }
 
 impl CampaignSpec {
-    /// Validates the spec into a campaign of `org` (SPEC §5, §6, §12).
+    /// Validates the spec into a campaign of `org` (product §5, §6, §12).
     ///
     /// Errors: a message naming the first bad field.
     pub fn into_new(

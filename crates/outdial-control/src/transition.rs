@@ -1,4 +1,4 @@
-//! Campaign status changes (SPEC §8) and all of their effects, in one function that every
+//! Campaign status changes (product §8) and all of their effects, in one function that every
 //! path uses: operator commands (API, `outdialctl`), completion and both auto-pauses (voice
 //! and SMS, no usable caller ID).
 

@@ -1,4 +1,4 @@
-//! Calls: originating through the carrier, and ending an attempt exactly once (SPEC §5.6,
+//! Calls: originating through the carrier, and ending an attempt exactly once (product §5.6,
 //! §5.7).
 //!
 //! An attempt ends by the carrier's status callback (relayed by the API as a `CallStatus`

@@ -14,7 +14,7 @@ use outdial_worker::JobError;
 use crate::Dialer;
 
 impl Dialer {
-    /// Auto-pause (SPEC §5.5, §6): campaign `c` has no usable caller ID. The pause takes
+    /// Auto-pause (product §5.5, §6): campaign `c` has no usable caller ID. The pause takes
     /// every path's effects ([`outdial_control::transition::apply`]: its admitted contacts
     /// back to `queued` with their channels released, `campaign.status.changed`, stats),
     /// then `campaign.paused.no_dids` is published. The campaign stays paused until resumed.
@@ -39,7 +39,7 @@ impl Dialer {
         Ok(())
     }
 
-    /// Completes campaign `id` (SPEC §8: voice when no contact is queued, locked or dialing;
+    /// Completes campaign `id` (product §8: voice when no contact is queued, locked or dialing;
     /// SMS when every prospect is delivered, failed or cancelled) if it has no open contact
     /// left. Returns whether nothing was left.
     ///
@@ -52,7 +52,7 @@ impl Dialer {
         Ok(true)
     }
 
-    /// Marks a dialing campaign completed (SPEC §8) once nothing is left to do, with every
+    /// Marks a dialing campaign completed (product §8) once nothing is left to do, with every
     /// transition's effects ([`outdial_control::transition::apply`]); a campaign in any
     /// other status is left alone.
     ///
@@ -73,7 +73,7 @@ impl Dialer {
     }
 
     /// When an idle tick of `campaign` (zone keys `keys`) runs next, ms, or `None` when the
-    /// campaign completed because nothing is left (SPEC §8). It sleeps until the earliest
+    /// campaign completed because nothing is left (product §8). It sleeps until the earliest
     /// window opening plus jitter when every zone is closed ([`Self::reopening`]), else ten
     /// poll intervals — never before `not_before_ms`, its next time on its pacing grid.
     ///
@@ -97,7 +97,7 @@ impl Dialer {
     /// When `campaign`'s window next opens, plus [`Self::jitter`], if it is closed now in
     /// every one of its zone keys `keys` (`"America/Chicago"`, or zones joined by `&`);
     /// `None` when a zone is open now, a key does not parse, a zone never opens, or there
-    /// are no keys (SPEC §5.2: sleep until the earliest opening instead of spinning).
+    /// are no keys (product §5.2: sleep until the earliest opening instead of spinning).
     pub(crate) fn reopening(
         &self,
         campaign: &Campaign,

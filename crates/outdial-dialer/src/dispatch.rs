@@ -1,4 +1,4 @@
-//! The dispatch cycle (SPEC §4, §5 "Dispatch cycle"): one at a time fleet-wide, every poll
+//! The dispatch cycle (product §4, §5 "Dispatch cycle"): one at a time fleet-wide, every poll
 //! interval.
 //!
 //! 1. **Sweep** contacts `locked` longer than the stale threshold back to `queued` — read
@@ -7,7 +7,7 @@
 //!    the campaign's calling window now.
 //! 3. **Need**: each campaign keeps at most `⌈cps × lookahead⌉` contacts admitted ahead of
 //!    its ticks, so admission follows its pace.
-//! 4. **Fetch** due contacts in SPEC order: direct calls (no campaign) first, then up to each
+//! 4. **Fetch** due contacts in product §5 order: direct calls (no campaign) first, then up to each
 //!    campaign's need in eligible zones. The read takes no row locks: only the contacts the
 //!    allocation picks are locked, `FOR UPDATE SKIP LOCKED`, in step 6 — locking every
 //!    campaign's candidates each second cost Postgres more than the whole rest of a call.

@@ -1,6 +1,6 @@
 //! # outdial-dialer
 //!
-//! The `campaign-dialer` worker (SPEC §2, §4, §5): every job of that queue is handled here.
+//! The `campaign-dialer` worker (product §2, §4, §5): every job of that queue is handled here.
 //!
 //! | job | module | what |
 //! |---|---|---|

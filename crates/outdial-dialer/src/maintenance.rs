@@ -1,4 +1,4 @@
-//! Maintenance (SPEC §3 "Postgres is the source of truth", §4 channel leases, §7 lifecycle).
+//! Maintenance (product §3 "Postgres is the source of truth", §4 channel leases, §7 lifecycle).
 //!
 //! `Maintenance` (singleton, every `maintenance_interval_ms`):
 //! - renews the channel lease of every contact that is `locked` or `dialing` (their calls
@@ -10,7 +10,7 @@
 //!   is a no-op when nothing was lost.
 //!
 //! `DidLifecycle` (singleton, every 60 s): cooling → warming once the cooldown ends,
-//! warming → active once warming ends (SPEC §7).
+//! warming → active once warming ends (product §7).
 
 use std::collections::BTreeMap;
 

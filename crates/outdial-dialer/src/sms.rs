@@ -1,4 +1,4 @@
-//! SMS campaigns (SPEC §6): the drip tick, the send, delivery receipts and their timeout.
+//! SMS campaigns (product §6): the drip tick, the send, delivery receipts and their timeout.
 //!
 //! A dialing SMS campaign has exactly one tick job (id `sms-tick:<campaign>`). Each tick
 //! texts at most one prospect, then plans the next tick `gap / usable DIDs` ms after its own

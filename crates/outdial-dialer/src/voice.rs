@@ -1,4 +1,4 @@
-//! Voice pacing and the start of one attempt (SPEC §5 "Campaign pacing", "One attempt").
+//! Voice pacing and the start of one attempt (product §5 "Campaign pacing", "One attempt").
 //!
 //! A dialing voice campaign has exactly one tick job (id `tick:<campaign>`). Each tick starts
 //! one contact that a dispatch cycle admitted (`locked`), then hands over to the next tick
@@ -338,7 +338,7 @@ impl Dialer {
     }
 
     /// The [`StartDecision::Dial`] ending: makes sure the contact holds its SIP channel
-    /// (SPEC §5.3: held since admission; within half a lease of the admission it cannot
+    /// (product §5.3: held since admission; within half a lease of the admission it cannot
     /// have lapsed, an older admission takes it again — a full pool is backpressure), then
     /// moves the contact to `dialing` and records the attempt in one statement, before the
     /// carrier is called (the idempotency key); that statement also marks the caller ID

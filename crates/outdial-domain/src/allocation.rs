@@ -1,4 +1,4 @@
-//! Slot allocation across organizations (SPEC §4 "Allocation").
+//! Slot allocation across organizations (product §4 "Allocation").
 //!
 //! Each dispatch cycle has `free = global_limit − active_total` slots. Organizations with
 //! due contacts and room share them in proportion to their `concurrency_limit`, each capped
@@ -6,7 +6,7 @@
 //! re-offered to the others (water-filling); whole slots go out by floor, leftovers one at a
 //! time to the largest fractional shares, ties to the lower org id.
 //!
-//! Worked example (SPEC §4): free 10, A (limit 10, active 0), B (limit 30, active 28) →
+//! Worked example (product §4): free 10, A (limit 10, active 0), B (limit 30, active 28) →
 //! ideal A 2.5, B 7.5 → B capped at its room 2 → A gets 8, B gets 2.
 
 use serde::{Deserialize, Serialize};
@@ -38,7 +38,7 @@ impl OrgDemand {
     }
 }
 
-/// Allocates `free` slots among `orgs` (SPEC §4). Returns one count per input org, in input
+/// Allocates `free` slots among `orgs` (product §4). Returns one count per input org, in input
 /// order.
 ///
 /// Guarantees (property-tested): no org gets more than its [`OrgDemand::cap`]; the total is

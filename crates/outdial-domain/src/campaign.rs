@@ -1,4 +1,4 @@
-//! Campaigns: channel, status and the state machine (SPEC §8).
+//! Campaigns: channel, status and the state machine (product §8).
 //!
 //! ```text
 //! created → dialing → completed
@@ -15,9 +15,9 @@ use crate::text::stored_text;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Channel {
-    /// Outbound calls, paced by `calls_per_second` (SPEC §5).
+    /// Outbound calls, paced by `calls_per_second` (product §5).
     Voice,
-    /// Outbound texts, dripped one per tick across the DID pool (SPEC §6).
+    /// Outbound texts, dripped one per tick across the DID pool (product §6).
     Sms,
 }
 
@@ -26,7 +26,7 @@ stored_text!(Channel, "channel", {
     Sms => "sms",
 });
 
-/// A campaign's status (SPEC §8).
+/// A campaign's status (product §8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CampaignStatus {
@@ -91,7 +91,7 @@ pub struct IllegalTransition {
     pub command: CampaignCommand,
 }
 
-/// The status `command` moves `current` to (SPEC §8).
+/// The status `command` moves `current` to (product §8).
 ///
 /// Errors: [`IllegalTransition`] for anything not in the diagram, e.g. resuming a dialing
 /// campaign or cancelling a completed one.

@@ -1,5 +1,5 @@
 //! Contacts (prospects): statuses, call dispositions, phone-number selection and how an
-//! attempt's outcome resolves the contact (SPEC §5.4, §5 "Outcomes and resolution", §6).
+//! attempt's outcome resolves the contact (product §5.4, §5 "Outcomes and resolution", §6).
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -13,7 +13,7 @@ pub enum ContactStatus {
     /// Waiting to be dialed or texted; due once `retry_after` has passed.
     Queued,
     /// Admitted by a dispatch cycle: holds an org slot, a global slot and a channel, waiting
-    /// for its campaign's next tick (SPEC §4 "Active calls" counts it).
+    /// for its campaign's next tick (product §4 "Active calls" counts it).
     Locked,
     /// A call attempt is in progress (voice).
     Dialing,
@@ -48,12 +48,12 @@ stored_text!(ContactStatus, "contact status", {
 
 impl ContactStatus {
     /// The statuses of contacts in progress: admitted, in a call, or with a text on its way
-    /// (`sending`, and `sent` until its delivery receipt: SPEC §6).
+    /// (`sending`, and `sent` until its delivery receipt: product §6).
     pub const IN_PROGRESS: [ContactStatus; 4] =
         [Self::Locked, Self::Dialing, Self::Sending, Self::Sent];
 
     /// The statuses that are not finished: `queued` or [`Self::IN_PROGRESS`]. A campaign
-    /// with a contact in one of them is not complete (SPEC §8).
+    /// with a contact in one of them is not complete (product §8).
     pub const OPEN: [ContactStatus; 5] = [
         Self::Queued,
         Self::Locked,
@@ -71,7 +71,7 @@ impl ContactStatus {
         Self::Delivered,
     ];
 
-    /// The statuses that hold capacity — SPEC §4's "active calls": admitted (`locked`) or in
+    /// The statuses that hold capacity — product §4's "active calls": admitted (`locked`) or in
     /// a call (`dialing`). They count against every limit and hold a SIP channel.
     pub const ACTIVE: [ContactStatus; 2] = [Self::Locked, Self::Dialing];
 
@@ -86,8 +86,8 @@ impl ContactStatus {
     }
 }
 
-/// How one voice call attempt ended (SPEC §5 "Outcomes and resolution"), or — the last two
-/// variants — how a text ended (SPEC §6): a contact's `disposition` is its last attempt's,
+/// How one voice call attempt ended (product §5 "Outcomes and resolution"), or — the last two
+/// variants — how a text ended (product §6): a contact's `disposition` is its last attempt's,
 /// call or text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -142,7 +142,7 @@ impl Disposition {
         matches!(self, Self::HumanConnected | Self::HumanHangup)
     }
 
-    /// Whether the failure was transient, i.e. worth retrying (SPEC §5, runbook step 4).
+    /// Whether the failure was transient, i.e. worth retrying (product §5, runbook step 4).
     pub fn retryable(self) -> bool {
         matches!(
             self,
@@ -151,7 +151,7 @@ impl Disposition {
     }
 }
 
-/// Which number an attempt dials (SPEC §5.4).
+/// Which number an attempt dials (product §5.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PhoneChoice {
     /// Dial `phone_numbers[index]`.
@@ -176,7 +176,7 @@ pub fn select_phone(phone_count: usize, attempt_index: u32, max_per_number: u32)
     }
 }
 
-/// A campaign's retry settings (SPEC §5, §12).
+/// A campaign's retry settings (product §5, §12).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RetryPolicy {
     /// Attempts on each phone number before moving to the next (default 2).
@@ -231,7 +231,7 @@ impl Resolution {
     }
 }
 
-/// Resolves a contact after attempt `attempt_index` ended with `disposition` (SPEC §5
+/// Resolves a contact after attempt `attempt_index` ended with `disposition` (product §5
 /// "Outcomes and resolution"):
 ///
 /// | disposition | next |
@@ -270,7 +270,7 @@ pub fn resolve(
         | Disposition::NoAnswer
         | Disposition::Failed
         | Disposition::Timeout => retry(attempt_index + 1, later),
-        // A text's outcomes never end a call; the SMS path resolves texts itself (SPEC §6).
+        // A text's outcomes never end a call; the SMS path resolves texts itself (product §6).
         Disposition::Delivered => Resolution::Completed,
         Disposition::Undelivered => Resolution::Failed,
         Disposition::InvalidNumber => {
@@ -288,11 +288,11 @@ pub fn resolve(
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EndReason {
-    /// One of its numbers is on the organization's suppression list (SPEC §5.1): cancelled.
+    /// One of its numbers is on the organization's suppression list (product §5.1): cancelled.
     Dnc,
     /// Its campaign was cancelled while it was queued, admitted, or waiting for a retry.
     CampaignCancelled,
-    /// No number is left for its next attempt (SPEC §5.4): exhausted, or failed for a text.
+    /// No number is left for its next attempt (product §5.4): exhausted, or failed for a text.
     NoNumbersLeft,
 }
 
@@ -302,7 +302,7 @@ stored_text!(EndReason, "end reason", {
     NoNumbersLeft => "no_numbers_left",
 });
 
-/// What ended a call attempt (SPEC §5.7): whichever came first.
+/// What ended a call attempt (product §5.7): whichever came first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CompletedBy {
@@ -320,7 +320,7 @@ stored_text!(CompletedBy, "completion source", {
     Originate => "originate",
 });
 
-/// Where a call attempt is (SPEC §5.6, §5.7).
+/// Where a call attempt is (product §5.6, §5.7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AttemptStatus {

@@ -1,4 +1,4 @@
-//! Caller IDs (DIDs): lifecycle states and selection for a call or a text (SPEC §5.5, §7).
+//! Caller IDs (DIDs): lifecycle states and selection for a call or a text (product §5.5, §7).
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -9,7 +9,7 @@ use crate::health::HealthAction;
 use crate::ids::DidId;
 use crate::phone::E164;
 
-/// Lifecycle state of a DID (SPEC §7).
+/// Lifecycle state of a DID (product §7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DidState {
@@ -31,13 +31,13 @@ stored_text!(DidState, "DID state", {
 });
 
 impl DidState {
-    /// The states in which a DID may place a call or send a text at all (SPEC §5.5):
+    /// The states in which a DID may place a call or send a text at all (product §5.5):
     /// `active`, and `warming` within its ramp ([`DidCandidate::is_usable`]). The store's
     /// SQL prefilters select these states.
     pub const USABLE: [DidState; 2] = [Self::Active, Self::Warming];
 }
 
-/// Lifecycle timing (SPEC §7, §12).
+/// Lifecycle timing (product §7, §12).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LifecycleConfig {
     /// How long a cooled-down DID stays out of rotation, ms (2 h).
@@ -83,7 +83,7 @@ impl DidTransition {
     }
 }
 
-/// The state change a health action causes (SPEC §7): cooldown takes an active or warming
+/// The state change a health action causes (product §7): cooldown takes an active or warming
 /// DID out for `cooldown_ms`; burn is permanent; others change nothing. Cooling and burned
 /// DIDs are not re-judged.
 pub fn apply_health_action(
@@ -104,7 +104,7 @@ pub fn apply_health_action(
     }
 }
 
-/// The lifecycle job's step for one DID (SPEC §7, run every 60 s): `cooling → warming` once
+/// The lifecycle job's step for one DID (product §7, run every 60 s): `cooling → warming` once
 /// the cooldown has ended (scoring restarts then), `warming → active` once warming has.
 pub fn lifecycle_step(
     state: DidState,
@@ -141,7 +141,7 @@ pub fn warming_allowance(
     u32::try_from(allowed).unwrap_or(u32::MAX)
 }
 
-/// The settings of the usable-caller-ID rule (SPEC §5.5, §7), from the fleet's config:
+/// The settings of the usable-caller-ID rule (product §5.5, §7), from the fleet's config:
 /// the score threshold (`dialer.did_score_threshold`), the minimum sample before a score
 /// counts (`health.min_calls`) and the lifecycle timings behind the warming ramp.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -154,7 +154,7 @@ pub struct CallerIdRule {
     pub lifecycle: LifecycleConfig,
 }
 
-/// The score a DID competes with (SPEC §7 minimum sample): its health score once at least
+/// The score a DID competes with (product §7 minimum sample): its health score once at least
 /// `min_calls` of its calls were scored, 1.0 before — one unlucky call cannot take a fresh
 /// DID out of rotation before it has a fair sample.
 pub fn judged_score(health_score: f64, scored_calls: u32, min_calls: u32) -> f64 {
@@ -165,7 +165,7 @@ pub fn judged_score(health_score: f64, scored_calls: u32, min_calls: u32) -> f64
     }
 }
 
-/// Whether a DID in `state` may take one more call now (SPEC §7 warming ramp): a warming DID
+/// Whether a DID in `state` may take one more call now (product §7 warming ramp): a warming DID
 /// whose `warming_calls` reached its [`warming_allowance`] may not; any other state may (its
 /// state is judged by [`DidCandidate::is_usable`]). A warming DID without an end is not
 /// capped.
@@ -200,7 +200,7 @@ pub struct DidCandidate {
 }
 
 impl DidCandidate {
-    /// The usable-caller-ID rule (SPEC §5.5), the one every path applies: state `active`,
+    /// The usable-caller-ID rule (product §5.5), the one every path applies: state `active`,
     /// or `warming` within its ramp, and a (judged) score ≥ `threshold`. The campaign's
     /// `caller_ids` restriction is applied by [`select_did`] on top.
     pub fn is_usable(&self, threshold: f64) -> bool {
@@ -210,7 +210,7 @@ impl DidCandidate {
     }
 }
 
-/// Picks the caller ID for a call (SPEC §5.5): DIDs `active` (or `warming` within their
+/// Picks the caller ID for a call (product §5.5): DIDs `active` (or `warming` within their
 /// ramp) with score ≥ `threshold`; restricted to `caller_ids` when the campaign sets them;
 /// local presence first (a DID in the prospect's area code); then the highest score; ties
 /// to the least recently used. `None` when no DID qualifies — the campaign then pauses.

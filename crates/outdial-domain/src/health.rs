@@ -1,4 +1,4 @@
-//! Caller-ID (DID) health score and the action it triggers (SPEC §7).
+//! Caller-ID (DID) health score and the action it triggers (product §7).
 //!
 //! Score over the DID's last 50 scored calls:
 //!
@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::contact::Disposition;
 
-/// Calls in the scoring window (SPEC §7: last 50).
+/// Calls in the scoring window (product §7: last 50).
 pub const SCORE_WINDOW: usize = 50;
 
 /// One finished call as the health score sees it.
@@ -124,7 +124,7 @@ pub fn score(recent: &[CallSample]) -> HealthScore {
     }
 }
 
-/// Thresholds for [`action`] (SPEC §7, §12).
+/// Thresholds for [`action`] (product §7, §12).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct HealthThresholds {
     /// At or above: ok (0.8).
@@ -164,7 +164,7 @@ pub enum HealthAction {
     Burn,
 }
 
-/// The action for `score` (SPEC §7).
+/// The action for `score` (product §7).
 pub fn action(score: &HealthScore, t: &HealthThresholds) -> HealthAction {
     if score.calls < t.min_calls as usize {
         HealthAction::NotEnoughCalls

@@ -26,26 +26,26 @@ macro_rules! id_type {
 }
 
 id_type!(
-    /// An organization (tenant); limits and tokens belong to one (SPEC §4, §10).
+    /// An organization (tenant); limits and tokens belong to one (product §4, §10).
     OrgId
 );
 id_type!(
-    /// A voice or SMS campaign (SPEC §8).
+    /// A voice or SMS campaign (product §8).
     CampaignId
 );
 id_type!(
-    /// A contact / prospect: one person with an ordered list of phone numbers (SPEC §5.4).
+    /// A contact / prospect: one person with an ordered list of phone numbers (product §5.4).
     ContactId
 );
 id_type!(
-    /// A caller ID (DID) owned by an organization (SPEC §5.5, §7).
+    /// A caller ID (DID) owned by an organization (product §5.5, §7).
     DidId
 );
 id_type!(
-    /// One call attempt, unique per (contact, attempt index) (SPEC §5.6).
+    /// One call attempt, unique per (contact, attempt index) (product §5.6).
     AttemptId
 );
 id_type!(
-    /// One contact upload (CSV import); ties contacts to their file (SPEC §11).
+    /// One contact upload (CSV import); ties contacts to their file (product §11).
     UploadId
 );

@@ -1,4 +1,4 @@
-//! Contact files (SPEC §11): a CSV of contacts is validated row by row — E.164 parsing of
+//! Contact files (product §11): a CSV of contacts is validated row by row — E.164 parsing of
 //! every number, duplicates within the file, time zones — and every rejected row is reported
 //! with its row number and reason. Nothing is dropped silently.
 //!

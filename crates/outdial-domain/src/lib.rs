@@ -8,17 +8,17 @@
 //! | module | rule | source |
 //! |---|---|---|
 //! | [`ids`] | typed identifiers (`OrgId`, `CampaignId`, …) | — |
-//! | [`phone`] | E.164 parsing, NANP area codes and their time zones | SPEC §5.2, §11 |
-//! | [`window`] | calling windows (TCPA 08–21, SMS 08–19) across DST | SPEC §5.2, §6 |
-//! | [`allocation`] | proportional slot allocation with water-filling | SPEC §4 |
-//! | [`pacing`] | voice tick interval, SMS drip interval, tick scheduling | SPEC §5, §6 |
-//! | [`contact`] | statuses, dispositions, phone selection, outcome resolution | SPEC §5.4, §5 "Outcomes" |
-//! | [`health`] | caller-ID health score and action | SPEC §7 |
-//! | [`did`] | caller-ID states and selection | SPEC §5.5, §7 |
-//! | [`campaign`] | campaign state machine and settings | SPEC §8 |
-//! | [`start`] | what starting an admitted contact does: DNC → number → window → caller ID → dial | SPEC §5 "One attempt" |
-//! | [`sms`] | text-message statuses, forward-only, and the prospect status each implies | SPEC §6 |
-//! | [`import`] | contact files: E.164 validation, duplicates, time zones, row-numbered rejections | SPEC §11 |
+//! | [`phone`] | E.164 parsing, NANP area codes and their time zones | product §5.2, §11 |
+//! | [`window`] | calling windows (TCPA 08–21, SMS 08–19) across DST | product §5.2, §6 |
+//! | [`allocation`] | proportional slot allocation with water-filling | product §4 |
+//! | [`pacing`] | voice tick interval, SMS drip interval, tick scheduling | product §5, §6 |
+//! | [`contact`] | statuses, dispositions, phone selection, outcome resolution | product §5.4, §5 "Outcomes" |
+//! | [`health`] | caller-ID health score and action | product §7 |
+//! | [`did`] | caller-ID states and selection | product §5.5, §7 |
+//! | [`campaign`] | campaign state machine and settings | product §8 |
+//! | [`start`] | what starting an admitted contact does: DNC → number → window → caller ID → dial | product §5 "One attempt" |
+//! | [`sms`] | text-message statuses, forward-only, and the prospect status each implies | product §6 |
+//! | [`import`] | contact files: E.164 validation, duplicates, time zones, row-numbered rejections | product §11 |
 
 pub mod allocation;
 pub mod campaign;

@@ -1,4 +1,4 @@
-//! Pacing (SPEC §5 "Campaign pacing", SPEC §6).
+//! Pacing (product §5 "Campaign pacing", product §6).
 //!
 //! A voice campaign starts one call per tick and ticks every `1000 / calls_per_second` ms,
 //! so it starts exactly `calls_per_second` calls a second (the seed's "batch of cps every
@@ -62,14 +62,14 @@ pub fn phase_us(campaign_id: i64, interval_us: i64) -> i64 {
     i64::try_from(((hashed >> 32) * interval_us.max(1) as u64) >> 32).unwrap_or(0)
 }
 
-/// The SMS drip interval in ms: `gap_ms / active_dids` (SPEC §6: `MIN_SMS_GAP_MINUTES(15) ×
+/// The SMS drip interval in ms: `gap_ms / active_dids` (product §6: `MIN_SMS_GAP_MINUTES(15) ×
 /// 60 000 / active_DIDs`, so 10 DIDs → 90 000 ms, 50 DIDs → 18 000 ms). With no active DID,
 /// one full gap. At least 1 ms.
 pub fn sms_tick_interval_ms(gap_ms: i64, active_dids: u32) -> i64 {
     (gap_ms / i64::from(active_dids.max(1))).max(1)
 }
 
-/// The due time (ms) of the SMS tick after one planned at `planned_ms` (SPEC §6): one drip
+/// The due time (ms) of the SMS tick after one planned at `planned_ms` (product §6): one drip
 /// interval ([`sms_tick_interval_ms`]) after the *planned* time, so the drip does not drift
 /// with processing time; a tick that ran more than `max_lag_ms` late restarts the grid one
 /// interval from `now_ms` instead of texting in a burst to catch up.
@@ -83,7 +83,7 @@ pub fn next_drip_ms(planned_ms: i64, interval_ms: i64, now_ms: i64, max_lag_ms: 
 }
 
 /// Converts µs to the ms due time of a queue job, rounding **up** so a job is never handed
-/// out before its planned time (asynq's lesson in SPEC §3: never round a due time down).
+/// out before its planned time (asynq's lesson in product §3: never round a due time down).
 pub fn us_to_due_ms(us: i64) -> i64 {
     us.div_euclid(1_000) + i64::from(us.rem_euclid(1_000) != 0)
 }

@@ -1,6 +1,6 @@
 //! Phone numbers: E.164 parsing and validation (through the `phonenumber` crate, a port of
 //! libphonenumber), NANP area codes, and the time zones a NANP number may be in
-//! (SPEC §5.2 "Timezone: … derived from its NANP area code", SPEC §11 upload validation).
+//! (product §5.2 "Timezone: … derived from its NANP area code", product §11 upload validation).
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -130,7 +130,7 @@ fn nanp_table() -> &'static HashMap<&'static str, &'static str> {
 ///
 /// The longest matching prefix (up to 7 digits after the `+`) wins, as in libphonenumber.
 /// A multi-zone key is checked against every zone it names, so a contact is only called
-/// when it is inside the window in all of them (TCPA-safe; SPEC §5.2).
+/// when it is inside the window in all of them (TCPA-safe; product §5.2).
 pub fn nanp_timezone_key(e164: &str) -> Option<&'static str> {
     let digits = e164.strip_prefix('+')?;
     if !digits.starts_with('1') {
@@ -142,7 +142,7 @@ pub fn nanp_timezone_key(e164: &str) -> Option<&'static str> {
         .find_map(|len| table.get(&digits[..len]).copied())
 }
 
-/// The time-zone key of number `e164` (SPEC §5.2): the zones that must all be open for it
+/// The time-zone key of number `e164` (product §5.2): the zones that must all be open for it
 /// to be dialed, alphabetical, joined by `&`. They are its area-code zone(s)
 /// ([`nanp_timezone_key`]) and, when the upload stated a zone for the contact (`stated`, an
 /// IANA name), that zone too — the conservative intersection of the allowed hours, because

@@ -1,4 +1,4 @@
-//! Text-message statuses and what each means for the prospect (SPEC §6).
+//! Text-message statuses and what each means for the prospect (product §6).
 //!
 //! A message moves `pending` (recorded with its DID claim) → `submitting` (the carrier is
 //! being called: the point of no return, a redelivered job never sends twice) → the
@@ -83,7 +83,7 @@ impl SmsStatus {
         next.rank() > self.rank()
     }
 
-    /// The prospect's status and disposition while its message is in `self` (SPEC §6):
+    /// The prospect's status and disposition while its message is in `self` (product §6):
     /// `sending` until the network has it, `sent` (still in progress) until the receipt,
     /// then `delivered`, or `failed` with disposition `undelivered` / `failed`.
     pub fn prospect(self) -> (ContactStatus, Option<Disposition>) {
@@ -99,7 +99,7 @@ impl SmsStatus {
     }
 }
 
-/// What an SMS tick found before claiming anything (SPEC §6).
+/// What an SMS tick found before claiming anything (product §6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DripFacts {
     /// usable DIDs of the campaign, free or not
@@ -121,7 +121,7 @@ pub struct DripFacts {
 /// What an SMS tick does ([`plan_drip`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DripPlan {
-    /// No usable DID: the campaign auto-pauses (SPEC §5.5, §6); no next tick.
+    /// No usable DID: the campaign auto-pauses (product §5.5, §6); no next tick.
     Pause,
     /// Every zone is outside the window: the campaign completes if nothing is left, else
     /// its tick sleeps until the earliest opening, and at least until `next_ms`.
@@ -141,7 +141,7 @@ pub enum DripPlan {
     },
 }
 
-/// Decides an SMS tick (SPEC §6): pause without a usable DID; otherwise the next tick is one
+/// Decides an SMS tick (product §6): pause without a usable DID; otherwise the next tick is one
 /// drip interval (`gap ÷ usable DIDs`, [`crate::pacing::next_drip_ms`]) after this one's
 /// planned time, and this tick texts unless every zone is closed or every DID is inside its
 /// gap.

@@ -1,4 +1,4 @@
-//! Starting one attempt of an admitted contact (SPEC §5 "One attempt"): what to do, decided
+//! Starting one attempt of an admitted contact (product §5 "One attempt"): what to do, decided
 //! from facts read beforehand — [`decide_start`], a pure function the dialer executes in one
 //! place.
 //!
@@ -31,7 +31,7 @@ use crate::window::CallingWindow;
 pub struct CampaignTerms<'a> {
     /// its calling window, already clipped to the legal one
     pub window: &'a CallingWindow,
-    /// attempts on each number before the next one (SPEC §12: 2)
+    /// attempts on each number before the next one (product §12: 2)
     pub max_attempts_per_phone_number: u32,
     /// caller IDs it may call from; empty = any of the organization's
     pub caller_ids: &'a [E164],

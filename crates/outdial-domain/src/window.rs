@@ -1,4 +1,4 @@
-//! Calling windows in the contact's local time (SPEC §5.2 TCPA 08:00–21:00 for voice; SPEC §6
+//! Calling windows in the contact's local time (product §5.2 TCPA 08:00–21:00 for voice; product §6
 //! 08:00–19:00 for SMS). Local time is computed with `chrono-tz`, so daylight-saving
 //! transitions are handled by the IANA database, not by fixed offsets.
 
@@ -59,7 +59,7 @@ fn hm(h: u32, m: u32) -> NaiveTime {
 }
 
 impl CallingWindow {
-    /// The legal voice window: 08:00–21:00 local, every day (TCPA; SPEC §5.2).
+    /// The legal voice window: 08:00–21:00 local, every day (TCPA; product §5.2).
     pub fn voice_legal() -> Self {
         Self {
             start: hm(8, 0),
@@ -69,7 +69,7 @@ impl CallingWindow {
     }
 
     /// The default SMS window: the seed's 07:00–19:00 clipped to the federal 08:00–21:00
-    /// quiet hours that also bind marketing texts, i.e. 08:00–19:00 local (SPEC §6).
+    /// quiet hours that also bind marketing texts, i.e. 08:00–19:00 local (product §6).
     pub fn sms_default() -> Self {
         Self {
             start: hm(8, 0),
@@ -79,7 +79,7 @@ impl CallingWindow {
     }
 
     /// A campaign's own window, clipped to `legal`: campaigns may narrow the legal window
-    /// and choose weekdays, never widen it (SPEC §5.2).
+    /// and choose weekdays, never widen it (product §5.2).
     ///
     /// Errors: [`WindowError::Empty`] when nothing is left after clipping,
     /// [`WindowError::NoDays`] when `days` is empty.

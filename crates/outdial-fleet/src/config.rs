@@ -1,4 +1,4 @@
-//! The fleet's configuration (SPEC §12: every default overridable, documented in one place:
+//! The fleet's configuration (product §12: every default overridable, documented in one place:
 //! `docs/configuration.md`).
 //!
 //! One [`Config`] for every binary, one section per concern; each binary reads the sections
@@ -53,15 +53,15 @@ pub struct Config {
     pub log: LogConfig,
     /// Job queues and worker concurrency.
     pub queues: QueuesConfig,
-    /// SIP channel pools (SPEC §4).
+    /// SIP channel pools (product §4).
     pub channels: ChannelConfig,
-    /// Dialing (SPEC §4, §5, §6).
+    /// Dialing (product §4, §5, §6).
     pub dialer: DialerSettings,
     /// The carrier (provider REST API).
     pub carrier: CarrierConfig,
-    /// Caller-ID health (SPEC §7).
+    /// Caller-ID health (product §7).
     pub health: HealthSettings,
-    /// Campaign stats (SPEC §9).
+    /// Campaign stats (product §9).
     pub stats: StatsSettings,
     /// HTTP API.
     pub api: ApiSettings,
@@ -125,7 +125,7 @@ impl Default for MetricsConfig {
     }
 }
 
-/// The clock (SPEC §3 "Time").
+/// The clock (product §3 "Time").
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClockConfig {
@@ -150,7 +150,7 @@ impl Default for LogConfig {
     }
 }
 
-/// Queues (SPEC §3) and worker concurrency (SPEC §12).
+/// Queues (product §3) and worker concurrency (product §12).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct QueuesConfig {
@@ -166,11 +166,11 @@ pub struct QueuesConfig {
     pub backoff_max_ms: i64,
     /// Largest batch reserved or settled in one round trip.
     pub batch_max: usize,
-    /// `campaign-dialer` jobs run at once per process (SPEC: 5).
+    /// `campaign-dialer` jobs run at once per process (product §12: 5).
     pub dialer_concurrency: usize,
-    /// `campaign-health` jobs run at once per process (SPEC: 10).
+    /// `campaign-health` jobs run at once per process (product §12: 10).
     pub health_concurrency: usize,
-    /// `campaign-stats` jobs run at once per process (SPEC: 5).
+    /// `campaign-stats` jobs run at once per process (product §12: 5).
     pub stats_concurrency: usize,
 }
 
@@ -190,19 +190,19 @@ impl Default for QueuesConfig {
     }
 }
 
-/// Dialing (SPEC §4, §5, §6, §12). Every delay is configurable so the demo can shorten it.
+/// Dialing (product §4, §5, §6, §12). Every delay is configurable so the demo can shorten it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DialerSettings {
-    /// Dispatch cycle interval, ms (SPEC: 1 s).
+    /// Dispatch cycle interval, ms (product §12: 1 s).
     pub poll_interval_ms: i64,
-    /// Simultaneous calls across all organizations (SPEC: 50).
+    /// Simultaneous calls across all organizations (product §12: 50).
     pub global_concurrency_limit: u32,
-    /// A contact `locked` longer than this returns to `queued`, ms (SPEC: 120 s).
+    /// A contact `locked` longer than this returns to `queued`, ms (product §12: 120 s).
     pub stale_lock_ms: i64,
-    /// An attempt with no completion signal ends as `timeout` after this, ms (SPEC: 30 min).
+    /// An attempt with no completion signal ends as `timeout` after this, ms (product §12: 30 min).
     pub completion_timeout_ms: i64,
-    /// Re-queue delay when the channel pool is full, ms (SPEC: 5 s).
+    /// Re-queue delay when the channel pool is full, ms (product §12: 5 s).
     pub backpressure_requeue_ms: i64,
     /// Contacts admitted ahead of a campaign's ticks, in ms of its pace: a campaign at `cps`
     /// keeps up to `cps × lookahead_ms / 1000` contacts locked (at least 1).
@@ -223,13 +223,13 @@ pub struct DialerSettings {
     pub window_jitter_ms: i64,
     /// A human-answered call shorter than this is `human_hangup`, s.
     pub hangup_threshold_s: u32,
-    /// Lowest health score a DID may call with (SPEC: 0.7).
+    /// Lowest health score a DID may call with (product §12: 0.7).
     pub did_score_threshold: f64,
     /// Maintenance interval (channel lease renewal, reconciliation), ms.
     pub maintenance_interval_ms: i64,
-    /// DID lifecycle job interval, ms (SPEC: 60 s).
+    /// DID lifecycle job interval, ms (product §12: 60 s).
     pub did_lifecycle_interval_ms: i64,
-    /// Minimum gap between two texts from one DID, ms (SPEC §6: 15 min); the SMS drip
+    /// Minimum gap between two texts from one DID, ms (product §6: 15 min); the SMS drip
     /// interval is this divided by the campaign's usable DIDs.
     pub sms_gap_ms: i64,
     /// A text with no final delivery status this long after it was recorded ends `failed`
@@ -295,7 +295,7 @@ impl Default for CarrierConfig {
     }
 }
 
-/// Caller-ID health (SPEC §7).
+/// Caller-ID health (product §7).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HealthSettings {
@@ -360,7 +360,7 @@ impl HealthSettings {
     }
 }
 
-/// Stats (SPEC §9).
+/// Stats (product §9).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StatsSettings {
@@ -398,7 +398,7 @@ impl Default for ApiSettings {
 }
 
 impl Config {
-    /// The usable-caller-ID rule's settings (SPEC §5.5, §7): `dialer.did_score_threshold`,
+    /// The usable-caller-ID rule's settings (product §5.5, §7): `dialer.did_score_threshold`,
     /// `health.min_calls` and the lifecycle timings of the warming ramp — the one set every
     /// path that picks, counts or reports usable caller IDs applies.
     pub fn caller_id_rule(&self) -> outdial_domain::did::CallerIdRule {

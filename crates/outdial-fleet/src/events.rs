@@ -1,4 +1,4 @@
-//! Campaign and DID events (SPEC §9), published as JSON on Redis pub/sub channels
+//! Campaign and DID events (product §9), published as JSON on Redis pub/sub channels
 //! `campaign:<id>` (and `did:<id>` for DID events), and relayed by the API as SSE.
 //!
 //! Publishing is best effort (pub/sub is fire-and-forget): a failure is logged, never fails
@@ -9,7 +9,7 @@ use outdial_domain::{AttemptId, CampaignId, ContactId, DidId, OrgId};
 use outdial_queue::pool::Pool;
 use serde::{Deserialize, Serialize};
 
-/// Event names (the seed's, SPEC §9).
+/// Event names (the seed's, product §9).
 pub mod names {
     /// Call placed (voice).
     pub const CALL_INITIATED: &str = "campaign.call.initiated";

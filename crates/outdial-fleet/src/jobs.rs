@@ -1,4 +1,4 @@
-//! Payloads of the three queues (SPEC §3) and their deduplication ids.
+//! Payloads of the three queues (product §3) and their deduplication ids.
 //!
 //! | queue | jobs | concurrency |
 //! |---|---|---|
@@ -30,7 +30,7 @@ pub const STATS_QUEUE: &str = "campaign-stats";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum DialerJob {
-    /// The fleet-wide dispatch cycle (SPEC §5): sweep, allocate, admit. Id `dispatch`;
+    /// The fleet-wide dispatch cycle (product §5): sweep, allocate, admit. Id `dispatch`;
     /// re-enqueues itself every poll interval.
     Dispatch,
     /// One pacing tick of a voice campaign: starts one admitted contact. Id
@@ -43,7 +43,7 @@ pub enum DialerJob {
         #[serde(default)]
         planned_us: Option<i64>,
     },
-    /// One SMS drip tick (SPEC §6): claims one prospect and one free DID and records the
+    /// One SMS drip tick (product §6): claims one prospect and one free DID and records the
     /// message. Id `sms-tick:<campaign>`; re-enqueues itself every `gap / usable DIDs` ms.
     SmsTick {
         /// the campaign
@@ -100,7 +100,7 @@ pub enum DialerJob {
         /// `ErrorCode`
         error_code: Option<u32>,
     },
-    /// The durable completion timeout of an attempt (SPEC §5.7). Id `timeout:<attempt>`.
+    /// The durable completion timeout of an attempt (product §5.7). Id `timeout:<attempt>`.
     CallTimeout {
         /// the attempt
         attempt_id: AttemptId,
@@ -108,7 +108,7 @@ pub enum DialerJob {
     /// Renews channel leases of live calls and reconciles Redis with Postgres. Id
     /// `maintenance`.
     Maintenance,
-    /// Moves DIDs cooling → warming → active (SPEC §7). Id `did-lifecycle`.
+    /// Moves DIDs cooling → warming → active (product §7). Id `did-lifecycle`.
     DidLifecycle,
 }
 
@@ -132,14 +132,6 @@ impl Job for DialerJob {
 }
 
 impl DialerJob {
-    /// Whether this job runs on the control queue ([`DISPATCH_QUEUE`]).
-    pub fn is_control(&self) -> bool {
-        matches!(
-            self,
-            Self::Dispatch | Self::Maintenance | Self::DidLifecycle
-        )
-    }
-
     /// The job's deduplication id.
     pub fn id(&self) -> String {
         match self {

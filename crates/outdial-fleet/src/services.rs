@@ -61,7 +61,7 @@ pub fn redis_pool(url: &str, size: usize) -> anyhow::Result<outdial_queue::pool:
 
 impl Services {
     /// Connects to Postgres and Redis as configured, refusing a Redis that can evict queue
-    /// keys (SPEC §3). Does not run migrations.
+    /// keys (product §3). Does not run migrations.
     ///
     /// Errors: either service unreachable, or an evicting Redis.
     pub async fn connect(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {

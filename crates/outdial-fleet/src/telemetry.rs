@@ -1,4 +1,4 @@
-//! Logging and metrics (SPEC §9, STYLE habits 12–13).
+//! Logging and metrics (product §9, STYLE habits 12–13).
 //!
 //! Logs go to stderr through `tracing`. Metrics are recorded through the `metrics` facade
 //! into the Prometheus recorder of `metrics-exporter-prometheus` and served with `/healthz`

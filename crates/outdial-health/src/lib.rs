@@ -1,6 +1,6 @@
 //! # outdial-health
 //!
-//! The `campaign-health` worker (SPEC §2, §7). The statement that completes an attempt
+//! The `campaign-health` worker (product §2, §7). The statement that completes an attempt
 //! writes its `did_health_events` row (exactly once, atomically with the completion) and the
 //! dialer then asks for the caller ID to be re-scored; this worker does the re-scoring. A
 //! re-score (job `rescore:<did>`, due `rescore_delay_ms` after the first request, absorbing

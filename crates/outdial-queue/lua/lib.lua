@@ -1,11 +1,12 @@
--- Shared helpers, prepended to enqueue.lua and settle.lua at build time.
+-- Shared helpers, prepended to enqueue.lua, reserve.lua and settle.lua at build time.
 -- Job states: a job id is in exactly one of
 --   scheduled (ZSET, score = due ms; "waiting" once due, "delayed" before),
---   active    (ZSET, score = lease deadline ms; the deadline is also the lease token),
+--   active    (ZSET, score = lease deadline ms; the lease token, a fencing number that
+--              renewal does not change, is in the `leases` hash),
 --   dead      (ZSET, score = time of death ms), or nowhere (acked: nothing left behind).
 
 -- Adds job `id` due at `due` (ms) with envelope `bytes`, unless a job with that id is
--- already scheduled or active (deduplication by id, SPEC §3). mode 'E' (keep earliest) moves
+-- already scheduled or active (deduplication by id, product §3). mode 'E' (keep earliest) moves
 -- an already scheduled job earlier when `due` is sooner; its envelope is kept.
 -- Returns 1 added, 0 duplicate, 2 moved earlier.
 local function add_job(k_scheduled, k_active, k_jobs, id, due, bytes, mode)

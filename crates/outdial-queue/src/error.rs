@@ -25,7 +25,7 @@ pub enum QueueError {
         /// what was wrong
         detail: String,
     },
-    /// Redis may evict keys under memory pressure, which would silently lose jobs (SPEC §3).
+    /// Redis may evict keys under memory pressure, which would silently lose jobs (product §3).
     #[error(
         "redis maxmemory-policy is {0:?}; queues need noeviction (or a volatile-* policy, which never evicts keys without a TTL)"
     )]

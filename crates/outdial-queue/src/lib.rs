@@ -1,6 +1,6 @@
 //! # outdial-queue
 //!
-//! A Redis-backed delayed job queue (SPEC §3), generic over the job payload. It is built for
+//! A Redis-backed delayed job queue (product §3), generic over the job payload. It is built for
 //! exact timing and throughput:
 //!
 //! - **Delayed jobs** carry a due time in ms; a job is never handed out before it. Workers

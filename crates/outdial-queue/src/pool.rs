@@ -1,4 +1,4 @@
-//! The Redis connection pool every outdial process uses (SPEC §3 queues, the §4 channel
+//! The Redis connection pool every outdial process uses (product §3 queues, the §4 channel
 //! semaphore, §9 events).
 //!
 //! A [`deadpool`] pool of `redis` multiplexed connections, created by

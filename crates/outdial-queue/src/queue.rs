@@ -19,7 +19,7 @@ pub trait Job: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
     fn kind(&self) -> &'static str;
 }
 
-/// What is stored in Redis for each job (MessagePack, SPEC §3).
+/// What is stored in Redis for each job (MessagePack, product §3).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Envelope<J> {
     /// Job id: explicit (for deduplication) or random.
@@ -277,7 +277,7 @@ impl<J> std::fmt::Debug for Queue<J> {
 }
 
 /// Refuses a Redis whose `maxmemory-policy` can evict keys without a TTL (`allkeys-*`):
-/// evicted queue keys are lost jobs (SPEC §3). `noeviction` and `volatile-*` pass.
+/// evicted queue keys are lost jobs (product §3). `noeviction` and `volatile-*` pass.
 ///
 /// Errors: [`QueueError::EvictionPolicy`] for an evicting policy; Redis errors otherwise.
 pub async fn check_eviction_policy(pool: &Pool) -> Result<(), QueueError> {
@@ -405,7 +405,7 @@ impl<J: Job> Queue<J> {
         Ok(())
     }
 
-    /// Enqueues `jobs` in one round trip (SPEC §3). `now_ms` is recorded as their enqueue
+    /// Enqueues `jobs` in one round trip (product §3). `now_ms` is recorded as their enqueue
     /// time. Returns one outcome per job, in order.
     ///
     /// Errors: encoding or Redis failures; on error nothing is enqueued.

@@ -1,6 +1,6 @@
 //! # outdial-stats
 //!
-//! The `campaign-stats` worker (SPEC §2, §9): aggregates a campaign's contacts by status and
+//! The `campaign-stats` worker (product §2, §9): aggregates a campaign's contacts by status and
 //! disposition, its attempts, answer rate, in-flight calls, achieved call rate and ETA;
 //! stores the snapshot (served by `GET /api/campaigns/:id/stats`) and publishes it as
 //! `campaign.stats.updated` on `campaign:<id>`.

@@ -1,4 +1,4 @@
-//! `outdial-stats`: consumes `campaign-stats` (SPEC §2). Configuration from `OUTDIAL_…`
+//! `outdial-stats`: consumes `campaign-stats` (product §2). Configuration from `OUTDIAL_…`
 //! variables (`docs/configuration.md`); stops gracefully on SIGTERM or Ctrl-C.
 
 /// The allocator of every outdial binary (workspace `Cargo.toml`: glibc malloc cost ~15 % of

@@ -1,5 +1,5 @@
-//! The `outdial-stats` binary: serves `/metrics` and stops cleanly on SIGTERM (SPEC §2); refuses a
-//! bad configuration with a clear message.
+//! The `outdial-stats` binary: serves `/metrics` and stops cleanly on SIGTERM (product §2);
+//! refuses a bad configuration with a clear message.
 
 use outdial_test_support::process::{
     assert_refuses_an_unknown_setting, assert_serves_metrics_and_stops_on_sigterm,

@@ -23,8 +23,8 @@ pub struct DispatchSeed {
 impl Store {
     /// Seeds `size` at `now` into an empty database: organizations with two DIDs each,
     /// campaigns already `dialing`, and contacts with valid, distinct NANP numbers over ten
-    /// area codes in four US zones — each with its number's zone key (SPEC §5.2), the
-    /// campaign's zone keys and primary numbers as an import records them (SPEC §11) —
+    /// area codes in four US zones — each with its number's zone key (product §5.2), the
+    /// campaign's zone keys and primary numbers as an import records them (product §11) —
     /// then `ANALYZE`.
     ///
     /// Errors: database failures (a non-empty database breaks unique keys).

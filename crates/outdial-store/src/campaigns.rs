@@ -1,4 +1,4 @@
-//! Campaigns, their status transitions and contact time zones (SPEC §5, §8).
+//! Campaigns, their status transitions and contact time zones (product §5, §8).
 
 use chrono::{DateTime, NaiveTime, Utc};
 use outdial_domain::campaign::{CampaignCommand, CampaignStatus, Channel, transition};
@@ -21,13 +21,13 @@ pub struct Campaign {
     pub name: String,
     /// voice or SMS
     pub channel: Channel,
-    /// state machine status (SPEC §8)
+    /// state machine status (product §8)
     pub status: CampaignStatus,
     /// higher dials first within the organization
     pub priority: i32,
-    /// voice pace: call starts per second (SPEC §5)
+    /// voice pace: call starts per second (product §5)
     pub calls_per_second: f64,
-    /// retry settings (SPEC §5 outcomes)
+    /// retry settings (product §5 outcomes)
     pub retry: RetryPolicy,
     /// local calling window, already clipped to the legal one
     pub window: CallingWindow,
@@ -47,7 +47,7 @@ pub struct Campaign {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
-/// Settings of a campaign to create; [`NewCampaign::voice`] gives SPEC §12 defaults.
+/// Settings of a campaign to create; [`NewCampaign::voice`] gives product §12 defaults.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewCampaign {
     /// owning organization
@@ -75,7 +75,7 @@ pub struct NewCampaign {
 }
 
 impl NewCampaign {
-    /// A voice campaign with SPEC §12 defaults: 1 cps, 2 attempts per number, 60 min retry
+    /// A voice campaign with product §12 defaults: 1 cps, 2 attempts per number, 60 min retry
     /// delay, 08:00–21:00 every day, America/Los_Angeles fallback, pool `campaign`.
     pub fn voice(org_id: OrgId, name: impl Into<String>) -> Self {
         Self {
@@ -93,7 +93,7 @@ impl NewCampaign {
         }
     }
 
-    /// An SMS campaign with SPEC §6 defaults: 08:00–19:00 window, one try per number.
+    /// An SMS campaign with product §6 defaults: 08:00–19:00 window, one try per number.
     pub fn sms(org_id: OrgId, name: impl Into<String>, body: impl Into<String>) -> Self {
         Self {
             channel: Channel::Sms,
@@ -191,7 +191,7 @@ pub struct Transitioned {
     pub released: Vec<(ContactId, i32, String)>,
 }
 
-/// One recorded status change (SPEC §8: who/what caused it).
+/// One recorded status change (product §8: who/what caused it).
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 pub struct TransitionRecord {
     /// status before
@@ -292,7 +292,7 @@ impl Store {
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
-    /// Applies `command` to campaign `id` atomically (SPEC §8): the row is locked, the state
+    /// Applies `command` to campaign `id` atomically (product §8): the row is locked, the state
     /// machine decides, the change and its `actor`/`reason` are recorded in one transaction,
     /// so concurrent pause/resume from several pods end consistent. A cancel also marks the
     /// campaign's queued and locked contacts `cancelled`, and a pause returns its admitted
@@ -439,7 +439,7 @@ pub struct CampaignHead {
 /// Every campaign in status `dialing` on `channel`, by id, with its row version and contact
 /// time-zone keys — a few bytes per campaign, so a caller that caches campaign settings
 /// ([`campaigns_by_id`]) reads the full rows only when they changed (the dispatch cycle,
-/// SPEC §5: 2,000 campaigns' full rows every second cost more than the rest of its reads).
+/// product §5: 2,000 campaigns' full rows every second cost more than the rest of its reads).
 ///
 /// Errors: database failures.
 pub async fn dialing_campaign_heads(
@@ -474,7 +474,7 @@ struct VersionedCampaignRow {
 
 /// The campaigns `ids` (any status; missing ids are left out), each with its row version as
 /// in [`CampaignHead::version`], in id order: the dispatch cycle's re-read of changed
-/// campaign settings (SPEC §5 "Dispatch cycle").
+/// campaign settings (product §5 "Dispatch cycle").
 ///
 /// Errors: database failures, or a stored value that does not parse.
 pub async fn campaigns_by_id(

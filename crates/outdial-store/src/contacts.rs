@@ -1,4 +1,4 @@
-//! Contacts and uploads (SPEC §5.4, §11).
+//! Contacts and uploads (product §5.4, §11).
 
 use chrono::{DateTime, Utc};
 use outdial_domain::contact::{ContactStatus, Disposition, EndReason};
@@ -24,7 +24,7 @@ pub struct Contact {
     /// numbers in dialing order
     pub phone_numbers: Vec<E164>,
     /// each number's time-zone key, in the same order: the zones (`&`-joined IANA names)
-    /// that must all be open for it to be dialed (SPEC §5.2)
+    /// that must all be open for it to be dialed (product §5.2)
     pub phone_timezones: Vec<String>,
     /// the time-zone key of the number the next attempt dials (kept in step with
     /// `attempt_count` by the completion); the dispatch cycle filters on it
@@ -108,7 +108,7 @@ pub use outdial_domain::import::ContactRow as NewContact;
 /// A row that was not imported, with its 1-based data row number.
 pub use outdial_domain::import::Rejection;
 
-/// What an import did (SPEC §11).
+/// What an import did (product §11).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ImportReport {
     /// the upload row tying the contacts to their file
@@ -193,7 +193,7 @@ impl Store {
             .iter()
             .map(|c| i64::try_from(c.row).unwrap_or(i64::MAX))
             .collect();
-        // SPEC §11 dedup against the campaign: a row is imported only if its primary number
+        // product §11 dedup against the campaign: a row is imported only if its primary number
         // is new to `campaign_numbers` (the first row of the file holding it, if several do).
         // Concurrent imports into one campaign serialize on that table's primary key, each
         // taking the numbers in the same (sorted) order, so they never deadlock.
@@ -247,7 +247,7 @@ impl Store {
 
         if let Some(id) = campaign {
             // Every number's key, not only the first's: a contact moves to its next number's
-            // zone after its first number's attempts (SPEC §5.2).
+            // zone after its first number's attempts (product §5.2).
             let keys: std::collections::BTreeSet<&str> = contacts
                 .iter()
                 .flat_map(|c| c.phone_timezones.iter().map(String::as_str))
@@ -293,7 +293,7 @@ impl Store {
         Ok(report)
     }
 
-    /// Creates a direct call (SPEC §5, issue "Direct calls"): a contact with no campaign,
+    /// Creates a direct call (product §5, issue "Direct calls"): a contact with no campaign,
     /// due now, on the `api` pool; it bypasses calling windows and sorts first.
     ///
     /// Errors: [`StoreError::Invalid`] without numbers; database failures.

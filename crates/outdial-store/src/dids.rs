@@ -1,4 +1,4 @@
-//! Caller IDs (DIDs) and their health events (SPEC §5.5, §7).
+//! Caller IDs (DIDs) and their health events (product §5.5, §7).
 
 use chrono::{DateTime, Utc};
 use outdial_domain::campaign::Channel;
@@ -112,7 +112,7 @@ impl Did {
         }
     }
 
-    /// Whether this DID may be used on `channel` now under `rule` (SPEC §5.5, §6): the voice
+    /// Whether this DID may be used on `channel` now under `rule` (product §5.5, §6): the voice
     /// rule ([`Did::candidate`], [`DidCandidate::is_usable`]); a text is not a call, so the
     /// warming ramp (a share of calls) does not bind SMS — the SMS claim's SQL
     /// ([`usable_did_sql`]) is this rule for texts, whose per-DID gap is checked beside it.
@@ -125,7 +125,7 @@ impl Did {
     }
 }
 
-/// The SQL prefilter of the usable-caller-ID rule on `dids` (SPEC §5.5): a usable state
+/// The SQL prefilter of the usable-caller-ID rule on `dids` (product §5.5): a usable state
 /// ([`DidState::USABLE`]) and a judged score at or above the threshold — `health_score >=
 /// {threshold} OR scored_calls < {min_calls}`, both SQL expressions (parameters). It is the
 /// rule without the warming ramp, which needs `now` and is applied in Rust
@@ -160,7 +160,7 @@ pub(crate) fn usable_state_sql() -> String {
 const LIST_LIMIT: i64 = 10_000;
 
 impl Store {
-    /// Adds caller ID `e164` to `org`, `active` with score 1.0 (SPEC §7: new DIDs start at 1).
+    /// Adds caller ID `e164` to `org`, `active` with score 1.0 (product §7: new DIDs start at 1).
     ///
     /// Errors: [`StoreError::AlreadyExists`] when the number is already registered.
     pub async fn create_did(&self, org: OrgId, e164: &E164, now: DateTime<Utc>) -> Result<Did> {
@@ -261,7 +261,7 @@ struct RescoreRow {
 }
 
 /// DID `id` with its most recent calls (newest first) since its `scored_since`, at most
-/// `limit`: what a re-score (SPEC §7: score over the last 50 scored calls) needs, read
+/// `limit`: what a re-score (product §7: score over the last 50 scored calls) needs, read
 /// together in one statement and without locks (the re-score stores its result with
 /// [`store_score_if_unchanged`]). One DID of [`dids_for_rescore`].
 ///
@@ -278,7 +278,7 @@ pub async fn did_for_rescore(
         .unwrap_or_else(|| Err(StoreError::not_found("DID", id)))
 }
 
-/// [`did_for_rescore`] for each of `ids` (SPEC §7), in one statement: one result per id, in
+/// [`did_for_rescore`] for each of `ids` (product §7), in one statement: one result per id, in
 /// order.
 ///
 /// Errors: per id, [`StoreError::NotFound`] or a stored value that does not parse; for the
@@ -336,7 +336,7 @@ impl RescoreRow {
     }
 }
 
-/// Stores new scores (SPEC §7) that call for no state change, each `(the DID as the re-score
+/// Stores new scores (product §7) that call for no state change, each `(the DID as the re-score
 /// read it, its score)`, in one statement committed asynchronously (a score is recomputed from the
 /// health events on the next re-score), each only if the DID's state and scoring start are
 /// still those read — the compare-and-set of [`store_score_if_unchanged`] with `change =
@@ -381,7 +381,7 @@ pub async fn store_scores_if_unchanged(
 /// score called for, if any (a health action's cooldown or burn, which never restarts
 /// scoring) — only if the DID's state and scoring start are still those of `seen`: a
 /// compare-and-set, so a change made meanwhile (the lifecycle job, another re-score) is
-/// never overwritten and a state change is applied once (SPEC §7 warning / cooldown / burn).
+/// never overwritten and a state change is applied once (product §7 warning / cooldown / burn).
 /// Returns whether it stored.
 ///
 /// Errors: database failures.
@@ -423,7 +423,7 @@ pub async fn store_score_if_unchanged(
 /// The `SET` list of an `UPDATE dids` applying a [`DidTransition`] whose fields are bound
 /// from parameter `$p` on by [`bind_transition`]: state, when it changed, the cooldown or
 /// warming end that goes with the new state, the warming ramp restarting, and the scoring
-/// start (SPEC §7 lifecycle).
+/// start (product §7 lifecycle).
 fn transition_set(p: usize) -> String {
     let (to, at, cooldown, warming, since) = (p, p + 1, p + 2, p + 3, p + 4);
     format!(
@@ -474,7 +474,7 @@ async fn apply_transition(
         == 1)
 }
 
-/// How many caller IDs each organization could call with at `now` under `rule` (SPEC §5.5):
+/// How many caller IDs each organization could call with at `now` under `rule` (product §5.5):
 /// the SQL prefilter ([`usable_did_sql`]) reads the candidates, the rule itself
 /// ([`DidCandidate::is_usable`], warming ramp included) counts them. Organizations with
 /// none are absent.
@@ -532,7 +532,7 @@ pub enum FlaggedCall {
 }
 
 impl Store {
-    /// Flags one call of DID `did` (of `org`) as reported spam (SPEC §7: feeds the
+    /// Flags one call of DID `did` (of `org`) as reported spam (product §7: feeds the
     /// spam-clean component): marks the attempt and its health event and records who raised
     /// it, in one transaction. Flagging a call twice changes nothing (`created = false`).
     /// The caller re-scores the DID.

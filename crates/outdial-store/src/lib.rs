@@ -1,12 +1,12 @@
 //! # outdial-store
 //!
-//! Postgres is outdial's source of truth (SPEC §3): contacts, campaigns, attempts, DIDs and
+//! Postgres is outdial's source of truth (product §3): contacts, campaigns, attempts, DIDs and
 //! their health live here; Redis only holds what can be rebuilt from it. This crate owns
 //! the schema ([`MIGRATOR`], from `migrations/` at the workspace root) and every query, and
 //! returns `outdial-domain` types.
 //!
 //! Every "now" is a parameter: queries never call `now()`, so the injected clock rules
-//! (SPEC §3 "Time").
+//! (product §3 "Time").
 //!
 //! | module | tables |
 //! |---|---|
@@ -54,7 +54,7 @@ pub enum StoreError {
     /// The input broke a rule (a CHECK constraint, a bad value).
     #[error("invalid: {0}")]
     Invalid(String),
-    /// A campaign status change that the state machine forbids (SPEC §8).
+    /// A campaign status change that the state machine forbids (product §8).
     #[error(transparent)]
     IllegalTransition(#[from] outdial_domain::campaign::IllegalTransition),
     /// A stored value that does not parse (a bug or a hand-edited row).

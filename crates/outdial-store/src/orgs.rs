@@ -1,4 +1,4 @@
-//! Organizations, API tokens and the suppression (DNC) list (SPEC §4, §5.1, §10).
+//! Organizations, API tokens and the suppression (DNC) list (product §4, §5.1, §10).
 
 use chrono::{DateTime, Utc};
 use outdial_domain::OrgId;
@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 
 use crate::{Result, Store, StoreError};
 
-/// Scopes a token may carry (SPEC §10; `campaign/concurrency-settings` rules in §10 use the
+/// Scopes a token may carry (product §10; `campaign/concurrency-settings` rules in §10 use the
 /// first four).
 pub const KNOWN_SCOPES: &[&str] = &[
     "campaigns:read",
@@ -22,7 +22,7 @@ pub const KNOWN_SCOPES: &[&str] = &[
     "events:read",
 ];
 
-/// Default `concurrency_limit` of an organization (SPEC §4).
+/// Default `concurrency_limit` of an organization (product §4).
 pub const DEFAULT_CONCURRENCY_LIMIT: i32 = 10;
 
 /// An organization (tenant).
@@ -117,7 +117,7 @@ impl Store {
         .collect())
     }
 
-    /// Sets an organization's `concurrency_limit` (SPEC §4: 1..=10000).
+    /// Sets an organization's `concurrency_limit` (product §4: 1..=10000).
     ///
     /// Errors: [`StoreError::Invalid`] outside the range, [`StoreError::NotFound`].
     pub async fn set_concurrency_limit(&self, id: OrgId, limit: i32) -> Result<Organization> {

@@ -1,4 +1,4 @@
-//! Text messages (SPEC §6): the prospect claim, the atomic per-DID gap on `last_sms_at`, and
+//! Text messages (product §6): the prospect claim, the atomic per-DID gap on `last_sms_at`, and
 //! the forward-only status of each message.
 //!
 //! A tick claims, in one transaction, one due prospect (`queued → sending`), one DID whose
@@ -106,9 +106,9 @@ impl TryFrom<SmsRow> for SmsMessage {
 }
 
 /// Which DIDs an SMS campaign may text from: its organization's usable DIDs under `rule`
-/// (SPEC §5.5 — a usable state and a judged score ≥ the threshold; texts are not ramped,
+/// (product §5.5 — a usable state and a judged score ≥ the threshold; texts are not ramped,
 /// [`crate::dids::Did::is_usable_on`]), restricted to `caller_ids` (E.164) when that is
-/// non-empty, with at most one text per DID per `gap_ms` (SPEC §6).
+/// non-empty, with at most one text per DID per `gap_ms` (product §6).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SmsDidFilter<'a> {
     /// the campaign's organization
@@ -117,7 +117,7 @@ pub struct SmsDidFilter<'a> {
     pub caller_ids: &'a [E164],
     /// the usable-caller-ID rule's settings
     pub rule: CallerIdRule,
-    /// minimum gap between two texts of one DID, ms (SPEC: 15 min)
+    /// minimum gap between two texts of one DID, ms (product §12: 15 min)
     pub gap_ms: i64,
 }
 

@@ -1,4 +1,4 @@
-//! Campaign aggregates (SPEC §9) and their stored snapshot.
+//! Campaign aggregates (product §9) and their stored snapshot.
 
 use std::collections::BTreeMap;
 
@@ -106,7 +106,7 @@ pub struct AttemptFigures {
     pub last_at: Option<DateTime<Utc>>,
 }
 
-/// What a campaign's stats are computed from (SPEC §9), read together by
+/// What a campaign's stats are computed from (product §9), read together by
 /// [`Store::campaign_figures`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct CampaignFigures {
@@ -266,7 +266,7 @@ impl Store {
     }
 
     /// Whether `campaign` still has contacts that are not finished (queued, locked, dialing,
-    /// sending or sent). A voice campaign completes when this is false (SPEC §8).
+    /// sending or sent). A voice campaign completes when this is false (product §8).
     ///
     /// Errors: database failures.
     pub async fn campaign_has_open_contacts(&self, campaign: CampaignId) -> Result<bool> {

@@ -1,4 +1,4 @@
-//! Contact status groups as SQL (SPEC §4, §8), built from the domain's groups
+//! Contact status groups as SQL (product §4, §8), built from the domain's groups
 //! ([`ContactStatus::OPEN`], [`ContactStatus::IN_PROGRESS`], [`ContactStatus::FINISHED`],
 //! [`ContactStatus::ACTIVE`]) so a status list is written once, and the predicates that
 //! read a campaign's contacts through the partial index of each group.
@@ -43,14 +43,14 @@ pub(crate) fn finished() -> &'static str {
 }
 
 /// [`ContactStatus::ACTIVE`] (`locked`, `dialing`) as an SQL list: the contacts that hold
-/// capacity and a SIP channel (SPEC §4).
+/// capacity and a SIP channel (product §4).
 pub(crate) fn active() -> &'static str {
     static LIST: LazyLock<String> = LazyLock::new(|| sql_list(&ContactStatus::ACTIVE));
     &LIST
 }
 
 /// SQL condition: campaign `campaign` of organization `org` (SQL expressions of the outer
-/// query) has an open contact — queued or [`in_progress`] (SPEC §8) — that also meets `and`
+/// query) has an open contact — queued or [`in_progress`] (product §8) — that also meets `and`
 /// (an SQL condition on alias `o`, or `TRUE`). One `EXISTS` per partial index
 /// (`contacts_campaign_due`, `contacts_active`), each stopping at its first row.
 pub(crate) fn any_open_contact_sql(campaign: &str, org: &str, and: &str) -> String {

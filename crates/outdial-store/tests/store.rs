@@ -66,7 +66,7 @@ async fn setup(pool: PgPool, contacts: usize) -> (Store, OrgId, CampaignId) {
     (store, org.id, campaign.id)
 }
 
-/// SPEC §11 dedup holds between imports running at once: each primary number enters the
+/// product §11 dedup holds between imports running at once: each primary number enters the
 /// campaign once, whichever import wins it, and the other reports it as a duplicate.
 #[sqlx::test(migrator = "outdial_store::MIGRATOR")]
 async fn concurrent_imports_never_add_a_number_twice(pool: PgPool) {

@@ -290,7 +290,7 @@ pub mod process {
         status.code()
     }
 
-    /// The contract every fleet binary keeps (SPEC §2, §9): started on a fresh test database
+    /// The contract every fleet binary keeps (product §2, §9): started on a fresh test database
     /// (migrated by `migrator`) and Redis prefix, it prints a stdout line containing `ready`
     /// with a `metrics=http://…/metrics` URL, serves Prometheus text there, and exits with
     /// code 0 within 20 s of SIGTERM.

@@ -1,6 +1,6 @@
 //! # outdial-worker
 //!
-//! The generic job runtime of outdial's queue consumers (SPEC §3, STYLE habits 2 and 3):
+//! The generic job runtime of outdial's queue consumers (product §3, STYLE habits 2 and 3):
 //! reserve a batch of due jobs → run their handlers concurrently → settle the results in
 //! batches, with lease renewal, retries with exponential backoff, dead letters, pub/sub
 //! wake-ups and graceful shutdown. It knows nothing of outdial's services: a consumer needs

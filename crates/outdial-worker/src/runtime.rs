@@ -1,4 +1,4 @@
-//! The worker loop shared by every queue consumer (SPEC §3, STYLE habit 3).
+//! The worker loop shared by every queue consumer (product §3, STYLE habit 3).
 //!
 //! One fetch loop per process and queue reserves as many due jobs as it has free handler
 //! slots — one round trip per batch — and runs them concurrently. Finished jobs are settled
@@ -9,7 +9,7 @@
 //! With nothing (more) due — a reserve that returned fewer jobs than it asked for took
 //! everything due — the loop sleeps until the earliest due time reported by the reserve
 //! (a client-side timer, millisecond-precise) or until a pub/sub wake-up says an earlier job
-//! arrived — never a fixed poll, never a blocking pop's timeout (SPEC §3).
+//! arrived — never a fixed poll, never a blocking pop's timeout (product §3).
 //!
 //! Tests drive a worker deterministically with [`Worker::try_execute_once`] instead.
 

@@ -302,7 +302,7 @@ async fn create_campaign(svc: &Services, c: cli::CreateCampaign) -> anyhow::Resu
     Ok(())
 }
 
-/// `campaign status <id>`: SPEC §11 progress report.
+/// `campaign status <id>`: product §11 progress report.
 ///
 /// Errors: unknown campaign, database failures.
 pub async fn status(svc: &Services, id: CampaignId, json_out: bool) -> anyhow::Result<()> {

@@ -1,6 +1,6 @@
 //! # outdialctl
 //!
-//! The operator CLI (SPEC §11): database migrations, organizations, tokens, caller IDs,
+//! The operator CLI (product §11): database migrations, organizations, tokens, caller IDs,
 //! suppression lists, contact import, campaign control and status, queue and channel
 //! inspection (with channel repair), and `demo` — the whole fleet running a campaign
 //! end to end on the local services.

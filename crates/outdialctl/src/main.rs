@@ -1,4 +1,4 @@
-//! `outdialctl`: the operator CLI (SPEC §11). See `outdialctl --help`.
+//! `outdialctl`: the operator CLI (product §11). See `outdialctl --help`.
 
 /// The allocator of every outdial binary (workspace `Cargo.toml`: glibc malloc cost ~15 % of
 /// the fleet's CPU under load).

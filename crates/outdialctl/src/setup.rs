@@ -137,7 +137,7 @@ pub(crate) fn build_fleet_if_under_cargo(bin_dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Creates a campaign of `org` from `spec` (SPEC §12 defaults for unset fields), now by
+/// Creates a campaign of `org` from `spec` (product §12 defaults for unset fields), now by
 /// `svc`'s clock.
 ///
 /// Errors: an invalid spec (its message), or Postgres failures.

@@ -1,4 +1,4 @@
-//! Call attempts (SPEC §5.6): the row recorded before the carrier is called, the point of no
+//! Call attempts (product §5.6): the row recorded before the carrier is called, the point of no
 //! return before originating, the carrier's call ids, and the reads of attempts.
 
 use chrono::{DateTime, Utc};
@@ -10,7 +10,7 @@ use sqlx::PgConnection;
 
 use crate::{ASYNC_COMMIT, Result, Store, StoreError, corrupt};
 
-/// A call attempt (SPEC §5.6, §5.7).
+/// A call attempt (product §5.6, §5.7).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CallAttempt {
     /// the attempt's id
@@ -43,7 +43,7 @@ pub struct CallAttempt {
     pub answered_by: Option<String>,
     /// talk time, s
     pub duration_s: Option<i32>,
-    /// reported as spam (SPEC §7 spam-clean component)
+    /// reported as spam (product §7 spam-clean component)
     pub spam_flagged: bool,
     /// what went wrong, in words, for failures
     pub error: Option<String>,
@@ -141,7 +141,7 @@ pub(super) fn qualified_attempt_columns() -> String {
         .join(", ")
 }
 
-/// An attempt to record before calling the carrier (SPEC §5.6).
+/// An attempt to record before calling the carrier (product §5.6).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewAttempt {
     /// contact
@@ -163,9 +163,9 @@ pub struct NewAttempt {
 
 /// Starts admitted contact `a.contact_id`: moves it `locked → dialing` and records the
 /// attempt row — the idempotency key (contact, attempt index) — in one statement, committed
-/// before the carrier is called (SPEC §5.6). The same statement records the call on its
+/// before the carrier is called (product §5.6). The same statement records the call on its
 /// caller ID: last call time (least-recently-used order) and, while warming, one more call
-/// of the ramp (SPEC §7).
+/// of the ramp (product §7).
 ///
 /// A compare-and-set: nothing happens and `None` is returned when the contact is no longer
 /// `locked` with attempt count `a.attempt_index` (swept back to queued, paused, cancelled,
@@ -295,7 +295,7 @@ impl Store {
     /// stays with its first attempt). One statement for the batch (the dialer gathers them
     /// like completions); returns one `Ok(())` per item. Commits asynchronously
     /// (`synchronous_commit = off` for its transaction alone): a write lost in a Postgres crash leaves the attempt `originating` without its id, which changes
-    /// nothing the dialer decides (only a `pending` attempt is originated again, SPEC §5.6),
+    /// nothing the dialer decides (only a `pending` attempt is originated again, product §5.6),
     /// and the completion records the id from the final callback
     /// (`provider_call_sid = COALESCE(provider_call_sid, …)`). An unknown attempt id changes
     /// nothing.

@@ -1,5 +1,5 @@
-//! Ending an attempt exactly once (SPEC §5.7) and resolving its contact by the outcome
-//! table (SPEC §5 "Outcomes and resolution"), many completions in one transaction.
+//! Ending an attempt exactly once (product §5.7) and resolving its contact by the outcome
+//! table (product §5 "Outcomes and resolution"), many completions in one transaction.
 
 use std::collections::{HashMap, HashSet};
 
@@ -101,7 +101,7 @@ struct ContactWrite {
     next_index: i32,
     retry_after: Option<DateTime<Utc>>,
     /// the index of the number a retry dials (its zone key becomes the contact's
-    /// `timezone`, SPEC §5.2); `None` when the contact is not queued again
+    /// `timezone`, product §5.2); `None` when the contact is not queued again
     number_index: Option<i32>,
 }
 
@@ -183,7 +183,7 @@ pub struct AttemptOutcome {
     pub completed_by: CompletedBy,
     /// error text
     pub error: Option<String>,
-    /// the carrier reported the call as flagged spam (SPEC §7 spam-clean component)
+    /// the carrier reported the call as flagged spam (product §7 spam-clean component)
     pub spam_flagged: bool,
 }
 
@@ -197,7 +197,7 @@ pub struct Completion {
     /// the contact's new status
     pub contact_status: ContactStatus,
     /// the contact is finished and no other contact of its campaign is open (queued,
-    /// locked, dialing, sending, sent): the campaign can complete (SPEC §8). Two
+    /// locked, dialing, sending, sent): the campaign can complete (product §8). Two
     /// completions racing for a campaign's last two contacts may both see the other still
     /// open (within one [`Store::complete_attempts`] batch they do not); the campaign's
     /// idle tick completes it then.
@@ -205,7 +205,7 @@ pub struct Completion {
 }
 
 impl Store {
-    /// Ends attempt `id` with `outcome` exactly once (SPEC §5.7): the first completion (by
+    /// Ends attempt `id` with `outcome` exactly once (product §5.7): the first completion (by
     /// webhook, timeout or originate failure) wins and resolves the contact by the outcome
     /// table with the campaign's retry policy; later ones return `None` and change nothing.
     /// If the campaign was cancelled meanwhile, a retry becomes `cancelled`. One completion of
@@ -224,7 +224,7 @@ impl Store {
         results.pop().unwrap_or(Ok(None))
     }
 
-    /// Ends a batch of attempts (SPEC §5.7), each `(attempt, outcome, time it ended)`, as
+    /// Ends a batch of attempts (product §5.7), each `(attempt, outcome, time it ended)`, as
     /// [`Store::complete_attempt`] ends one — in two statements for the whole batch, so many
     /// calls ending at once share the round trips and the commit (the dialer gathers them,
     /// `dialer.write_gather_ms`). Returns one result per item, in order.
@@ -235,7 +235,7 @@ impl Store {
     /// waits for the commit: a retry in a campaign cancelled at that moment becomes
     /// `cancelled`, never `queued`), then one statement that ends each attempt only if it
     /// is still open (the compare-and-set), writes its caller ID's `did_health_events` row
-    /// (SPEC §7: exactly one per attempt with a DID, so no outcome can be lost between the
+    /// (product §7: exactly one per attempt with a DID, so no outcome can be lost between the
     /// completion and the health worker; its caller ID and attempt are copied from the
     /// attempt row, hence no foreign keys of its own — migration `20261121000004`) and
     /// resolves its contact with it, atomically. The same statement tells whether the

@@ -1,4 +1,4 @@
-//! The dispatch cycle's statements (SPEC §4, §5 "Dispatch cycle"): its advisory lock, the
+//! The dispatch cycle's statements (product §4, §5 "Dispatch cycle"): its advisory lock, the
 //! stale-lock sweep, the loads (active contacts per organization and campaign), the due
 //! candidates and the admission row locks.
 
@@ -36,7 +36,7 @@ pub async fn try_dispatch_lock(conn: &mut PgConnection) -> Result<bool> {
 /// — its channel holder id is `contact:<id>:<attempt_count>`.
 pub type HolderRef = (ContactId, i32, String);
 
-/// Returns contacts `locked` since before `stale_before` to `queued` (SPEC §5 step 1).
+/// Returns contacts `locked` since before `stale_before` to `queued` (product §5 step 1).
 /// Returns them so their channels can be released.
 ///
 /// Errors: database failures.
@@ -60,7 +60,7 @@ pub async fn sweep_stale_locks(
         .collect())
 }
 
-/// An organization's limit and active calls (contacts locked or dialing; SPEC §4).
+/// An organization's limit and active calls (contacts locked or dialing; product §4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct OrgLoad {
     /// organization
@@ -71,7 +71,7 @@ pub struct OrgLoad {
     pub active: i64,
 }
 
-/// What a dispatch cycle reads of the contacts that hold capacity (SPEC §4: active =
+/// What a dispatch cycle reads of the contacts that hold capacity (product §4: active =
 /// `locked` or `dialing`), in one statement: every organization's limit and active count,
 /// each campaign's admitted and in-call counts, and the oldest admission.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
@@ -80,7 +80,7 @@ pub struct Loads {
     pub orgs: Vec<OrgLoad>,
     /// per campaign with active contacts: `(campaign, locked, dialing)`
     pub campaigns: Vec<(CampaignId, i64, i64)>,
-    /// the earliest `locked_at` of any `locked` contact: a stale-lock sweep (SPEC §5 step 1)
+    /// the earliest `locked_at` of any `locked` contact: a stale-lock sweep (product §5 step 1)
     /// has work only when this is older than the threshold
     pub oldest_lock: Option<DateTime<Utc>>,
 }
@@ -154,7 +154,7 @@ fn candidate(r: CandidateRow) -> Candidate {
     }
 }
 
-/// Fetches due contacts (SPEC §5 step 4): for each `(campaign, need)` at most `need` queued
+/// Fetches due contacts (product §5 step 4): for each `(campaign, need)` at most `need` queued
 /// contacts of that campaign due at `now` whose zone key is among the campaign's `eligible`
 /// zones, earliest due first; plus at most `direct_limit` due direct calls (no campaign),
 /// which bypass windows. Takes no row locks: a cycle locks only the contacts its allocation

@@ -1,4 +1,4 @@
-//! The dialing hot path (SPEC §4, §5), by stage:
+//! The dialing hot path (product §4, §5), by stage:
 //!
 //! | module | stage |
 //! |---|---|

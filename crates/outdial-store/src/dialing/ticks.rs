@@ -1,4 +1,4 @@
-//! A tick's reads and its writes that end an admission without a call (SPEC §5 "One
+//! A tick's reads and its writes that end an admission without a call (product §5 "One
 //! attempt"): the next admitted contact with what its checks need, a direct call's contact,
 //! and the compare-and-set endings (ended, re-queued).
 
@@ -16,7 +16,7 @@ use crate::contacts::{CONTACT_COLUMNS, Contact, ContactRow};
 pub struct Claimed {
     /// the contact
     pub contact: Contact,
-    /// whether one of its numbers is on its organization's suppression list (SPEC §5.1)
+    /// whether one of its numbers is on its organization's suppression list (product §5.1)
     pub suppressed: bool,
 }
 
@@ -51,7 +51,7 @@ pub struct NextAdmitted {
     pub campaign_version: i64,
     /// the DIDs of the contact's organization that could place the call (state `active` or
     /// `warming`, by id, as [`crate::dids::usable_dids`] returns them): the caller ID is
-    /// chosen among them (SPEC §5.5)
+    /// chosen among them (product §5.5)
     pub org_dids: Vec<crate::dids::Did>,
 }
 
@@ -71,7 +71,7 @@ struct NextAdmittedRow {
 /// sixth session). A read without row locks: the attempt is recorded by
 /// [`start_admitted`], whose compare-and-set on `locked` makes a concurrent change (sweep,
 /// pause, cancel) win over it. `None` when none is admitted or the campaign is not dialing.
-/// SPEC §5 "Campaign pacing": one admitted contact per tick.
+/// product §5 "Campaign pacing": one admitted contact per tick.
 ///
 /// Errors: database failures, a stored contact or DID that does not parse.
 pub async fn next_admitted(
@@ -112,7 +112,7 @@ pub async fn next_admitted(
     .transpose()
 }
 
-/// Contact `id` if it is admitted (`locked`): a direct call (SPEC §5, `POST /api/calls`)
+/// Contact `id` if it is admitted (`locked`): a direct call (product §5, `POST /api/calls`)
 /// about to start. `None` otherwise (already started, or no longer admitted).
 ///
 /// Errors: database failures.
@@ -129,7 +129,7 @@ pub async fn admitted_contact(conn: &mut PgConnection, id: ContactId) -> Result<
 
 /// Ends `contact` without a call: status `to` (`cancelled`, `exhausted`, `failed`) with
 /// `reason` — only if it is still in status `from` (`locked` for a voice contact about to
-/// be started, `sending` for a claimed SMS prospect; SPEC §5 steps 1 and 4, §6). Returns
+/// be started, `sending` for a claimed SMS prospect; product §5 steps 1 and 4, §6). Returns
 /// whether it was.
 ///
 /// Errors: database failures.
@@ -159,7 +159,7 @@ pub async fn end_contact(
 }
 
 /// Puts admitted (`locked`) `contact` back to `queued`, due at `retry_after`, without
-/// using up an attempt (outside its window, no channel, no caller ID: SPEC §5 steps 2, 3,
+/// using up an attempt (outside its window, no channel, no caller ID: product §5 steps 2, 3,
 /// 5). Returns whether it was still admitted.
 ///
 /// Errors: database failures.
