@@ -53,21 +53,21 @@ pub struct InProcess {
     pub clock: ManualClock,
     /// the services every component shares
     pub svc: Services,
-    /// the dialer
+    /// the dialer both dialer workers run (REST carrier on the simulator)
     pub dialer: Arc<Dialer>,
-    /// `campaign-dialer` worker
+    /// `campaign-dialer` worker (ticks, starts, originates, callbacks, timeouts)
     pub dialer_worker: Worker<DialerJob, Dialer>,
     /// `campaign-dispatch` worker (dispatch cycle, maintenance, DID lifecycle)
     pub dispatch_worker: Worker<DialerJob, Dialer>,
-    /// `campaign-health` worker
+    /// `campaign-health` worker (DID re-scores)
     pub health_worker: Worker<HealthJob, HealthScorer>,
-    /// `campaign-stats` worker
+    /// `campaign-stats` worker (stats aggregations)
     pub stats_worker: Worker<StatsJob, StatsAggregator>,
     /// the simulator's base URL
     pub sim_url: String,
     /// the API's base URL
     pub api_url: String,
-    /// HTTP client
+    /// HTTP client for the API and the simulator
     pub http: reqwest::Client,
     stop: StopOnDrop,
 }
@@ -301,7 +301,7 @@ impl InProcess {
         assert!(r.status().is_success(), "script: {}", r.status());
     }
 
-    /// The simulator's counters.
+    /// `GET /sim/stats`: the simulator's counters.
     pub async fn sim_stats(&self) -> SimStats {
         self.http
             .get(format!("{}/sim/stats", self.sim_url))

@@ -16,7 +16,7 @@ pub struct Auth {
     pub org_id: OrgId,
     /// token row id (recorded as the actor of campaign changes)
     pub token_id: i64,
-    /// its scopes
+    /// granted scopes, e.g. `campaigns:read` (product §10)
     pub scopes: Vec<String>,
 }
 

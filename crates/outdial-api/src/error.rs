@@ -27,7 +27,7 @@ pub enum ApiError {
     Conflict {
         /// human text
         message: String,
-        /// current campaign status
+        /// the status the campaign is in, which refused the command
         current_status: String,
     },
     /// 400 `bad_request`: unreadable input (not JSON, not a form, missing parameter).

@@ -44,7 +44,7 @@ pub struct AppState {
     pub planner: std::sync::Arc<Planner>,
 }
 
-/// The API's routes.
+/// Every route of product §10 (with `/healthz`), sharing `svc` and one dispatch planner.
 pub fn router(svc: Services) -> Router {
     let planner = std::sync::Arc::new(Planner::new(svc.clone()));
     Router::new()

@@ -72,7 +72,6 @@ pub(crate) async fn put_concurrency(
 pub(crate) struct CallBody {
     /// numbers to try in order (any notation)
     phone_numbers: Vec<String>,
-    /// display name
     #[serde(default)]
     name: Option<String>,
 }

@@ -29,7 +29,7 @@ pub enum CallOutcome {
 }
 
 impl CallOutcome {
-    /// Every call outcome.
+    /// Every call outcome, in declaration order (each a name `mix` can weight).
     pub const ALL: [Self; 8] = [
         Self::Human,
         Self::HumanHangup,
@@ -84,7 +84,7 @@ pub enum SmsOutcome {
 }
 
 impl SmsOutcome {
-    /// Every message outcome.
+    /// Every message outcome, in declaration order (each a name `sms_mix` can weight).
     pub const ALL: [Self; 3] = [Self::Delivered, Self::Undelivered, Self::Failed];
 
     /// The name used in `sms_mix`, `/sim/script` and `/sim/calls`.
@@ -138,7 +138,7 @@ impl<T: Copy> Mix<T> {
         Ok(Self { entries, total })
     }
 
-    /// One weighted draw.
+    /// Draws an outcome, each with probability weight / total.
     pub(crate) fn draw(&self, rng: &mut impl Rng) -> T {
         let mut point = rng.random::<f64>() * self.total;
         for &(outcome, weight) in &self.entries {

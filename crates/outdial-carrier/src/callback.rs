@@ -20,7 +20,7 @@ pub enum CallbackError {
     Invalid {
         /// The parameter name, e.g. `"CallDuration"`.
         field: &'static str,
-        /// The value received.
+        /// The raw text received for it.
         value: String,
     },
 }

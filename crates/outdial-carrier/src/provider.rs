@@ -47,7 +47,7 @@ pub struct SendSmsRequest {
     pub to: String,
     /// Sending DID, E.164.
     pub from: String,
-    /// Message text.
+    /// The SMS text, sent as the `Body` parameter.
     pub body: String,
     /// URL the carrier `POST`s signed `MessageStatus` callbacks to.
     pub status_callback: String,

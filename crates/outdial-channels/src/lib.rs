@@ -78,9 +78,9 @@ impl Default for ChannelConfig {
 /// One pool's state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PoolStatus {
-    /// Pool name.
+    /// Name, a key of [`ChannelConfig::pools`] (e.g. `campaign`).
     pub pool: String,
-    /// Configured maximum.
+    /// Most channels held at once (`channels.pools.<name>`).
     pub max: u32,
     /// `GET channels:<pool>`.
     pub count: i64,
@@ -154,7 +154,7 @@ impl Channels {
         }
     }
 
-    /// The configuration.
+    /// The pool sizes and lease timing it was built with.
     pub fn config(&self) -> &ChannelConfig {
         &self.cfg
     }

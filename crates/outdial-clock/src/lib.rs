@@ -37,7 +37,7 @@ pub fn ms_to_datetime(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
 }
 
-/// The wall clock.
+/// The operating system's clock (`Utc::now`), as production reads it.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
 

@@ -26,9 +26,9 @@ use crate::ControlError;
 /// One organization in a cycle.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct OrgPlan {
-    /// organization
+    /// the organization (allocation ties go to the lower id, product §4)
     pub org_id: OrgId,
-    /// its concurrency_limit
+    /// its `concurrency_limit`: the proportional weight and cap on active calls
     pub limit: u32,
     /// contacts locked or dialing at the start of the cycle
     pub active: u32,
@@ -36,7 +36,7 @@ pub struct OrgPlan {
     pub room: u32,
     /// due contacts it could start (capped by its campaigns' pace)
     pub demand: u32,
-    /// slots allocated to it
+    /// slots the water-filling allocation gave it (product §4)
     pub allocated: u32,
     /// contacts actually admitted (less than allocated when a channel pool was full)
     pub admitted: u32,
@@ -45,19 +45,19 @@ pub struct OrgPlan {
 /// One dialing voice campaign in a cycle.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CampaignPlan {
-    /// campaign
+    /// the campaign; its tick is woken when the cycle admits for it
     pub campaign_id: CampaignId,
-    /// organization
+    /// the organization whose allocation its admissions use
     pub org_id: OrgId,
-    /// priority
+    /// higher is admitted first within the organization (product §5 step 4)
     pub priority: i32,
-    /// pace
+    /// ticks (call starts) per second, (0, 1000]; sets `need`
     pub calls_per_second: f64,
-    /// its SIP channel pool
+    /// pool its admitted contacts take a channel from (default `campaign`)
     pub sip_pool: String,
     /// admitted, waiting for a tick
     pub locked: i64,
-    /// in a call
+    /// contacts `dialing`: in a call, holding a channel
     pub dialing: i64,
     /// contacts it could take this cycle (`⌈cps × lookahead⌉ − locked`)
     pub need: i32,
@@ -610,13 +610,13 @@ pub struct CampaignExplain {
 /// The answer of [`Planner::explain`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Explain {
-    /// when
+    /// the instant it was computed for (injected clock)
     pub at: DateTime<Utc>,
-    /// global concurrency limit
+    /// `dialer.global_concurrency_limit` (default 50)
     pub global_limit: u32,
     /// contacts locked or dialing, all organizations
     pub active_total: i64,
-    /// free global slots
+    /// `global_limit − active_total`, at least 0
     pub free: u32,
     /// `(pool, max, in use)`
     pub pools: Vec<(String, u32, i64)>,

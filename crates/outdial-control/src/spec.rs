@@ -10,7 +10,7 @@ use outdial_domain::campaign::Channel;
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CampaignSpec {
-    /// display name
+    /// shown in lists; required, need not be unique
     pub name: String,
     /// `voice` (default) or `sms`
     #[serde(default)]

@@ -43,11 +43,11 @@ use crate::Dialer;
 pub struct DispatchReport {
     /// false when another cycle held the lock
     pub ran: bool,
-    /// when
+    /// the cycle's `now`; `None` when it did not run
     pub at: Option<DateTime<Utc>>,
     /// stale locks returned to queued
     pub swept: usize,
-    /// global concurrency limit
+    /// `dialer.global_concurrency_limit` (default 50)
     pub global_limit: u32,
     /// contacts locked or dialing, all organizations
     pub active_total: i64,

@@ -112,7 +112,7 @@ impl Dialer {
         ))
     }
 
-    /// The services.
+    /// The connections, configuration and clock this dialer runs on.
     pub fn services(&self) -> &Services {
         &self.svc
     }

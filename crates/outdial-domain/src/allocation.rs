@@ -16,7 +16,7 @@ use crate::ids::OrgId;
 /// One organization's input to an allocation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrgDemand {
-    /// The organization.
+    /// The organization; leftover slots tie-break to the lower id.
     pub org_id: OrgId,
     /// Its `concurrency_limit` (the proportional weight and the cap on active calls).
     pub limit: u32,

@@ -185,11 +185,11 @@ pub fn within_ramp(
 /// A DID as selection sees it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DidCandidate {
-    /// The DID.
+    /// Its row id; the lower id wins when all else ties (product §5.5).
     pub id: DidId,
-    /// Its number.
+    /// Its E.164 number; a matching NANP area code is preferred (local presence).
     pub e164: E164,
-    /// Lifecycle state.
+    /// Lifecycle state; only `active` and `warming` DIDs can be chosen.
     pub state: DidState,
     /// Current health score in `[0, 1]`.
     pub score: f64,

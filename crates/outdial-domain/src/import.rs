@@ -26,7 +26,7 @@ use crate::phone::{E164, number_timezone_key};
 pub struct ContactRow {
     /// the uploader's id
     pub external_id: Option<String>,
-    /// display name
+    /// the CSV `name` column, if present
     pub name: Option<String>,
     /// numbers in dialing order (at least one)
     pub phone_numbers: Vec<E164>,

@@ -110,7 +110,7 @@ pub struct DripFacts {
     pub any_zone_open: bool,
     /// the tick's planned (due) time, ms
     pub planned_ms: i64,
-    /// now, ms
+    /// the injected clock's now, ms since the epoch
     pub now_ms: i64,
     /// the per-DID gap between two texts, ms (`dialer.sms_gap_ms`, 15 min)
     pub gap_ms: i64,

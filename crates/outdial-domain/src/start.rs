@@ -54,7 +54,7 @@ pub struct StartFacts<'a> {
     pub dids: &'a [DidCandidate],
     /// lowest usable caller-ID score (`dialer.did_score_threshold`)
     pub threshold: f64,
-    /// now
+    /// the injected clock's now: windows and warming ramps are judged at it
     pub now: DateTime<Utc>,
     /// random delay added to a window opening, so openings do not burst
     pub jitter: Duration,
@@ -88,9 +88,9 @@ pub enum StartDecision {
         number_index: usize,
         /// the number to dial
         to: E164,
-        /// the caller ID
+        /// the chosen caller ID (product §5.5)
         did: DidId,
-        /// its number
+        /// the caller ID's number, sent as `From`
         from: E164,
     },
 }

@@ -31,7 +31,7 @@ impl std::fmt::Debug for Secret {
 }
 
 impl Secret {
-    /// The secret value.
+    /// The secret in clear text (`Debug` prints `Secret(***)`); never log it.
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -43,13 +43,13 @@ impl Secret {
 pub struct Config {
     /// Redis connection and key prefix.
     pub redis: RedisConfig,
-    /// Postgres connection.
+    /// Postgres URL and pool size (`postgres.*`).
     pub postgres: PostgresConfig,
-    /// The `/metrics` server.
+    /// Listen address of `/metrics` and `/healthz` (`metrics.listen`).
     pub metrics: MetricsConfig,
-    /// The clock.
+    /// Offset of the injected clock (`clock.offset_ms`, product §3 "Time").
     pub clock: ClockConfig,
-    /// Logging.
+    /// The `tracing` filter (`log.filter`).
     pub log: LogConfig,
     /// Job queues and worker concurrency.
     pub queues: QueuesConfig,
@@ -63,11 +63,11 @@ pub struct Config {
     pub health: HealthSettings,
     /// Campaign stats (product §9).
     pub stats: StatsSettings,
-    /// HTTP API.
+    /// API listen address, public URL and SSE keep-alive (`api.*`, product §10).
     pub api: ApiSettings,
 }
 
-/// Redis.
+/// Redis URL, key prefix and pool size (`redis.*`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RedisConfig {
@@ -89,7 +89,7 @@ impl Default for RedisConfig {
     }
 }
 
-/// Postgres.
+/// Postgres URL and pool size (`postgres.*`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PostgresConfig {
@@ -108,7 +108,7 @@ impl Default for PostgresConfig {
     }
 }
 
-/// Metrics.
+/// Where `/metrics` and `/healthz` are served (`metrics.*`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsConfig {
@@ -134,7 +134,7 @@ pub struct ClockConfig {
     pub offset_ms: i64,
 }
 
-/// Logging.
+/// Log verbosity (`log.*`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
@@ -276,7 +276,7 @@ impl Default for DialerSettings {
 pub struct CarrierConfig {
     /// Base URL, e.g. `https://api.twilio.com` or the simulator's `http://127.0.0.1:7070`.
     pub base_url: String,
-    /// Account SID.
+    /// Account SID (`AC…`): the account in REST paths and the basic-auth user.
     pub account_sid: String,
     /// Auth token: authenticates our requests and signs the carrier's callbacks.
     pub auth_token: Secret,
@@ -340,7 +340,7 @@ impl Default for HealthSettings {
 }
 
 impl HealthSettings {
-    /// The score thresholds.
+    /// The health bands and minimum sample, as the health action takes them (product §7).
     pub fn thresholds(&self) -> outdial_domain::health::HealthThresholds {
         outdial_domain::health::HealthThresholds {
             ok: self.ok,
@@ -350,7 +350,7 @@ impl HealthSettings {
         }
     }
 
-    /// The lifecycle timing.
+    /// Cooldown, warming length and ramp cap, as the DID lifecycle takes them.
     pub fn lifecycle(&self) -> outdial_domain::did::LifecycleConfig {
         outdial_domain::did::LifecycleConfig {
             cooldown_ms: self.cooldown_ms,
@@ -374,7 +374,7 @@ impl Default for StatsSettings {
     }
 }
 
-/// HTTP API.
+/// HTTP API settings (`api.*`, product §10).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ApiSettings {

@@ -21,7 +21,7 @@ pub mod names {
     pub const STATS_UPDATED: &str = "campaign.stats.updated";
     /// SMS handed to the carrier.
     pub const SMS_SENT: &str = "campaign.sms.sent";
-    /// SMS delivered.
+    /// SMS delivery confirmed by the final receipt.
     pub const SMS_DELIVERED: &str = "campaign.sms.delivered";
     /// SMS send refused by the carrier.
     pub const SMS_FAILED: &str = "campaign.sms.failed";
@@ -39,7 +39,7 @@ pub mod names {
     pub const CAMPAIGN_STATUS: &str = "campaign.status.changed";
 }
 
-/// One event.
+/// One event as published: JSON `{type, org_id, …ids, at, data}` (product §9).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
     /// Event name, e.g. `campaign.call.initiated` (see [`names`]).
@@ -81,7 +81,7 @@ impl Event {
         }
     }
 
-    /// With a campaign id.
+    /// With a campaign id: published on `campaign:<id>`.
     pub fn campaign(mut self, id: CampaignId) -> Self {
         self.campaign_id = Some(id);
         self
@@ -93,25 +93,25 @@ impl Event {
         self
     }
 
-    /// With a contact id.
+    /// With a contact id (in the payload only; it has no channel).
     pub fn contact(mut self, id: ContactId) -> Self {
         self.contact_id = Some(id);
         self
     }
 
-    /// With an attempt id.
+    /// With an attempt id (in the payload only; it has no channel).
     pub fn attempt(mut self, id: AttemptId) -> Self {
         self.attempt_id = Some(id);
         self
     }
 
-    /// With a DID id.
+    /// With a DID id: also published on `did:<id>`.
     pub fn did(mut self, id: DidId) -> Self {
         self.did_id = Some(id);
         self
     }
 
-    /// With event data.
+    /// With `data`, the event-specific JSON object (product §9 table).
     pub fn data(mut self, data: serde_json::Value) -> Self {
         self.data = data;
         self
@@ -152,7 +152,7 @@ impl Events {
         }
     }
 
-    /// The channel prefix.
+    /// Prefix of every channel it publishes on (`redis.prefix`).
     pub fn prefix(&self) -> &str {
         &self.prefix
     }

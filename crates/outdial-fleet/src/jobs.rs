@@ -36,7 +36,7 @@ pub enum DialerJob {
     /// One pacing tick of a voice campaign: starts one admitted contact. Id
     /// `tick:<campaign>`; re-enqueues itself every `1000 / cps` ms.
     VoiceTick {
-        /// the campaign
+        /// the voice campaign it paces (`tick:<campaign>`)
         campaign_id: CampaignId,
         /// the tick's planned time in µs since the epoch (the due time rounds it up to ms);
         /// `None` for a first or re-started tick
@@ -46,28 +46,28 @@ pub enum DialerJob {
     /// One SMS drip tick (product §6): claims one prospect and one free DID and records the
     /// message. Id `sms-tick:<campaign>`; re-enqueues itself every `gap / usable DIDs` ms.
     SmsTick {
-        /// the campaign
+        /// the SMS campaign it drips for (`sms-tick:<campaign>`)
         campaign_id: CampaignId,
     },
     /// Hands a recorded message to the carrier. Id `sms-send:<contact>`.
     SmsSend {
-        /// the prospect
+        /// the prospect whose recorded message it sends
         contact_id: ContactId,
     },
     /// Ends a message with no final delivery status after the delivery timeout as `failed`
     /// (disposition `timeout`). Id `sms-timeout:<contact>`.
     SmsTimeout {
-        /// the prospect
+        /// the prospect whose message has no final status yet
         contact_id: ContactId,
     },
     /// Starts an admitted direct call (no campaign, no pacing). Id `start:<contact>`.
     StartContact {
-        /// the contact
+        /// the admitted (`locked`) direct-call contact
         contact_id: ContactId,
     },
     /// Calls the carrier for a recorded attempt. Id `originate:<attempt>`.
     Originate {
-        /// the attempt
+        /// the recorded attempt, moved `pending → originating` before the call
         attempt_id: AttemptId,
     },
     /// A verified carrier status callback. Id `status:<attempt>:<call_status>` so a
@@ -102,7 +102,7 @@ pub enum DialerJob {
     },
     /// The durable completion timeout of an attempt (product §5.7). Id `timeout:<attempt>`.
     CallTimeout {
-        /// the attempt
+        /// the attempt to end as `timeout` unless already completed
         attempt_id: AttemptId,
     },
     /// Renews channel leases of live calls and reconciles Redis with Postgres. Id
@@ -173,7 +173,7 @@ pub enum HealthJob {
     /// a spam flag). Id `rescore:<did>`: requests made while one is pending are absorbed by
     /// it, so a busy DID is scored once per `rescore_delay_ms`, not once per call.
     Rescore {
-        /// the DID
+        /// the DID to re-score over its last 50 scored calls
         did_id: outdial_domain::DidId,
     },
 }
@@ -203,7 +203,7 @@ pub enum StatsJob {
     /// Aggregate a campaign and publish `campaign.stats.updated`. Id `stats:<campaign>`: while
     /// one is pending, further requests are absorbed, which throttles publishing.
     Aggregate {
-        /// the campaign
+        /// the campaign to aggregate; published on its `campaign:<id>` channel
         campaign_id: CampaignId,
     },
 }

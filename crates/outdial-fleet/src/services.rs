@@ -18,27 +18,27 @@ use outdial_worker::WorkerConfig;
 /// Everything a worker or the API talks to. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Services {
-    /// The configuration.
+    /// Fleet settings, from `OUTDIAL_<SECTION>__<KEY>` variables.
     pub config: Arc<Config>,
-    /// Postgres.
+    /// Postgres: the source of truth (product §3).
     pub store: Store,
     /// Redis connection pool.
     pub redis: outdial_queue::pool::Pool,
     /// Redis client for dedicated connections (pub/sub).
     pub redis_client: redis::Client,
-    /// The clock.
+    /// Source of every "now" (product §3 "Time"); a manual clock in tests.
     pub clock: Arc<dyn Clock>,
-    /// Event publisher.
+    /// Publishes events on Redis pub/sub, best effort (product §9).
     pub events: Events,
     /// SIP channel semaphore.
     pub channels: Channels,
-    /// `campaign-dialer`.
+    /// `campaign-dialer`: voice and SMS ticks, starts, originates, callbacks, timeouts.
     pub dialer_queue: Queue<DialerJob>,
     /// `campaign-dispatch`: the dialer's fleet-wide singleton jobs.
     pub dispatch_queue: Queue<DialerJob>,
-    /// `campaign-health`.
+    /// `campaign-health`: DID re-scores (product §7).
     pub health_queue: Queue<HealthJob>,
-    /// `campaign-stats`.
+    /// `campaign-stats`: throttled stats aggregations (product §9).
     pub stats_queue: Queue<StatsJob>,
 }
 

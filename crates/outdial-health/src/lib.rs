@@ -47,9 +47,9 @@ pub struct HealthScorer {
 /// What one scoring did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scored {
-    /// the DID
+    /// the re-scored DID
     pub did_id: DidId,
-    /// its new score
+    /// its new score in `[0, 1]`, stored as `health_score`
     pub score: f64,
     /// the action the score called for
     pub action: HealthAction,

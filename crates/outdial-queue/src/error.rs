@@ -1,4 +1,4 @@
-//! Queue errors.
+//! [`QueueError`]: what can fail talking to a queue, down to a refused eviction policy.
 
 /// What can go wrong talking to the queue.
 #[derive(Debug, thiserror::Error)]
@@ -12,7 +12,7 @@ pub enum QueueError {
     /// A job payload could not be encoded as MessagePack.
     #[error("encoding job {id}: {source}")]
     Encode {
-        /// job id
+        /// id of the job being enqueued
         id: String,
         /// the encoder's error
         source: rmp_serde::encode::Error,
@@ -20,7 +20,7 @@ pub enum QueueError {
     /// A script returned something other than what its header documents.
     #[error("unexpected reply from {script}: {detail}")]
     Protocol {
-        /// which script
+        /// name of the Lua script that replied
         script: &'static str,
         /// what was wrong
         detail: String,

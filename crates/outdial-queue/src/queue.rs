@@ -26,7 +26,7 @@ pub struct Envelope<J> {
     pub id: String,
     /// [`Job::kind`] of the payload.
     pub kind: String,
-    /// The payload.
+    /// The job itself, MessagePack-encoded with the envelope.
     pub payload: J,
     /// 0 for the first run; +1 for each retry after a failure.
     pub attempt: u32,
@@ -53,7 +53,7 @@ pub enum Dedup {
 pub struct NewJob<J> {
     /// Explicit id for deduplication; `None` gets a random 128-bit id.
     pub id: Option<String>,
-    /// The payload.
+    /// The job to run.
     pub payload: J,
     /// Due time, ms since the epoch; it is never handed out earlier.
     pub due_ms: i64,
@@ -79,7 +79,7 @@ impl<J> NewJob<J> {
         self
     }
 
-    /// With [`Dedup::KeepEarliest`].
+    /// With [`Dedup::KeepEarliest`]: a scheduled job with the same id moves up to this due time.
     pub fn keep_earliest(mut self) -> Self {
         self.dedup = Dedup::KeepEarliest;
         self
@@ -131,7 +131,7 @@ pub enum Settle<J> {
     /// Done: delete it, enqueue `successors` and withdraw the jobs `withdraw` in the same
     /// atomic step.
     Ack {
-        /// job id
+        /// [`Envelope::id`] of the leased job
         id: String,
         /// lease token from [`Reserved::lease`]
         lease: i64,
@@ -144,7 +144,7 @@ pub enum Settle<J> {
     },
     /// Failed: store `envelope` (with its attempt incremented) and run it again at `due_ms`.
     Retry {
-        /// lease token
+        /// fencing token from [`Reserved::lease`]
         lease: i64,
         /// the envelope to store
         envelope: Envelope<J>,
@@ -153,18 +153,18 @@ pub enum Settle<J> {
     },
     /// Failed for good: move to the dead-letter set with `error`.
     DeadLetter {
-        /// job id
+        /// [`Envelope::id`] of the leased job
         id: String,
-        /// lease token
+        /// fencing token from [`Reserved::lease`]
         lease: i64,
-        /// why
+        /// why, kept with the dead letter (`outdialctl queues --dead`)
         error: String,
     },
     /// Not processed (shutdown): back to waiting now, not counted as a stall.
     HandBack {
-        /// job id
+        /// [`Envelope::id`] of the leased job
         id: String,
-        /// lease token
+        /// fencing token from [`Reserved::lease`]
         lease: i64,
     },
 }
@@ -187,11 +187,11 @@ pub struct QueueCounts {
 /// A dead-lettered job.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DeadLetter {
-    /// job id
+    /// [`Envelope::id`] of the dead job
     pub id: String,
     /// when it died, ms
     pub failed_ms: i64,
-    /// why
+    /// the error it was dead-lettered with
     pub error: String,
     /// its kind, if the envelope decodes
     pub kind: Option<String>,
@@ -199,7 +199,7 @@ pub struct DeadLetter {
     pub attempt: Option<u32>,
 }
 
-/// Queue settings.
+/// What a queue is opened with: name, key prefix, lease and stall limit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueConfig {
     /// Queue name, e.g. `campaign-dialer`.
@@ -355,7 +355,7 @@ impl<J: Job> Queue<J> {
         }
     }
 
-    /// The queue name.
+    /// Its name, e.g. `campaign-dialer` (keys `bull:{<name>}:…`).
     pub fn name(&self) -> &str {
         &self.inner.cfg.name
     }
@@ -365,7 +365,7 @@ impl<J: Job> Queue<J> {
         &self.inner.keys
     }
 
-    /// The queue's settings.
+    /// The settings it was opened with: name, prefix, lease and stall limit.
     pub fn config(&self) -> &QueueConfig {
         &self.inner.cfg
     }

@@ -28,13 +28,13 @@ use serde::{Deserialize, Serialize};
 /// A campaign's aggregate (the body of `campaign.stats.updated`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CampaignStats {
-    /// campaign
+    /// the campaign aggregated; published on its `campaign:<id>` channel
     pub campaign_id: CampaignId,
-    /// campaign status
+    /// its status text, e.g. `dialing` (product §8)
     pub status: String,
     /// contacts in all
     pub contacts: i64,
-    /// contacts by status
+    /// contact counts keyed by status text, e.g. `queued`
     pub by_status: BTreeMap<String, i64>,
     /// contacts by last disposition (or status reason for contacts never called)
     pub by_disposition: BTreeMap<String, i64>,
@@ -42,7 +42,7 @@ pub struct CampaignStats {
     pub terminal: i64,
     /// attempts started
     pub attempts: i64,
-    /// attempts in progress
+    /// attempts not yet completed (no final callback or timeout yet)
     pub in_flight: i64,
     /// answered / completed attempts
     pub answer_rate: f64,

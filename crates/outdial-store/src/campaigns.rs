@@ -13,11 +13,11 @@ use crate::{Result, Store, StoreError, corrupt};
 /// A campaign as the dialer uses it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Campaign {
-    /// id
+    /// row id; `campaign:<id>` is its event channel (product §9)
     pub id: CampaignId,
-    /// owning organization
+    /// the organization that owns it; only its tokens see it (product §10)
     pub org_id: OrgId,
-    /// display name
+    /// name given at creation; need not be unique
     pub name: String,
     /// voice or SMS
     pub channel: Channel,
@@ -37,9 +37,9 @@ pub struct Campaign {
     pub caller_ids: Vec<E164>,
     /// SIP channel pool its calls use
     pub sip_pool: String,
-    /// SMS text
+    /// the body texted to every prospect; `None` for voice
     pub message_body: Option<String>,
-    /// created
+    /// when it was created (injected clock)
     pub created_at: DateTime<Utc>,
     /// first started
     pub started_at: Option<DateTime<Utc>>,
@@ -50,9 +50,9 @@ pub struct Campaign {
 /// Settings of a campaign to create; [`NewCampaign::voice`] gives product §12 defaults.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewCampaign {
-    /// owning organization
+    /// the organization it will belong to
     pub org_id: OrgId,
-    /// display name
+    /// shown in lists; need not be unique
     pub name: String,
     /// voice or SMS
     pub channel: Channel,
@@ -60,7 +60,7 @@ pub struct NewCampaign {
     pub priority: i32,
     /// call starts per second, (0, 1000]
     pub calls_per_second: f64,
-    /// retry settings
+    /// attempts per number, retry delay, voicemail and busy handling
     pub retry: RetryPolicy,
     /// calling window (clip it with [`CallingWindow::narrowed`] first)
     pub window: CallingWindow,
@@ -68,9 +68,9 @@ pub struct NewCampaign {
     pub timezone: String,
     /// allowed caller IDs; empty = any of the organization's
     pub caller_ids: Vec<E164>,
-    /// SIP pool
+    /// SIP channel pool its calls take (default `campaign`)
     pub sip_pool: String,
-    /// SMS text
+    /// the body to text; required for SMS, `None` for voice
     pub message_body: Option<String>,
 }
 
@@ -198,13 +198,13 @@ pub struct TransitionRecord {
     pub from_status: String,
     /// status after
     pub to_status: String,
-    /// the command
+    /// what was asked: `start`, `pause`, `resume`, `cancel` or `complete`
     pub command: String,
     /// who: `api:token:<id>`, `cli`, `dialer`, …
     pub actor: String,
     /// why, when given
     pub reason: Option<String>,
-    /// when
+    /// when it was recorded (injected clock)
     pub at: DateTime<Utc>,
 }
 
@@ -426,7 +426,7 @@ impl Store {
 /// version and the contact time-zone keys it has.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CampaignHead {
-    /// campaign
+    /// the campaign, key of the cycle's settings cache
     pub id: CampaignId,
     /// The campaign row's version: Postgres' `xmin`, the transaction that wrote the current
     /// row. Every change to the row (status, pace, window, caller IDs, …) writes a new row

@@ -8,18 +8,18 @@ use serde::Serialize;
 
 use crate::{Result, Store, StoreError, corrupt};
 
-/// A contact (prospect).
+/// A contact (prospect): the person a campaign calls or texts, and its progress.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Contact {
-    /// id
+    /// row id; its channel holder is `contact:<id>:<attempt_count>` (product §4)
     pub id: ContactId,
-    /// organization
+    /// organization: its suppression list, caller IDs and limits apply
     pub org_id: OrgId,
     /// campaign; `None` for a direct API call
     pub campaign_id: Option<CampaignId>,
     /// caller's own id for the contact
     pub external_id: Option<String>,
-    /// display name
+    /// the CSV `name` or the direct call's `name`, if given
     pub name: Option<String>,
     /// numbers in dialing order
     pub phone_numbers: Vec<E164>,
@@ -29,7 +29,7 @@ pub struct Contact {
     /// the time-zone key of the number the next attempt dials (kept in step with
     /// `attempt_count` by the completion); the dispatch cycle filters on it
     pub timezone: String,
-    /// status
+    /// where it is in its life: `queued`, `locked`, `dialing`, … ([`ContactStatus`])
     pub status: ContactStatus,
     /// last attempt's disposition (call or text)
     pub disposition: Option<Disposition>,
@@ -41,7 +41,7 @@ pub struct Contact {
     pub retry_after: DateTime<Utc>,
     /// when it was admitted by a dispatch cycle
     pub locked_at: Option<DateTime<Utc>>,
-    /// SIP channel pool
+    /// pool its calls take a channel from: the campaign's, or `api` for a direct call
     pub sip_pool: String,
 }
 

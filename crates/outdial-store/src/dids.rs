@@ -14,16 +14,16 @@ use sqlx::PgConnection;
 
 use crate::{ASYNC_COMMIT, Result, Store, StoreError, corrupt};
 
-/// A caller ID.
+/// A caller ID (DID) row: its number, lifecycle state, health and last use.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Did {
-    /// id
+    /// row id; `did:<id>` is its event channel (product §9)
     pub id: DidId,
-    /// organization
+    /// the organization whose campaigns may call and text from it
     pub org_id: OrgId,
-    /// its number
+    /// the number it calls from, E.164 (unique across organizations)
     pub e164: E164,
-    /// lifecycle state
+    /// `warming`, `active`, `cooling` or `burned` (product §7)
     pub state: DidState,
     /// health score in [0, 1]
     pub health_score: f64,
@@ -33,9 +33,9 @@ pub struct Did {
     pub scored_calls: u32,
     /// only calls from here on are scored
     pub scored_since: Option<DateTime<Utc>>,
-    /// last call placed
+    /// when it last placed a call: least recently used first (product §5.5)
     pub last_call_at: Option<DateTime<Utc>>,
-    /// last SMS sent
+    /// when it last sent a text: the per-DID gap counts from it (product §6)
     pub last_sms_at: Option<DateTime<Utc>>,
     /// end of the current cooldown
     pub cooldown_until: Option<DateTime<Utc>>,
@@ -43,7 +43,7 @@ pub struct Did {
     pub warming_until: Option<DateTime<Utc>>,
     /// calls taken while warming
     pub warming_calls: u32,
-    /// last state change
+    /// when `state` last changed; `None` if it never did
     pub state_changed_at: Option<DateTime<Utc>>,
 }
 
@@ -115,7 +115,7 @@ impl Did {
     /// Whether this DID may be used on `channel` now under `rule` (product §5.5, §6): the voice
     /// rule ([`Did::candidate`], [`DidCandidate::is_usable`]); a text is not a call, so the
     /// warming ramp (a share of calls) does not bind SMS — the SMS claim's SQL
-    /// ([`usable_did_sql`]) is this rule for texts, whose per-DID gap is checked beside it.
+    /// (`usable_did_sql`) is this rule for texts, whose per-DID gap is checked beside it.
     pub fn is_usable_on(&self, channel: Channel, now: DateTime<Utc>, rule: &CallerIdRule) -> bool {
         let mut c = self.candidate(now, rule);
         if channel == Channel::Sms {
@@ -475,7 +475,7 @@ async fn apply_transition(
 }
 
 /// How many caller IDs each organization could call with at `now` under `rule` (product §5.5):
-/// the SQL prefilter ([`usable_did_sql`]) reads the candidates, the rule itself
+/// the SQL prefilter (`usable_did_sql`) reads the candidates, the rule itself
 /// ([`DidCandidate::is_usable`], warming ramp included) counts them. Organizations with
 /// none are absent.
 ///

@@ -10,7 +10,7 @@
 //!
 //! | module | tables |
 //! |---|---|
-//! | [`bench`] | synthetic data for `outdialctl bench dispatch` |
+//! | [`bench`](mod@bench) | synthetic data for `outdialctl bench dispatch` |
 //! | [`orgs`] | organizations, api_tokens, suppressions |
 //! | [`campaigns`] | campaigns, campaign_transitions, campaign_timezones |
 //! | [`contacts`] | contacts, uploads |
@@ -45,7 +45,7 @@ pub enum StoreError {
     NotFound {
         /// kind of thing
         what: &'static str,
-        /// its id
+        /// the id looked up, as text
         id: String,
     },
     /// A unique constraint refused the write (Postgres 23505).
@@ -193,7 +193,7 @@ impl Store {
         MIGRATOR.run(&self.pool).await
     }
 
-    /// The underlying pool.
+    /// The Postgres pool, for callers that run their own statements or connections.
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }

@@ -25,16 +25,16 @@ pub const KNOWN_SCOPES: &[&str] = &[
 /// Default `concurrency_limit` of an organization (product §4).
 pub const DEFAULT_CONCURRENCY_LIMIT: i32 = 10;
 
-/// An organization (tenant).
+/// An organization (tenant): owns campaigns, DIDs and tokens; its limit caps their calls.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Organization {
-    /// id
+    /// row id; `outdialctl` takes it or the name
     pub id: OrgId,
     /// unique name
     pub name: String,
     /// simultaneous calls allowed (1..=10000)
     pub concurrency_limit: i32,
-    /// creation time
+    /// when it was created (injected clock)
     pub created_at: DateTime<Utc>,
 }
 
@@ -45,7 +45,7 @@ pub struct TokenGrant {
     pub org_id: OrgId,
     /// Token row id.
     pub token_id: i64,
-    /// Its scopes.
+    /// Scopes granted to the token, e.g. `campaigns:read` (product §10).
     pub scopes: Vec<String>,
 }
 

@@ -21,26 +21,26 @@ use crate::dialing::{Claimed, ClaimedRow, SUPPRESSED, claimed};
 use crate::dids::{DID_COLUMNS, Did, DidRow};
 use crate::{Result, Store, StoreError, corrupt};
 
-/// One text message.
+/// One text message to one prospect, as recorded in `sms_messages` (product §6).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SmsMessage {
-    /// id
+    /// row id; jobs and callbacks name a message by its contact instead
     pub id: i64,
     /// the prospect (one message per prospect)
     pub contact_id: ContactId,
-    /// organization
+    /// the prospect's organization
     pub org_id: OrgId,
-    /// campaign
+    /// the SMS campaign; its events go to `campaign:<id>`
     pub campaign_id: CampaignId,
     /// sending DID
     pub did_id: DidId,
     /// sending number
     pub from_number: E164,
-    /// destination
+    /// destination: the prospect's first number
     pub to_number: E164,
-    /// text
+    /// the campaign's `message_body` when it was recorded
     pub body: String,
-    /// status
+    /// forward only: `pending → submitting → queued → sending → sent → …` (product §6)
     pub status: SmsStatus,
     /// the carrier's `MessageSid`
     pub provider_sid: Option<String>,
@@ -48,7 +48,7 @@ pub struct SmsMessage {
     pub error_code: Option<i32>,
     /// why it failed, in words
     pub error: Option<String>,
-    /// recorded
+    /// when the tick recorded it; the delivery timeout counts from it
     pub created_at: DateTime<Utc>,
     /// handed to the carrier
     pub submitted_at: Option<DateTime<Utc>>,
@@ -255,19 +255,19 @@ pub async fn unclaim_sms_prospect(conn: &mut PgConnection, contact: ContactId) -
 /// A message to record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewSms {
-    /// the prospect
+    /// the claimed prospect (one message per prospect)
     pub contact_id: ContactId,
-    /// organization
+    /// the prospect's organization
     pub org_id: OrgId,
-    /// campaign
+    /// the SMS campaign texting it
     pub campaign_id: CampaignId,
     /// the claimed DID
     pub did_id: DidId,
-    /// its number
+    /// the claimed DID's number (`From`)
     pub from_number: E164,
-    /// destination
+    /// destination: the prospect's first number
     pub to_number: E164,
-    /// text
+    /// the campaign's `message_body`
     pub body: String,
 }
 

@@ -14,7 +14,7 @@ use crate::{ASYNC_COMMIT, Result, Store, StoreError, corrupt};
 /// How many of a campaign's contacts have one status, disposition and end reason.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusCount {
-    /// their status
+    /// the status the counted contacts share
     pub status: ContactStatus,
     /// their last attempt's disposition (`None` before an attempt ended)
     pub disposition: Option<Disposition>,
@@ -110,7 +110,7 @@ pub struct AttemptFigures {
 /// [`Store::campaign_figures`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct CampaignFigures {
-    /// the campaign
+    /// its row, read in the same statement as the counts
     pub campaign: Campaign,
     /// its contacts by status, disposition and status reason, as
     /// [`Store::contact_counts`] orders them

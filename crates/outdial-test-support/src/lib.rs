@@ -21,7 +21,7 @@ use std::time::Duration;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
-/// Redis URL for tests.
+/// `OUTDIAL_TEST_REDIS_URL`, else `redis://127.0.0.1:6379`.
 pub fn redis_url() -> String {
     std::env::var("OUTDIAL_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
 }
@@ -47,7 +47,7 @@ pub struct TestRedis {
     pub client: redis::Client,
     /// The key prefix, e.g. `test-1a2b3c4d:`.
     pub prefix: String,
-    /// The Redis URL.
+    /// The URL it connected to ([`redis_url`]).
     pub url: String,
 }
 

@@ -25,7 +25,7 @@ use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
-/// Worker settings.
+/// How a worker runs jobs: concurrency, batching, retries, renewals, shutdown.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkerConfig {
     /// Handlers running at once.
@@ -87,7 +87,7 @@ impl WorkerConfig {
 /// What a handler knows about the job it runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobContext {
-    /// Job id.
+    /// Its queue id: canonical (e.g. `tick:42`) or random.
     pub id: String,
     /// 0 on the first run.
     pub attempt: u32,
@@ -217,9 +217,9 @@ pub trait Handler<J: Job>: Send + Sync + 'static {
 pub enum Outcome {
     /// A job ran.
     Processed {
-        /// job id
+        /// its queue id (e.g. `tick:42`)
         id: String,
-        /// job kind
+        /// its [`Job::kind`], e.g. `voice_tick`
         kind: String,
         /// `true` when it succeeded
         ok: bool,
@@ -322,7 +322,7 @@ impl<J: Job, H: Handler<J>> Worker<J, H> {
         }
     }
 
-    /// The queue.
+    /// The queue it reserves jobs from.
     pub fn queue(&self) -> &Queue<J> {
         &self.queue
     }

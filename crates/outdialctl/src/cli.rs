@@ -1,4 +1,4 @@
-//! Command-line arguments.
+//! `outdialctl`'s command-line arguments (clap): one type per subcommand group.
 
 use std::path::PathBuf;
 
@@ -14,7 +14,7 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Commands.
+/// The subcommands of `outdialctl` (product §11).
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Apply database migrations.
@@ -23,16 +23,16 @@ pub enum Command {
         #[arg(long)]
         create: bool,
     },
-    /// Organizations.
+    /// Organizations (tenants): create, list.
     #[command(subcommand)]
     Org(OrgCommand),
-    /// API tokens.
+    /// API bearer tokens: create one (the secret is printed once).
     #[command(subcommand)]
     Token(TokenCommand),
-    /// Caller IDs (DIDs).
+    /// Caller IDs (DIDs): add, list with state and score.
     #[command(subcommand)]
     Did(DidCommand),
-    /// Suppression (DNC) list.
+    /// Suppression (DNC) list: add numbers.
     #[command(subcommand)]
     Suppress(SuppressCommand),
     /// Import a contact CSV into a campaign (E.164 validation; malformed and duplicate rows
@@ -40,22 +40,22 @@ pub enum Command {
     Import {
         /// The CSV file (columns: phone, phone_2…phone_9, name, external_id, timezone).
         file: PathBuf,
-        /// Campaign id.
+        /// Id of the campaign to import into.
         #[arg(long)]
         campaign: i64,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
     },
-    /// Campaigns.
+    /// Campaigns: create, list, start, pause, resume, cancel, status.
     #[command(subcommand)]
     Campaign(CampaignCommand),
     /// Channel pools: live count vs holders; `--repair` drops expired holders and fixes drift.
     Channels {
-        /// Repair drift.
+        /// Drop expired holders and set each count to its live holders.
         #[arg(long)]
         repair: bool,
-        /// JSON output.
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -64,7 +64,7 @@ pub enum Command {
         /// Also list up to this many dead letters per queue.
         #[arg(long, default_value_t = 0)]
         dead: usize,
-        /// JSON output.
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -78,19 +78,19 @@ pub enum Command {
     Bench(BenchCommand),
 }
 
-/// `dispatch …`
+/// Subcommands of `outdialctl dispatch`.
 #[derive(Debug, Subcommand)]
 pub enum DispatchCommand {
     /// For the current state: each organization's limit, active calls, room, demand and
     /// allocation, and for each voice campaign why it is or is not dialing.
     Explain {
-        /// JSON output.
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
 }
 
-/// `bench …`
+/// Subcommands of `outdialctl bench`.
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
     /// Campaign pacing: one campaign at each rate in turn; achieved vs configured starts per
@@ -102,7 +102,7 @@ pub enum BenchCommand {
         /// Seconds measured per rate.
         #[arg(long, default_value_t = 60)]
         seconds: u64,
-        /// Dialer processes.
+        /// Dialer processes to run.
         #[arg(long, default_value_t = 2)]
         dialers: usize,
         /// Database to (re)create.
@@ -112,10 +112,10 @@ pub enum BenchCommand {
     /// Dispatch at scale: contacts, organizations and campaigns in Postgres; dispatch-cycle
     /// duration and the sustained attempt-start rate with an instantly answering simulator.
     Dispatch {
-        /// Contacts.
+        /// Contacts to seed, spread evenly over the campaigns.
         #[arg(long, default_value_t = 1_000_000)]
         contacts: i64,
-        /// Organizations.
+        /// Organizations to seed.
         #[arg(long, default_value_t = 1_000)]
         orgs: i64,
         /// Campaigns (spread evenly over the organizations).
@@ -127,7 +127,7 @@ pub enum BenchCommand {
         /// Seconds measured (after a 10 s warm-up).
         #[arg(long, default_value_t = 60)]
         seconds: u64,
-        /// Dialer processes.
+        /// Dialer processes to run.
         #[arg(long, default_value_t = 2)]
         dialers: usize,
         /// Handlers per dialer process.
@@ -143,7 +143,7 @@ pub enum BenchCommand {
     },
 }
 
-/// `org …`
+/// Subcommands of `outdialctl org`.
 #[derive(Debug, Subcommand)]
 pub enum OrgCommand {
     /// Create an organization.
@@ -158,7 +158,7 @@ pub enum OrgCommand {
     List,
 }
 
-/// `token …`
+/// Subcommands of `outdialctl token`.
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// Mint a bearer token; the secret is printed once.
@@ -175,7 +175,7 @@ pub enum TokenCommand {
     },
 }
 
-/// `did …`
+/// Subcommands of `outdialctl did`.
 #[derive(Debug, Subcommand)]
 pub enum DidCommand {
     /// Add caller IDs.
@@ -194,7 +194,7 @@ pub enum DidCommand {
     },
 }
 
-/// `suppress …`
+/// Subcommands of `outdialctl suppress`.
 #[derive(Debug, Subcommand)]
 pub enum SuppressCommand {
     /// Add numbers to the suppression list (from arguments and/or a CSV with a `phone` column).
@@ -205,12 +205,12 @@ pub enum SuppressCommand {
         /// A CSV file with a `phone` column.
         #[arg(long)]
         file: Option<PathBuf>,
-        /// Numbers.
+        /// Numbers to suppress (any notation; stored E.164).
         numbers: Vec<String>,
     },
 }
 
-/// `campaign …`
+/// Subcommands of `outdialctl campaign`.
 #[derive(Debug, Subcommand)]
 pub enum CampaignCommand {
     /// Create a campaign.
@@ -231,9 +231,9 @@ pub enum CampaignCommand {
     Cancel(CampaignRef),
     /// Progress: expected vs processed, counts by status and disposition, attempts, rate.
     Status {
-        /// Campaign id.
+        /// Id of the campaign to report on.
         id: i64,
-        /// JSON output.
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -242,20 +242,20 @@ pub enum CampaignCommand {
 /// A campaign to act on.
 #[derive(Debug, Args)]
 pub struct CampaignRef {
-    /// Campaign id.
+    /// Id of the campaign to act on.
     pub id: i64,
     /// Why (recorded with the transition).
     #[arg(long)]
     pub reason: Option<String>,
 }
 
-/// `campaign create`
+/// Flags of `outdialctl campaign create`; unset ones take product §12 defaults.
 #[derive(Debug, Args)]
 pub struct CreateCampaign {
     /// Organization id or name.
     #[arg(long)]
     pub org: String,
-    /// Campaign name.
+    /// Name shown in lists (need not be unique).
     #[arg(long)]
     pub name: String,
     /// voice or sms.
@@ -285,12 +285,12 @@ pub struct CreateCampaign {
     /// Caller IDs to use (E.164, comma-separated).
     #[arg(long, value_delimiter = ',')]
     pub caller_ids: Option<Vec<String>>,
-    /// SMS text.
+    /// SMS body (required with `--channel sms`).
     #[arg(long)]
     pub message: Option<String>,
 }
 
-/// `demo`
+/// Flags of `outdialctl demo`.
 #[derive(Debug, Args, Clone)]
 pub struct DemoArgs {
     /// Contact CSV to dial.
@@ -315,7 +315,7 @@ pub struct DemoArgs {
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 290)]
     pub timeout_s: u64,
-    /// Dialer processes.
+    /// Dialer processes to run.
     #[arg(long, default_value_t = 2)]
     pub dialers: usize,
     /// Database the demo (re)creates on the local server.

@@ -33,7 +33,7 @@ pub struct FleetOptions {
     pub env: BTreeMap<String, String>,
     /// `OUTDIAL_SIM_…` variables for the simulator (mix, time scale, seed, …).
     pub sim_env: BTreeMap<String, String>,
-    /// How many dialer processes.
+    /// Dialer processes to start (at least 1), named `outdial-dialer-<n>`.
     pub dialers: usize,
 }
 
@@ -54,7 +54,7 @@ pub struct Fleet {
     pub sim_url: String,
     /// every process, in start order
     pub procs: Vec<Proc>,
-    /// where the logs are
+    /// directory of each process's `<name>.log` (its stderr)
     pub log_dir: PathBuf,
 }
 

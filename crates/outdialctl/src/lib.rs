@@ -8,7 +8,7 @@
 //! Connections come from the same `OUTDIAL_…` variables as every outdial process
 //! (`docs/configuration.md`). Modules: [`cli`] (arguments), [`commands`] (what they do),
 //! [`fleet`] (starting the fleet's processes; shared with the end-to-end tests), [`demo`],
-//! [`bench`], and `setup` (what the demo, the benchmarks and the commands share, so none of
+//! [`bench`](mod@bench), and `setup` (what the demo, the benchmarks and the commands share, so none of
 //! them depends on another).
 
 pub mod bench;

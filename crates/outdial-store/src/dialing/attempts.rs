@@ -13,7 +13,7 @@ use crate::{ASYNC_COMMIT, Result, Store, StoreError, corrupt};
 /// A call attempt (product §5.6, §5.7).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CallAttempt {
-    /// the attempt's id
+    /// row id; `originate:<id>`, `timeout:<id>` and callbacks name it
     pub id: AttemptId,
     /// the contact it calls
     pub contact_id: ContactId,
@@ -47,13 +47,13 @@ pub struct CallAttempt {
     pub spam_flagged: bool,
     /// what went wrong, in words, for failures
     pub error: Option<String>,
-    /// what ended it
+    /// what ended it: the final callback, the timeout or an originate failure
     pub completed_by: Option<CompletedBy>,
     /// when it was recorded (= the start of the attempt)
     pub created_at: DateTime<Utc>,
     /// when the carrier was called
     pub originated_at: Option<DateTime<Utc>>,
-    /// when it ended
+    /// when it completed (injected clock)
     pub ended_at: Option<DateTime<Utc>>,
 }
 
@@ -144,20 +144,20 @@ pub(super) fn qualified_attempt_columns() -> String {
 /// An attempt to record before calling the carrier (product §5.6).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewAttempt {
-    /// contact
+    /// the admitted contact, moved `locked → dialing` with the insert
     pub contact_id: ContactId,
     /// attempt index = the contact's attempt_count
     pub attempt_index: i32,
     /// organization (the contact's; the attempt row copies organization and campaign from
     /// the contact row itself)
     pub org_id: OrgId,
-    /// caller ID
+    /// the chosen caller ID; its `last_call_at` (and ramp count) is stamped
     pub did_id: DidId,
     /// caller ID number
     pub from_number: E164,
     /// dialed number
     pub to_number: E164,
-    /// SIP pool
+    /// pool of the channel the contact holds (released at completion)
     pub channel_pool: String,
 }
 

@@ -169,7 +169,7 @@ struct CompletedRow {
 /// How an attempt ended, as reported by the carrier or decided by a timeout.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttemptOutcome {
-    /// the disposition
+    /// how it ended (product §5 "Outcomes and resolution")
     pub disposition: Disposition,
     /// carrier's CallStatus
     pub carrier_status: Option<String>,
@@ -181,7 +181,7 @@ pub struct AttemptOutcome {
     pub call_sid: Option<String>,
     /// what ended the attempt
     pub completed_by: CompletedBy,
-    /// error text
+    /// what went wrong, in words, for failures
     pub error: Option<String>,
     /// the carrier reported the call as flagged spam (product §7 spam-clean component)
     pub spam_flagged: bool,

@@ -63,9 +63,9 @@ pub async fn sweep_stale_locks(
 /// An organization's limit and active calls (contacts locked or dialing; product §4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct OrgLoad {
-    /// organization
+    /// the organization (rows are ordered by its id)
     pub org_id: OrgId,
-    /// its concurrency_limit
+    /// its `concurrency_limit` (1..=10000)
     pub limit: i32,
     /// contacts locked or dialing
     pub active: i64,
@@ -127,15 +127,15 @@ pub async fn loads(conn: &mut PgConnection) -> Result<Loads> {
 /// A due contact a dispatch cycle may admit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Candidate {
-    /// contact
+    /// the due `queued` contact; row-locked only if picked
     pub contact_id: ContactId,
-    /// organization
+    /// the organization whose share admits it
     pub org_id: OrgId,
     /// campaign; `None` for a direct call
     pub campaign_id: Option<CampaignId>,
     /// attempts made (its channel holder is `contact:<id>:<attempt_count>`)
     pub attempt_count: i32,
-    /// SIP pool
+    /// pool it must get a channel from to be admitted
     pub sip_pool: String,
     /// when it became due
     pub retry_after: DateTime<Utc>,

@@ -14,7 +14,7 @@ use crate::contacts::{CONTACT_COLUMNS, Contact, ContactRow};
 /// claimed by an SMS tick — with what its first check needs, read in the same statement.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Claimed {
-    /// the contact
+    /// its row as claimed: `locked`, or `sending` for an SMS tick
     pub contact: Contact,
     /// whether one of its numbers is on its organization's suppression list (product §5.1)
     pub suppressed: bool,
@@ -69,7 +69,7 @@ struct NextAdmittedRow {
 /// IDs. One statement, where a tick used to make three (campaign, contact, caller IDs): a
 /// round trip costs the fleet more CPU than any of the three reads (docs/BENCHMARKS.md,
 /// sixth session). A read without row locks: the attempt is recorded by
-/// [`start_admitted`], whose compare-and-set on `locked` makes a concurrent change (sweep,
+/// [`super::start_admitted`], whose compare-and-set on `locked` makes a concurrent change (sweep,
 /// pause, cancel) win over it. `None` when none is admitted or the campaign is not dialing.
 /// product §5 "Campaign pacing": one admitted contact per tick.
 ///
