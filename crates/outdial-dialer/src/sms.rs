@@ -13,6 +13,7 @@
 //! every DID inside its gap, the tick sleeps until the first one is free; with every zone
 //! outside its window, until the earliest opening (plus jitter).
 
+use chrono::{DateTime, Utc};
 use outdial_carrier::{CarrierError, SendSmsRequest};
 use outdial_control::effects;
 use outdial_domain::campaign::{CampaignStatus, Channel};
@@ -26,11 +27,23 @@ use outdial_store::campaigns::Campaign;
 use outdial_store::dialing;
 use outdial_store::sms::{self, NewSms, SmsDidFilter, SmsUpdate};
 use outdial_worker::{Done, JobContext, JobError};
+use sqlx::PgConnection;
 
 use crate::Dialer;
 
 /// Prospects a tick may cancel for DNC before it gives up until the next tick.
 const DNC_SKIPS_PER_TICK: usize = 50;
+
+/// What an SMS tick's claims did ([`Dialer::claim_and_record`]).
+#[derive(Debug, Default)]
+struct Texted {
+    /// prospects cancelled as suppressed (their events follow the commit)
+    dnc: Vec<ContactId>,
+    /// the message recorded, if one was
+    sent: Option<sms::SmsMessage>,
+    /// another pod took the last free DID since the tick counted them
+    did_taken: bool,
+}
 
 impl Dialer {
     /// The URL the carrier posts delivery receipts of prospect `contact`'s message to.
@@ -105,63 +118,21 @@ impl Dialer {
             DripPlan::Text { next_ms } => next_ms,
         };
 
-        let mut dnc = Vec::new();
-        let mut jobs = vec![tick(next)];
-        let mut sent = None;
-        let mut did_taken = false;
-        for _ in 0..DNC_SKIPS_PER_TICK {
-            let Some(claimed) = sms::claim_sms_prospect(&mut tx, campaign_id, &open, now).await?
-            else {
-                break;
-            };
-            let contact = claimed.contact;
-            if claimed.suppressed {
-                dialing::end_contact(
-                    &mut tx,
-                    &contact,
-                    ContactStatus::Sending,
-                    ContactStatus::Cancelled,
-                    EndReason::Dnc,
-                    now,
-                )
-                .await?;
-                dnc.push(contact.id);
-                continue;
-            }
-            let Some(did) = sms::claim_sms_did(&mut tx, &filter, now).await? else {
-                // Another pod took the last free DID since the count above.
-                sms::unclaim_sms_prospect(&mut tx, contact.id).await?;
-                did_taken = true;
-                jobs = vec![tick(
-                    next.max(now_ms + self.svc.config.dialer.poll_interval_ms),
-                )];
-                break;
-            };
-            let Some(to) = contact.phone_numbers.first().cloned() else {
-                dialing::end_contact(
-                    &mut tx,
-                    &contact,
-                    ContactStatus::Sending,
-                    ContactStatus::Failed,
-                    EndReason::NoNumbersLeft,
-                    now,
-                )
-                .await?;
-                continue;
-            };
-            let new = NewSms {
-                contact_id: contact.id,
-                org_id: contact.org_id,
-                campaign_id,
-                did_id: did.id,
-                from_number: did.e164.clone(),
-                to_number: to,
-                body: campaign.message_body.clone().unwrap_or_default(),
-            };
-            sent = Some(sms::insert_sms(&mut tx, &new, now).await?);
-            break;
-        }
+        let texted = self
+            .claim_and_record(&mut tx, &campaign, &filter, &open, now)
+            .await?;
         outdial_store::commit(tx).await?;
+        let Texted {
+            dnc,
+            sent,
+            did_taken,
+        } = texted;
+        // Another pod took the last free DID since the count: try again a poll later.
+        let mut jobs = vec![tick(if did_taken {
+            next.max(now_ms + self.svc.config.dialer.poll_interval_ms)
+        } else {
+            next
+        })];
         for id in &dnc {
             metrics::counter!("outdial_dialer_skipped_total", "reason" => "dnc").increment(1);
             let event = Event::new(names::PROSPECT_DNC, campaign.org_id, now)
@@ -193,6 +164,58 @@ impl Dialer {
             effects::request_stats(&self.svc, campaign_id).await;
         }
         Ok(Done::then(jobs))
+    }
+
+    /// An SMS tick's claims, in its transaction `tx`: due prospects of `campaign` in the
+    /// `open` zone keys are claimed one by one — a suppressed one is cancelled (`dnc`) and
+    /// the next is claimed, up to [`DNC_SKIPS_PER_TICK`]; one without a number ends
+    /// `failed` (`no_numbers_left`) — until one gets a free DID of `filter` and its message
+    /// is recorded (product §6).
+    ///
+    /// Errors: Postgres failures (the caller's transaction rolls back).
+    async fn claim_and_record(
+        &self,
+        tx: &mut PgConnection,
+        campaign: &Campaign,
+        filter: &SmsDidFilter<'_>,
+        open: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<Texted, JobError> {
+        let mut out = Texted::default();
+        for _ in 0..DNC_SKIPS_PER_TICK {
+            let Some(claimed) = sms::claim_sms_prospect(tx, campaign.id, open, now).await? else {
+                break;
+            };
+            let contact = claimed.contact;
+            if claimed.suppressed {
+                let (from, to) = (ContactStatus::Sending, ContactStatus::Cancelled);
+                dialing::end_contact(tx, &contact, from, to, EndReason::Dnc, now).await?;
+                out.dnc.push(contact.id);
+                continue;
+            }
+            let Some(did) = sms::claim_sms_did(tx, filter, now).await? else {
+                sms::unclaim_sms_prospect(tx, contact.id).await?;
+                out.did_taken = true;
+                break;
+            };
+            let Some(to) = contact.phone_numbers.first().cloned() else {
+                let (from, to) = (ContactStatus::Sending, ContactStatus::Failed);
+                dialing::end_contact(tx, &contact, from, to, EndReason::NoNumbersLeft, now).await?;
+                continue;
+            };
+            let new = NewSms {
+                contact_id: contact.id,
+                org_id: contact.org_id,
+                campaign_id: campaign.id,
+                did_id: did.id,
+                from_number: did.e164.clone(),
+                to_number: to,
+                body: campaign.message_body.clone().unwrap_or_default(),
+            };
+            out.sent = Some(sms::insert_sms(tx, &new, now).await?);
+            break;
+        }
+        Ok(out)
     }
 
     /// Hands the recorded message of `contact` to the carrier, at most once: `pending →

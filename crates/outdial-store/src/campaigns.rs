@@ -8,7 +8,7 @@ use outdial_domain::window::{CallingWindow, Weekdays};
 use outdial_domain::{CampaignId, ContactId, OrgId};
 use serde::Serialize;
 
-use crate::{Result, Store, StoreError, corrupt};
+use crate::{Result, Store, StoreError, corrupt, stored_numbers};
 
 /// A campaign as the dialer uses it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -161,12 +161,7 @@ impl TryFrom<CampaignRow> for Campaign {
                 days: Weekdays(u8::try_from(r.window_days).map_err(corrupt)?),
             },
             timezone: r.timezone,
-            caller_ids: r
-                .caller_ids
-                .into_iter()
-                .map(E164::from_stored)
-                .collect::<std::result::Result<_, _>>()
-                .map_err(corrupt)?,
+            caller_ids: stored_numbers(r.caller_ids)?,
             sip_pool: r.sip_pool,
             message_body: r.message_body,
             created_at: r.created_at,

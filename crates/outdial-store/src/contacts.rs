@@ -6,7 +6,7 @@ use outdial_domain::phone::E164;
 use outdial_domain::{CampaignId, ContactId, OrgId, UploadId};
 use serde::Serialize;
 
-use crate::{Result, Store, StoreError, corrupt};
+use crate::{Result, Store, StoreError, corrupt, parse_stored, stored_numbers};
 
 /// A contact (prospect): the person a campaign calls or texts, and its progress.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -76,25 +76,12 @@ impl TryFrom<ContactRow> for Contact {
             campaign_id: r.campaign_id.map(CampaignId),
             external_id: r.external_id,
             name: r.name,
-            phone_numbers: r
-                .phone_numbers
-                .into_iter()
-                .map(E164::from_stored)
-                .collect::<std::result::Result<_, _>>()
-                .map_err(corrupt)?,
+            phone_numbers: stored_numbers(r.phone_numbers)?,
             phone_timezones: r.phone_timezones,
             timezone: r.timezone,
             status: r.status.parse().map_err(corrupt)?,
-            disposition: r
-                .disposition
-                .map(|d| d.parse())
-                .transpose()
-                .map_err(corrupt)?,
-            status_reason: r
-                .status_reason
-                .map(|d| d.parse())
-                .transpose()
-                .map_err(corrupt)?,
+            disposition: parse_stored(r.disposition)?,
+            status_reason: parse_stored(r.status_reason)?,
             attempt_count: r.attempt_count,
             retry_after: r.retry_after,
             locked_at: r.locked_at,

@@ -32,6 +32,7 @@ mod statuses;
 #[cfg(feature = "worker")]
 mod worker;
 
+use outdial_domain::phone::E164;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 /// The migrations in `migrations/`, embedded at build time.
@@ -147,6 +148,28 @@ pub(crate) const ASYNC_COMMIT: &str =
 
 pub(crate) fn corrupt(what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(what.to_string())
+}
+
+/// An optional stored text parsed into its type (a status, a disposition, a reason).
+///
+/// Errors: [`StoreError::Corrupt`] for a text the type does not know.
+pub(crate) fn parse_stored<T>(text: Option<String>) -> Result<Option<T>>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    text.map(|t| t.parse()).transpose().map_err(corrupt)
+}
+
+/// Stored phone numbers checked for their E.164 shape ([`E164::from_stored`]).
+///
+/// Errors: [`StoreError::Corrupt`] for a number of another shape.
+pub(crate) fn stored_numbers(numbers: Vec<String>) -> Result<Vec<E164>> {
+    numbers
+        .into_iter()
+        .map(E164::from_stored)
+        .collect::<std::result::Result<_, _>>()
+        .map_err(corrupt)
 }
 
 /// Result alias of this crate.

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::campaigns::{CAMPAIGN_COLUMNS, Campaign, CampaignRow};
 use crate::statuses::{any_open_contact_sql, campaign_contacts_sql};
-use crate::{ASYNC_COMMIT, Result, Store, StoreError, corrupt};
+use crate::{ASYNC_COMMIT, Result, Store, StoreError, corrupt, parse_stored};
 
 /// How many of a campaign's contacts have one status, disposition and end reason.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,12 +78,8 @@ impl TryFrom<StatusCountRow> for StatusCount {
     fn try_from(r: StatusCountRow) -> Result<Self> {
         Ok(Self {
             status: r.status.parse().map_err(corrupt)?,
-            disposition: r
-                .disposition
-                .map(|d| d.parse())
-                .transpose()
-                .map_err(corrupt)?,
-            reason: r.reason.map(|d| d.parse()).transpose().map_err(corrupt)?,
+            disposition: parse_stored(r.disposition)?,
+            reason: parse_stored(r.reason)?,
             count: r.count,
         })
     }

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use outdial_clock::Clock;
 use outdial_queue::{Envelope, Job, NewJob, Queue, QueueError, Reserved, Settle};
-use tokio::sync::{Notify, Semaphore, mpsc, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
@@ -476,37 +476,15 @@ impl<J: Job, H: Handler<J>> Worker<J, H> {
             if reservation.jobs.is_empty() {
                 drop(permit);
             } else {
-                let mut permits = vec![permit];
-                for _ in 1..reservation.jobs.len() {
-                    match Arc::clone(&sem).try_acquire_owned() {
-                        Ok(p) => permits.push(p),
-                        Err(_) => break, // cannot happen: only this loop takes permits
-                    }
-                }
-                {
-                    let mut map = inflight
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner);
-                    for job in &reservation.jobs {
-                        map.insert(job.envelope.id.clone(), job.lease);
-                    }
-                }
-                for (job, permit) in reservation.jobs.into_iter().zip(permits) {
-                    let lateness = (now - job.scheduled_ms).max(0) as f64 / 1_000.0;
-                    metrics::histogram!("outdial_queue_lateness_seconds", "queue" => queue_name.clone()).record(lateness);
-                    let (handler, cfg, clock, tx, name) = (
-                        Arc::clone(&self.handler),
-                        self.cfg.clone(),
-                        Arc::clone(&self.clock),
-                        tx.clone(),
-                        queue_name.clone(),
-                    );
-                    handlers.spawn(async move {
-                        let settle = run_one(&handler, &cfg, &*clock, &name, job, now).await;
-                        let _ = tx.send(settle);
-                        drop(permit);
-                    });
-                }
+                self.spawn_jobs(
+                    reservation.jobs,
+                    permit,
+                    &sem,
+                    &inflight,
+                    &tx,
+                    &mut handlers,
+                    now,
+                );
             }
             if drained {
                 let wait_ms = next_due_ms.map_or(self.cfg.idle_max_ms, |due| {
@@ -532,20 +510,7 @@ impl<J: Job, H: Handler<J>> Worker<J, H> {
         }
         drop(tx);
         let _ = flusher.await;
-        let left: Vec<Settle<J>> = inflight
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .drain()
-            .map(|(id, lease)| Settle::HandBack { id, lease })
-            .collect();
-        if !left.is_empty() {
-            let n = left.len();
-            if let Err(e) = self.queue.settle(left, self.clock.now_ms()).await {
-                tracing::warn!(queue = %queue_name, error = %e, "hand-back failed; leases will expire instead");
-            } else {
-                tracing::info!(queue = %queue_name, jobs = n, "handed back unfinished jobs");
-            }
-        }
+        self.hand_back(&inflight).await;
         let _ = stop_tx.send(true);
         let _ = renewer.await;
         let _ = depth.await;
@@ -554,6 +519,76 @@ impl<J: Job, H: Handler<J>> Worker<J, H> {
         }
         tracing::info!(queue = %queue_name, "worker stopped");
         Ok(())
+    }
+
+    /// Runs the reserved `jobs` on handler tasks: one permit each (the first taken by the
+    /// caller, the others free by construction — only the reserve loop takes permits),
+    /// each job's lease recorded in `inflight` for renewal, its settle sent to the flusher.
+    #[allow(clippy::too_many_arguments)]
+    fn spawn_jobs(
+        &self,
+        jobs: Vec<Reserved<J>>,
+        first: OwnedSemaphorePermit,
+        sem: &Arc<Semaphore>,
+        inflight: &Mutex<HashMap<String, i64>>,
+        tx: &mpsc::UnboundedSender<Settle<J>>,
+        handlers: &mut JoinSet<()>,
+        now: i64,
+    ) {
+        let queue_name = self.queue.name().to_owned();
+        let mut permits = vec![first];
+        for _ in 1..jobs.len() {
+            match Arc::clone(sem).try_acquire_owned() {
+                Ok(p) => permits.push(p),
+                Err(_) => break, // cannot happen: only the reserve loop takes permits
+            }
+        }
+        {
+            let mut map = inflight
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for job in &jobs {
+                map.insert(job.envelope.id.clone(), job.lease);
+            }
+        }
+        for (job, permit) in jobs.into_iter().zip(permits) {
+            let lateness = (now - job.scheduled_ms).max(0) as f64 / 1_000.0;
+            metrics::histogram!("outdial_queue_lateness_seconds", "queue" => queue_name.clone())
+                .record(lateness);
+            let (handler, cfg, clock, tx, name) = (
+                Arc::clone(&self.handler),
+                self.cfg.clone(),
+                Arc::clone(&self.clock),
+                tx.clone(),
+                queue_name.clone(),
+            );
+            handlers.spawn(async move {
+                let settle = run_one(&handler, &cfg, &*clock, &name, job, now).await;
+                let _ = tx.send(settle);
+                drop(permit);
+            });
+        }
+    }
+
+    /// At shutdown, hands the jobs still in `inflight` (their handlers did not finish within
+    /// the grace period) back to the queue at once, instead of letting their leases expire.
+    /// A failure is logged: the leases expire anyway.
+    async fn hand_back(&self, inflight: &Mutex<HashMap<String, i64>>) {
+        let left: Vec<Settle<J>> = inflight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .drain()
+            .map(|(id, lease)| Settle::HandBack { id, lease })
+            .collect();
+        if left.is_empty() {
+            return;
+        }
+        let (n, queue) = (left.len(), self.queue.name());
+        if let Err(e) = self.queue.settle(left, self.clock.now_ms()).await {
+            tracing::warn!(queue = %queue, error = %e, "hand-back failed; leases will expire instead");
+        } else {
+            tracing::info!(queue = %queue, jobs = n, "handed back unfinished jobs");
+        }
     }
 }
 

@@ -24,12 +24,13 @@ use anyhow::{Context, bail};
 use chrono::Utc;
 use indicatif::{ProgressBar, ProgressStyle};
 use outdial_control::spec::CampaignSpec;
-use outdial_domain::CampaignId;
 use outdial_domain::campaign::CampaignStatus;
 use outdial_domain::contact::{CompletedBy, Disposition};
 use outdial_domain::phone::E164;
+use outdial_domain::{CampaignId, OrgId};
 use outdial_fleet::config::Config;
 use outdial_fleet::services::Services;
+use outdial_store::campaigns::Campaign;
 
 use crate::cli::DemoArgs;
 use crate::fleet::{Fleet, FleetOptions, sibling_bin_dir};
@@ -108,106 +109,14 @@ pub async fn run(config: Config, args: DemoArgs) -> anyhow::Result<()> {
         now.format("%H:%M UTC")
     );
 
-    // Seed.
-    let t = svc.clock.now();
-    let org = svc.store.create_org("demo", Some(150), t).await?;
-    for n in DEMO_DIDS {
-        svc.store.create_did(org.id, &E164::parse(n)?, t).await?;
-    }
-    let dnc = std::fs::read(&suppressions)
-        .with_context(|| format!("reading {}", suppressions.display()))?;
-    let dnc: Vec<E164> = String::from_utf8_lossy(&dnc)
-        .lines()
-        .skip(1)
-        .filter_map(|l| l.split(',').next())
-        .map(|raw| E164::parse(raw).with_context(|| format!("suppression {raw:?}")))
-        .collect::<anyhow::Result<_>>()?;
-    svc.store.add_suppressions(org.id, &dnc, "dnc", t).await?;
-    let scopes: Vec<String> = [
-        "campaigns:read",
-        "campaigns:manage",
-        "contacts:write",
-        "events:read",
-    ]
-    .map(String::from)
-    .to_vec();
-    let (_, token) = svc.store.create_token(org.id, "demo", &scopes, t).await?;
-    let spec = CampaignSpec {
-        name: "Demo voice campaign".into(),
-        calls_per_second: Some(args.cps),
-        retry_delay_ms: Some(5_000),
-        voicemail_drop: Some(true),
-        ..CampaignSpec::default()
-    };
-    let campaign = crate::setup::new_campaign(&svc, org.id, spec).await?;
-    let bytes =
-        std::fs::read(&contacts).with_context(|| format!("reading {}", contacts.display()))?;
-    let report =
-        outdial_control::import::import_contacts(&svc, org.id, campaign.id, "contacts.csv", &bytes)
-            .await?;
-    println!(
-        "[{:>5.1} s] organization {} with {} caller IDs and {} suppressed numbers; campaign {} at {} cps",
-        started.elapsed().as_secs_f64(),
-        org.id,
-        DEMO_DIDS.len(),
-        dnc.len(),
-        campaign.id,
-        args.cps
-    );
-    println!(
-        "import of {}: {} rows read, {} imported, {} malformed, {} duplicates, {} on the suppression list",
-        contacts.display(),
-        report.rows_read,
-        report.imported,
-        report.malformed,
-        report.duplicates,
-        report.suppressed
-    );
-    for r in report.rejections.iter().take(6) {
-        println!("  row {:>5}: {}", r.row, r.error);
-    }
-    if report.rejections.len() > 6 {
-        println!(
-            "  … {} more rejected rows (outdialctl import --json shows them all)",
-            report.rejections.len() - 6
-        );
-    }
-
+    let Seeded {
+        org,
+        campaign,
+        token,
+        csv,
+    } = seed(&svc, &args, &contacts, &suppressions, started).await?;
     let sms_campaign = if args.sms_prospects > 0 {
-        let spec = CampaignSpec {
-            name: "Demo SMS campaign".into(),
-            channel: Some(outdial_domain::campaign::Channel::Sms),
-            message_body: Some(
-                "Reminder: your appointment is tomorrow at 10:00. Reply STOP to opt out.".into(),
-            ),
-            ..CampaignSpec::default()
-        };
-        let sms = crate::setup::new_campaign(&svc, org.id, spec).await?;
-        let text = String::from_utf8_lossy(&bytes);
-        let head: String = text
-            .lines()
-            .take(args.sms_prospects + 1)
-            .map(|l| format!("{l}\n"))
-            .collect();
-        let r = outdial_control::import::import_contacts(
-            &svc,
-            org.id,
-            sms.id,
-            "contacts.csv (head)",
-            head.as_bytes(),
-        )
-        .await?;
-        println!(
-            "SMS campaign {}: first {} rows → {} prospects ({} malformed, {} duplicates, {} suppressed); one text per DID per {} ms",
-            sms.id,
-            r.rows_read,
-            r.imported,
-            r.malformed,
-            r.duplicates,
-            r.suppressed,
-            args.sms_gap_ms
-        );
-        Some(sms.id)
+        Some(sms_campaign(&svc, org, &csv, &args).await?)
     } else {
         None
     };
@@ -218,27 +127,7 @@ pub async fn run(config: Config, args: DemoArgs) -> anyhow::Result<()> {
         "OUTDIAL_DIALER__SMS_GAP_MS".into(),
         args.sms_gap_ms.to_string(),
     );
-    let sim_env: BTreeMap<String, String> = [
-        ("OUTDIAL_SIM_MIX", DEMO_MIX.to_owned()),
-        ("OUTDIAL_SIM_SMS_MIX", DEMO_SMS_MIX.to_owned()),
-        ("OUTDIAL_SIM_TIME_SCALE", "30".to_owned()),
-        ("OUTDIAL_SIM_SEED", "20261121".to_owned()),
-        (
-            "OUTDIAL_SIM_UNALLOCATED_FILE",
-            unallocated.display().to_string(),
-        ),
-        (
-            "OUTDIAL_SIM_AUTH_TOKEN",
-            config.carrier.auth_token.expose().to_owned(),
-        ),
-        (
-            "OUTDIAL_SIM_ACCOUNT_SID",
-            config.carrier.account_sid.clone(),
-        ),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
+    let sim_env = sim_env(&config, &unallocated);
     let opts = FleetOptions {
         bin_dir,
         log_dir: log_dir.clone(),
@@ -613,4 +502,166 @@ fn join(m: &BTreeMap<String, i64>) -> String {
         .map(|(k, v)| format!("{k} {v}"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// What [`seed`] created.
+struct Seeded {
+    /// the demo organization
+    org: OrgId,
+    /// the voice campaign, with the contact file imported
+    campaign: Campaign,
+    /// a bearer token of the organization (campaigns, contacts, events)
+    token: String,
+    /// the contact file's bytes (the SMS campaign imports its head)
+    csv: Vec<u8>,
+}
+
+/// Seeds the demo: the organization with [`DEMO_DIDS`], its suppression list from
+/// `suppressions`, a token, and the voice campaign at `args.cps` with `contacts` imported
+/// (printing the import report).
+///
+/// Errors: a file cannot be read or holds a malformed number; Postgres failures.
+async fn seed(
+    svc: &Services,
+    args: &DemoArgs,
+    contacts: &Path,
+    suppressions: &Path,
+    started: Instant,
+) -> anyhow::Result<Seeded> {
+    let t = svc.clock.now();
+    let org = svc.store.create_org("demo", Some(150), t).await?;
+    for n in DEMO_DIDS {
+        svc.store.create_did(org.id, &E164::parse(n)?, t).await?;
+    }
+    let dnc = std::fs::read(suppressions)
+        .with_context(|| format!("reading {}", suppressions.display()))?;
+    let dnc: Vec<E164> = String::from_utf8_lossy(&dnc)
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').next())
+        .map(|raw| E164::parse(raw).with_context(|| format!("suppression {raw:?}")))
+        .collect::<anyhow::Result<_>>()?;
+    svc.store.add_suppressions(org.id, &dnc, "dnc", t).await?;
+    let scopes: Vec<String> = [
+        "campaigns:read",
+        "campaigns:manage",
+        "contacts:write",
+        "events:read",
+    ]
+    .map(String::from)
+    .to_vec();
+    let (_, token) = svc.store.create_token(org.id, "demo", &scopes, t).await?;
+    let spec = CampaignSpec {
+        name: "Demo voice campaign".into(),
+        calls_per_second: Some(args.cps),
+        retry_delay_ms: Some(5_000),
+        voicemail_drop: Some(true),
+        ..CampaignSpec::default()
+    };
+    let campaign = crate::setup::new_campaign(svc, org.id, spec).await?;
+    let bytes =
+        std::fs::read(contacts).with_context(|| format!("reading {}", contacts.display()))?;
+    let report =
+        outdial_control::import::import_contacts(svc, org.id, campaign.id, "contacts.csv", &bytes)
+            .await?;
+    println!(
+        "[{:>5.1} s] organization {} with {} caller IDs and {} suppressed numbers; campaign {} at {} cps",
+        started.elapsed().as_secs_f64(),
+        org.id,
+        DEMO_DIDS.len(),
+        dnc.len(),
+        campaign.id,
+        args.cps
+    );
+    println!(
+        "import of {}: {} rows read, {} imported, {} malformed, {} duplicates, {} on the suppression list",
+        contacts.display(),
+        report.rows_read,
+        report.imported,
+        report.malformed,
+        report.duplicates,
+        report.suppressed
+    );
+    for r in report.rejections.iter().take(6) {
+        println!("  row {:>5}: {}", r.row, r.error);
+    }
+    if report.rejections.len() > 6 {
+        println!(
+            "  … {} more rejected rows (outdialctl import --json shows them all)",
+            report.rejections.len() - 6
+        );
+    }
+
+    Ok(Seeded {
+        org: org.id,
+        campaign,
+        token,
+        csv: bytes,
+    })
+}
+
+/// Creates the demo's SMS campaign and imports the first `args.sms_prospects` rows of the
+/// contact file `csv` into it (printing the report). Returns its id.
+///
+/// Errors: Postgres failures.
+async fn sms_campaign(
+    svc: &Services,
+    org: OrgId,
+    csv: &[u8],
+    args: &DemoArgs,
+) -> anyhow::Result<CampaignId> {
+    let spec = CampaignSpec {
+        name: "Demo SMS campaign".into(),
+        channel: Some(outdial_domain::campaign::Channel::Sms),
+        message_body: Some(
+            "Reminder: your appointment is tomorrow at 10:00. Reply STOP to opt out.".into(),
+        ),
+        ..CampaignSpec::default()
+    };
+    let sms = crate::setup::new_campaign(svc, org, spec).await?;
+    let text = String::from_utf8_lossy(csv);
+    let head: String = text
+        .lines()
+        .take(args.sms_prospects + 1)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let r = outdial_control::import::import_contacts(
+        svc,
+        org,
+        sms.id,
+        "contacts.csv (head)",
+        head.as_bytes(),
+    )
+    .await?;
+    println!(
+        "SMS campaign {}: first {} rows → {} prospects ({} malformed, {} duplicates, {} suppressed); one text per DID per {} ms",
+        sms.id, r.rows_read, r.imported, r.malformed, r.duplicates, r.suppressed, args.sms_gap_ms
+    );
+    Ok(sms.id)
+}
+
+/// The simulator's variables for the demo: its outcome mixes, 30× time, a fixed seed, the
+/// unallocated numbers of `unallocated`, and the carrier account of `config`.
+fn sim_env(config: &Config, unallocated: &Path) -> BTreeMap<String, String> {
+    [
+        ("OUTDIAL_SIM_MIX", DEMO_MIX.to_owned()),
+        ("OUTDIAL_SIM_SMS_MIX", DEMO_SMS_MIX.to_owned()),
+        ("OUTDIAL_SIM_TIME_SCALE", "30".to_owned()),
+        ("OUTDIAL_SIM_SEED", "20261121".to_owned()),
+        (
+            "OUTDIAL_SIM_UNALLOCATED_FILE",
+            unallocated.display().to_string(),
+        ),
+        (
+            "OUTDIAL_SIM_AUTH_TOKEN",
+            config.carrier.auth_token.expose().to_owned(),
+        ),
+        (
+            "OUTDIAL_SIM_ACCOUNT_SID",
+            config.carrier.account_sid.clone(),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
 }

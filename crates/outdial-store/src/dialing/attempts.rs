@@ -8,7 +8,7 @@ use outdial_domain::{AttemptId, CampaignId, ContactId, DidId, OrgId};
 use serde::Serialize;
 use sqlx::PgConnection;
 
-use crate::{ASYNC_COMMIT, Result, Store, StoreError, corrupt};
+use crate::{ASYNC_COMMIT, Result, Store, StoreError, corrupt, parse_stored};
 
 /// A call attempt (product §5.6, §5.7).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -97,22 +97,14 @@ impl TryFrom<CallAttemptRow> for CallAttempt {
             to_number: E164::from_stored(r.to_number).map_err(corrupt)?,
             channel_pool: r.channel_pool,
             status: r.status.parse().map_err(corrupt)?,
-            disposition: r
-                .disposition
-                .map(|d| d.parse())
-                .transpose()
-                .map_err(corrupt)?,
+            disposition: parse_stored(r.disposition)?,
             provider_call_sid: r.provider_call_sid,
             carrier_status: r.carrier_status,
             answered_by: r.answered_by,
             duration_s: r.duration_s,
             spam_flagged: r.spam_flagged,
             error: r.error,
-            completed_by: r
-                .completed_by
-                .map(|c| c.parse())
-                .transpose()
-                .map_err(corrupt)?,
+            completed_by: parse_stored(r.completed_by)?,
             created_at: r.created_at,
             originated_at: r.originated_at,
             ended_at: r.ended_at,
