@@ -337,7 +337,7 @@ impl Planner {
             })
             .collect();
         let loads = loads.orgs;
-        let active_total: i64 = loads.iter().map(|o| o.active).sum();
+        let active_total: i64 = loads.iter().map(|o| i64::from(o.active)).sum();
         let free = u32::try_from((i64::from(cfg.global_concurrency_limit) - active_total).max(0))
             .unwrap_or(0);
         timings.step("plan");
@@ -388,8 +388,8 @@ impl Planner {
             .iter()
             .map(|o| OrgDemand {
                 org_id: o.org_id,
-                limit: u32::try_from(o.limit).unwrap_or(0),
-                active: u32::try_from(o.active).unwrap_or(u32::MAX),
+                limit: o.limit,
+                active: o.active,
                 demand: u32::try_from(by_org.get(&o.org_id).map_or(0, Vec::len))
                     .unwrap_or(u32::MAX),
             })

@@ -134,7 +134,7 @@ impl Dialer {
         // Every organization, zeros included, so a gauge never keeps a stale value.
         for o in &loads {
             metrics::gauge!("outdial_dialer_active_calls", "org" => o.org_id.to_string())
-                .set(o.active as f64);
+                .set(f64::from(o.active));
         }
 
         // Take a channel for each pick, pool by pool, organizations interleaved; only

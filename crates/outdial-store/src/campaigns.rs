@@ -229,7 +229,7 @@ impl Store {
         .bind(c.channel.as_str())
         .bind(c.priority)
         .bind(c.calls_per_second)
-        .bind(i32::try_from(c.retry.max_attempts_per_phone_number).unwrap_or(i32::MAX))
+        .bind(crate::int_param(c.retry.max_attempts_per_phone_number, "max_attempts_per_phone_number")?)
         .bind(c.retry.retry_delay_ms)
         .bind(c.retry.voicemail_drop)
         .bind(c.retry.retry_busy)

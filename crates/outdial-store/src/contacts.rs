@@ -155,7 +155,7 @@ impl Store {
         .bind(org.0)
         .bind(campaign.map(|c| c.0))
         .bind(filename)
-        .bind(i32::try_from(rows_read).unwrap_or(i32::MAX))
+        .bind(crate::int_param(rows_read, "rows_read")?)
         .bind(now)
         .fetch_one(&mut *tx)
         .await?;
@@ -178,8 +178,8 @@ impl Store {
             .collect();
         let rows: Vec<i64> = contacts
             .iter()
-            .map(|c| i64::try_from(c.row).unwrap_or(i64::MAX))
-            .collect();
+            .map(|c| i64::try_from(c.row).map_err(|_| crate::too_large("row", c.row)))
+            .collect::<Result<_>>()?;
         // product §11 dedup against the campaign: a row is imported only if its primary number
         // is new to `campaign_numbers` (the first row of the file holding it, if several do).
         // Concurrent imports into one campaign serialize on that table's primary key, each
@@ -263,16 +263,16 @@ impl Store {
             imported: inserted.len(),
             malformed,
             duplicates,
-            suppressed: usize::try_from(suppressed).unwrap_or(0),
+            suppressed: usize::try_from(suppressed).map_err(corrupt)?,
             rejections,
         };
         let stored: Vec<&Rejection> = report.rejections.iter().take(1000).collect();
         sqlx::query("UPDATE uploads SET imported = $2, malformed = $3, duplicates = $4, suppressed = $5, rejections = $6 WHERE id = $1")
             .bind(upload_id)
-            .bind(i32::try_from(report.imported).unwrap_or(i32::MAX))
-            .bind(i32::try_from(report.malformed).unwrap_or(i32::MAX))
-            .bind(i32::try_from(report.duplicates).unwrap_or(i32::MAX))
-            .bind(i32::try_from(report.suppressed).unwrap_or(i32::MAX))
+            .bind(crate::int_param(report.imported, "imported")?)
+            .bind(crate::int_param(report.malformed, "malformed")?)
+            .bind(crate::int_param(report.duplicates, "duplicates")?)
+            .bind(crate::int_param(report.suppressed, "suppressed")?)
             .bind(serde_json::to_value(&stored).map_err(corrupt)?)
             .execute(&mut *tx)
             .await?;

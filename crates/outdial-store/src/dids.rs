@@ -327,7 +327,7 @@ impl RescoreRow {
             .map(|((d, dur), spam)| {
                 Ok(CallSample {
                     disposition: d.parse::<Disposition>().map_err(corrupt)?,
-                    duration_s: u32::try_from(*dur).unwrap_or(0),
+                    duration_s: u32::try_from(*dur).map_err(corrupt)?,
                     spam_flagged: *spam,
                 })
             })

@@ -150,6 +150,22 @@ pub(crate) fn corrupt(what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(what.to_string())
 }
 
+/// `n` as a Postgres `int` parameter named `what`.
+///
+/// Errors: [`StoreError::Invalid`] when it does not fit (a count or setting beyond
+/// 2 147 483 647): refused, never saturated.
+pub(crate) fn int_param<N>(n: N, what: &str) -> Result<i32>
+where
+    N: TryInto<i32> + Copy + std::fmt::Display,
+{
+    n.try_into().map_err(|_| too_large(what, n))
+}
+
+/// [`StoreError::Invalid`]: `what` = `n` does not fit its column.
+pub(crate) fn too_large(what: &str, n: impl std::fmt::Display) -> StoreError {
+    StoreError::Invalid(format!("{what} {n} does not fit its column"))
+}
+
 /// An optional stored text parsed into its type (a status, a disposition, a reason).
 ///
 /// Errors: [`StoreError::Corrupt`] for a text the type does not know.

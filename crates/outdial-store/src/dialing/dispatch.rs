@@ -9,7 +9,7 @@ use outdial_domain::{CampaignId, ContactId, OrgId};
 use serde::Serialize;
 use sqlx::PgConnection;
 
-use crate::{ASYNC_COMMIT, Result};
+use crate::{ASYNC_COMMIT, Result, corrupt};
 
 /// Key of the Postgres advisory lock held by a running dispatch cycle: two cycles never
 /// overlap even if two pods both believe they hold the cycle's queue lease.
@@ -66,9 +66,9 @@ pub struct OrgLoad {
     /// the organization (rows are ordered by its id)
     pub org_id: OrgId,
     /// its `concurrency_limit` (1..=10000)
-    pub limit: i32,
+    pub limit: u32,
     /// contacts locked or dialing
-    pub active: i64,
+    pub active: u32,
 }
 
 /// What a dispatch cycle reads of the contacts that hold capacity (product §4: active =
@@ -89,7 +89,7 @@ pub struct Loads {
 /// (replacing three statements — org loads, campaign loads and the sweep's scan — on the
 /// cycle's critical path).
 ///
-/// Errors: database failures.
+/// Errors: database failures; a negative or overflowing count (a corrupt row).
 pub async fn loads(conn: &mut PgConnection) -> Result<Loads> {
     type Row = (i64, i32, Option<i64>, i64, i64, Option<DateTime<Utc>>);
     let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -108,12 +108,17 @@ pub async fn loads(conn: &mut PgConnection) -> Result<Loads> {
     .await?;
     let mut out = Loads::default();
     for (org, limit, campaign, locked, dialing, oldest) in rows {
+        let here = u32::try_from(locked + dialing).map_err(corrupt)?;
         match out.orgs.last_mut() {
-            Some(last) if last.org_id.0 == org => last.active += locked + dialing,
+            Some(last) if last.org_id.0 == org => {
+                last.active = last.active.checked_add(here).ok_or_else(|| {
+                    corrupt(format!("organization {org}: active count overflows"))
+                })?;
+            }
             _ => out.orgs.push(OrgLoad {
                 org_id: OrgId(org),
-                limit,
-                active: locked + dialing,
+                limit: u32::try_from(limit).map_err(corrupt)?,
+                active: here,
             }),
         }
         if let Some(c) = campaign {
