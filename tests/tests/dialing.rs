@@ -198,11 +198,7 @@ async fn no_usable_caller_id_pauses_the_campaign_until_resumed() {
     let e = InProcess::start(|_, _| {}).await;
     let org = e.org("acme", 10, &[]).await;
     let c = running_campaign(&e, org, 1.0, &csv(2, "212")).await;
-    let mut events = e.redis.client.get_async_pubsub().await.expect("pubsub");
-    events
-        .subscribe(outdial_fleet::events::campaign_channel(&e.redis.prefix, c))
-        .await
-        .expect("subscribe");
+    let events = campaign_events(&e, c).await;
     e.quiesce().await;
     let campaign = e.svc.store.campaign(c, None).await.expect("campaign");
     assert_eq!(campaign.status, CampaignStatus::Paused);
@@ -240,6 +236,16 @@ async fn futures_next<S: futures_util::Stream + Unpin>(s: &mut S) -> Option<S::I
     futures_util::StreamExt::next(s).await
 }
 
+/// A subscription to campaign `c`'s events.
+async fn campaign_events(e: &InProcess, c: CampaignId) -> redis::aio::PubSub {
+    let mut events = e.redis.client.get_async_pubsub().await.expect("pubsub");
+    events
+        .subscribe(outdial_fleet::events::campaign_channel(&e.redis.prefix, c))
+        .await
+        .expect("subscribe");
+    events
+}
+
 /// The payloads of the next `n` messages on `stream`, each waited for at most 5 s.
 async fn next_payloads<S>(stream: &mut S, n: usize) -> Vec<String>
 where
@@ -264,11 +270,7 @@ async fn the_auto_pause_releases_admitted_channels_and_publishes_the_status_chan
     let e = InProcess::start(|_, _| {}).await;
     let org = e.org("acme", 10, &[]).await;
     let c = running_campaign(&e, org, 1.0, &csv(3, "212")).await;
-    let mut events = e.redis.client.get_async_pubsub().await.expect("pubsub");
-    events
-        .subscribe(outdial_fleet::events::campaign_channel(&e.redis.prefix, c))
-        .await
-        .expect("subscribe");
+    let events = campaign_events(&e, c).await;
     let in_use = || async {
         e.svc
             .channels
