@@ -90,13 +90,13 @@ impl CampaignCache {
 }
 
 /// How many contacts a campaign keeps admitted ahead of its ticks.
-pub fn pace_buffer(calls_per_second: f64, lookahead_ms: i64) -> i64 {
+fn pace_buffer(calls_per_second: f64, lookahead_ms: i64) -> i64 {
     ((calls_per_second * lookahead_ms as f64 / 1_000.0).ceil() as i64).max(1)
 }
 
 /// The order contacts of one organization are admitted in (product §5 step 4): direct calls
 /// first, then higher campaign priority, then earlier due time, then older contact.
-pub fn admission_order(candidates: &mut [(Candidate, i32)]) {
+fn admission_order(candidates: &mut [(Candidate, i32)]) {
     candidates.sort_by(|(a, pa), (b, pb)| {
         a.campaign_id
             .is_some()

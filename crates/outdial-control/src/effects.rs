@@ -48,11 +48,18 @@ pub async fn release_channels(svc: &Services, holds: &[Hold], now_ms: i64) {
 /// again.
 pub async fn request_stats(svc: &Services, campaign: CampaignId) {
     let now = svc.clock.now_ms();
-    let due = now + svc.config.stats.throttle_ms;
+    request_stats_at(svc, campaign, now + svc.config.stats.throttle_ms).await;
+}
+
+/// [`request_stats`] due at `due_ms` (ms since the epoch) instead of one throttle period
+/// from now: a status change asks for its stats at once. An aggregation already pending for
+/// the campaign is kept as it is (deduplicated by id).
+pub async fn request_stats_at(svc: &Services, campaign: CampaignId, due_ms: i64) {
+    let now = svc.clock.now_ms();
     let job = StatsJob::Aggregate {
         campaign_id: campaign,
     };
-    if let Err(e) = svc.stats_queue.enqueue(&[job.at(due)], now).await {
+    if let Err(e) = svc.stats_queue.enqueue(&[job.at(due_ms)], now).await {
         tracing::warn!(campaign = %campaign, error = %e, "stats request not enqueued");
     }
 }

@@ -5,12 +5,12 @@
 use outdial_domain::campaign::{CampaignCommand, CampaignStatus, Channel};
 use outdial_domain::{CampaignId, OrgId};
 use outdial_fleet::events::{Event, names};
-use outdial_fleet::jobs::{DialerJob, StatsJob};
+use outdial_fleet::jobs::DialerJob;
 use outdial_fleet::services::Services;
 use outdial_store::StoreError;
 use outdial_store::campaigns::Transitioned;
 
-use crate::effects::{holds_of, release_channels};
+use crate::effects::{holds_of, release_channels, request_stats_at};
 
 /// Applies `command` to campaign `id` (org-scoped when `org` is given), recording `actor`
 /// (`api:token:<id>`, `cli`, `dialer`, …) and `reason`, in one Postgres
@@ -61,14 +61,7 @@ pub async fn apply(
         .campaign(id)
         .data(serde_json::json!({ "from": t.from, "to": t.campaign.status, "command": command.as_str(), "actor": actor, "reason": reason }));
     svc.events.publish(&event).await;
-    let aggregate = StatsJob::Aggregate { campaign_id: id };
-    if let Err(e) = svc
-        .stats_queue
-        .enqueue(&[aggregate.at(now_ms)], now_ms)
-        .await
-    {
-        tracing::warn!(campaign = %id, error = %e, "stats request not enqueued");
-    }
+    request_stats_at(svc, id, now_ms).await;
     Ok(t)
 }
 

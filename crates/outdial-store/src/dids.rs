@@ -138,15 +138,6 @@ pub(crate) fn usable_did_sql(threshold: &str, min_calls: &str) -> String {
     )
 }
 
-/// `rule.min_calls` as the `int` parameter of [`usable_did_sql`].
-///
-/// Errors: [`StoreError::Invalid`] for a count beyond Postgres' `int`.
-pub(crate) fn min_calls_param(rule: &CallerIdRule) -> Result<i32> {
-    i32::try_from(rule.min_calls).map_err(|_| {
-        StoreError::Invalid(format!("health.min_calls {} is too large", rule.min_calls))
-    })
-}
-
 /// `state IN ('active', 'warming')`: the states of [`DidState::USABLE`].
 pub(crate) fn usable_state_sql() -> String {
     let states: Vec<String> = DidState::USABLE
@@ -490,7 +481,7 @@ pub async fn usable_did_counts(
         usable = usable_did_sql("$1", "$2")
     )))
     .bind(rule.threshold)
-    .bind(min_calls_param(rule)?)
+    .bind(crate::int_param(rule.min_calls, "health.min_calls")?)
     .fetch_all(conn)
     .await?;
     let mut counts = std::collections::HashMap::new();

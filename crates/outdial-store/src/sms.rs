@@ -158,7 +158,7 @@ pub async fn sms_did_pool(
         )))
         .bind(filter.org.0)
         .bind(filter.rule.threshold)
-        .bind(crate::dids::min_calls_param(&filter.rule)?)
+        .bind(crate::int_param(filter.rule.min_calls, "health.min_calls")?)
         .bind(filter.caller_ids.iter().map(E164::as_str).collect::<Vec<_>>())
         .bind(cutoff)
         .fetch_one(conn)
@@ -195,7 +195,7 @@ pub async fn claim_sms_did(
     )))
     .bind(filter.org.0)
     .bind(filter.rule.threshold)
-    .bind(crate::dids::min_calls_param(&filter.rule)?)
+    .bind(crate::int_param(filter.rule.min_calls, "health.min_calls")?)
     .bind(
         filter
             .caller_ids
