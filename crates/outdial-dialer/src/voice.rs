@@ -20,9 +20,8 @@ use outdial_control::effects;
 use outdial_domain::campaign::{CampaignStatus, Channel};
 use outdial_domain::contact::{ContactStatus, EndReason, channel_holder};
 use outdial_domain::pacing::{next_tick_us, resume_on_grid_us, tick_interval_us, us_to_due_ms};
-use outdial_domain::phone::E164;
 use outdial_domain::start::{CampaignTerms, StartDecision, StartFacts, decide_start};
-use outdial_domain::{CampaignId, ContactId, DidId};
+use outdial_domain::{CampaignId, ContactId};
 use outdial_fleet::events::{Event, names};
 use outdial_fleet::jobs::DialerJob;
 use outdial_queue::NewJob;
@@ -276,10 +275,11 @@ impl Dialer {
         now: DateTime<Utc>,
     ) -> Result<Start, JobError> {
         let now_ms = now.timestamp_millis();
-        let held = vec![(
+        // The channel held since admission, under the attempt's holder id.
+        let held: effects::Hold = (
             contact.sip_pool.clone(),
             channel_holder(contact.id, contact.attempt_count),
-        )];
+        );
         // Each arm: whether the write found the contact still admitted, and the skip.
         let (written, skip) = match decision {
             StartDecision::Suppressed => {
@@ -326,11 +326,20 @@ impl Dialer {
                 (requeued, Skip::NoDids)
             }
             StartDecision::Dial { to, did, from, .. } => {
-                return self.dial(conn, contact, held, to, did, from, now).await;
+                let new = NewAttempt {
+                    contact_id: contact.id,
+                    attempt_index: contact.attempt_count,
+                    org_id: contact.org_id,
+                    did_id: did,
+                    from_number: from,
+                    to_number: to,
+                    channel_pool: contact.sip_pool.clone(),
+                };
+                return self.dial(conn, contact, &new, &held, now).await;
             }
         };
         if written {
-            effects::release_channels(&self.svc, &held, now_ms).await;
+            effects::release_channels(&self.svc, std::slice::from_ref(&held), now_ms).await;
             Ok(self.skipped(skip, contact.campaign_id).await)
         } else {
             Ok(self.skipped(Skip::Withdrawn, contact.campaign_id).await)
@@ -338,20 +347,17 @@ impl Dialer {
     }
 
     /// The [`StartDecision::Dial`] ending: makes sure the contact holds its SIP channel
-    /// (product §5.3: held since admission; within half a lease of the admission it cannot
-    /// have lapsed, an older admission takes it again — a full pool is backpressure), then
-    /// moves the contact to `dialing` and records the attempt in one statement, before the
-    /// carrier is called (the idempotency key); that statement also marks the caller ID
+    /// `held` (product §5.3: held since admission; within half a lease of the admission it
+    /// cannot have lapsed, an older admission takes it again — a full pool is backpressure),
+    /// then moves the contact to `dialing` and records attempt `new` in one statement, before
+    /// the carrier is called (the idempotency key); that statement also marks the caller ID
     /// called.
-    #[allow(clippy::too_many_arguments)]
     async fn dial(
         &self,
         conn: &mut PgConnection,
         contact: &Contact,
-        held: Vec<effects::Hold>,
-        to: E164,
-        did: DidId,
-        from: E164,
+        new: &NewAttempt,
+        held: &effects::Hold,
         now: DateTime<Utc>,
     ) -> Result<Start, JobError> {
         let now_ms = now.timestamp_millis();
@@ -360,12 +366,16 @@ impl Dialer {
             .locked_at
             .is_some_and(|t| (now - t).num_milliseconds() < lease_ms / 2);
         // What to give back if the contact turns out withdrawn: only a channel taken here.
-        let retaken: &[effects::Hold] = if fresh { &[] } else { &held };
+        let retaken: &[effects::Hold] = if fresh {
+            &[]
+        } else {
+            std::slice::from_ref(held)
+        };
         if !fresh
             && self
                 .svc
                 .channels
-                .acquire(&contact.sip_pool, std::slice::from_ref(&held[0].1), now_ms)
+                .acquire(&held.0, std::slice::from_ref(&held.1), now_ms)
                 .await?
                 == 0
         {
@@ -378,16 +388,7 @@ impl Dialer {
             };
             return Ok(self.skipped(skip, contact.campaign_id).await);
         }
-        let new = NewAttempt {
-            contact_id: contact.id,
-            attempt_index: contact.attempt_count,
-            org_id: contact.org_id,
-            did_id: did,
-            from_number: from,
-            to_number: to,
-            channel_pool: contact.sip_pool.clone(),
-        };
-        let Some(attempt) = dialing::start_admitted(conn, &new, now).await? else {
+        let Some(attempt) = dialing::start_admitted(conn, new, now).await? else {
             effects::release_channels(&self.svc, retaken, now_ms).await;
             return Ok(self.skipped(Skip::Withdrawn, contact.campaign_id).await);
         };

@@ -476,10 +476,18 @@ impl<J: Job, H: Handler<J>> Worker<J, H> {
             if reservation.jobs.is_empty() {
                 drop(permit);
             } else {
+                // One permit per job: the first taken above, the others free by construction
+                // (only this loop takes permits).
+                let mut permits = vec![permit];
+                for _ in 1..reservation.jobs.len() {
+                    match Arc::clone(&sem).try_acquire_owned() {
+                        Ok(p) => permits.push(p),
+                        Err(_) => break, // cannot happen: only this loop takes permits
+                    }
+                }
                 self.spawn_jobs(
                     reservation.jobs,
-                    permit,
-                    &sem,
+                    permits,
                     &inflight,
                     &tx,
                     &mut handlers,
@@ -521,28 +529,19 @@ impl<J: Job, H: Handler<J>> Worker<J, H> {
         Ok(())
     }
 
-    /// Runs the reserved `jobs` on handler tasks: one permit each (the first taken by the
-    /// caller, the others free by construction — only the reserve loop takes permits),
-    /// each job's lease recorded in `inflight` for renewal, its settle sent to the flusher.
-    #[allow(clippy::too_many_arguments)]
+    /// Runs the reserved `jobs` on handler tasks, each holding one of `permits` (a handler
+    /// slot) until it finishes: each job's lease recorded in `inflight` for renewal, its
+    /// settle sent to the flusher through `tx`. `now` (ms) is when they were reserved.
     fn spawn_jobs(
         &self,
         jobs: Vec<Reserved<J>>,
-        first: OwnedSemaphorePermit,
-        sem: &Arc<Semaphore>,
+        permits: Vec<OwnedSemaphorePermit>,
         inflight: &Mutex<HashMap<String, i64>>,
         tx: &mpsc::UnboundedSender<Settle<J>>,
         handlers: &mut JoinSet<()>,
         now: i64,
     ) {
         let queue_name = self.queue.name().to_owned();
-        let mut permits = vec![first];
-        for _ in 1..jobs.len() {
-            match Arc::clone(sem).try_acquire_owned() {
-                Ok(p) => permits.push(p),
-                Err(_) => break, // cannot happen: only the reserve loop takes permits
-            }
-        }
         {
             let mut map = inflight
                 .lock()
