@@ -6,7 +6,6 @@ use chrono::{DateTime, Duration, Utc};
 use outdial_control::transition;
 use outdial_domain::CampaignId;
 use outdial_domain::campaign::CampaignCommand;
-use outdial_domain::phone::parse_timezone_key;
 use outdial_fleet::events::{Event, names};
 use outdial_store::campaigns::Campaign;
 use outdial_worker::JobError;
@@ -106,11 +105,7 @@ impl Dialer {
     ) -> Option<DateTime<Utc>> {
         let openings: Vec<Option<DateTime<Utc>>> = keys
             .iter()
-            .map(|k| {
-                parse_timezone_key(k)
-                    .ok()
-                    .and_then(|tzs| campaign.window.next_opening_in_all(&tzs, now))
-            })
+            .map(|k| campaign.window.next_opening_for_key(k, now))
             .collect();
         if openings.is_empty() || !openings.iter().all(|o| o.is_some_and(|t| t > now)) {
             return None;

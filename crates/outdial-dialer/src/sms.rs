@@ -18,7 +18,6 @@ use outdial_carrier::{CarrierError, SendSmsRequest};
 use outdial_control::effects;
 use outdial_domain::campaign::{CampaignStatus, Channel};
 use outdial_domain::contact::{ContactStatus, Disposition, EndReason};
-use outdial_domain::phone::parse_timezone_key;
 use outdial_domain::sms::{DripFacts, DripPlan, SmsStatus, plan_drip};
 use outdial_domain::{CampaignId, ContactId};
 use outdial_fleet::events::{Event, names};
@@ -76,15 +75,13 @@ impl Dialer {
             return Ok(Done::nothing()); // paused, cancelled or completed: the ticks stop here
         }
         let filter = self.sms_filter(&campaign);
-        let mut tx = self.svc.store.begin().await?;
-        let pool = sms::sms_did_pool(&mut tx, &filter, now).await?;
-        // Zones whose window is open now.
+        // What the tick decides on, read without a transaction: the claims below re-check it
+        // atomically (a DID's gap, a prospect's status), and most ticks claim nothing.
+        let pool = sms::sms_did_pool(&mut *self.svc.store.acquire().await?, &filter, now).await?;
         let keys = self.svc.store.campaign_timezones(campaign_id).await?;
         let open: Vec<String> = keys
             .iter()
-            .filter(|k| {
-                parse_timezone_key(k).is_ok_and(|tzs| campaign.window.is_open_in_all(&tzs, now))
-            })
+            .filter(|k| campaign.window.is_open_for_key(k, now))
             .cloned()
             .collect();
         let cfg = &self.svc.config.dialer;
@@ -100,24 +97,22 @@ impl Dialer {
         let tick = |at: i64| DialerJob::SmsTick { campaign_id }.at(at);
         let next = match plan {
             DripPlan::Pause => {
-                outdial_store::rollback(tx).await?;
                 self.pause_for_no_dids(&campaign).await?;
                 return Ok(Done::nothing());
             }
             DripPlan::Closed { next_ms } => {
-                outdial_store::rollback(tx).await?;
                 let Some(wake_ms) = self.idle_wake(&campaign, &keys, next_ms, now).await? else {
                     return Ok(Done::nothing());
                 };
                 return Ok(Done::then(vec![tick(wake_ms)]));
             }
             DripPlan::Busy { at_ms } => {
-                outdial_store::rollback(tx).await?;
                 return Ok(Done::then(vec![tick(at_ms)]));
             }
             DripPlan::Text { next_ms } => next_ms,
         };
 
+        let mut tx = self.svc.store.begin().await?;
         let texted = self
             .claim_and_record(&mut tx, &campaign, &filter, &open, now)
             .await?;
@@ -169,8 +164,8 @@ impl Dialer {
     /// An SMS tick's claims, in its transaction `tx`: due prospects of `campaign` in the
     /// `open` zone keys are claimed one by one — a suppressed one is cancelled (`dnc`) and
     /// the next is claimed, up to [`DNC_SKIPS_PER_TICK`]; one without a number ends
-    /// `failed` (`no_numbers_left`) — until one gets a free DID of `filter` and its message
-    /// is recorded (product §6).
+    /// `failed` (`no_numbers_left`) before any DID is claimed for it — until one gets a free
+    /// DID of `filter` and its message is recorded (product §6).
     ///
     /// Errors: Postgres failures (the caller's transaction rolls back).
     async fn claim_and_record(
@@ -193,15 +188,15 @@ impl Dialer {
                 out.dnc.push(contact.id);
                 continue;
             }
-            let Some(did) = sms::claim_sms_did(tx, filter, now).await? else {
-                sms::unclaim_sms_prospect(tx, contact.id).await?;
-                out.did_taken = true;
-                break;
-            };
             let Some(to) = contact.phone_numbers.first().cloned() else {
                 let (from, to) = (ContactStatus::Sending, ContactStatus::Failed);
                 dialing::end_contact(tx, &contact, from, to, EndReason::NoNumbersLeft, now).await?;
                 continue;
+            };
+            let Some(did) = sms::claim_sms_did(tx, filter, now).await? else {
+                sms::unclaim_sms_prospect(tx, contact.id).await?;
+                out.did_taken = true;
+                break;
             };
             let new = NewSms {
                 contact_id: contact.id,

@@ -23,7 +23,7 @@ use chrono::{DateTime, Duration, Utc};
 use crate::contact::{PhoneChoice, RetryPolicy, select_phone};
 use crate::did::{DidCandidate, select_did};
 use crate::ids::DidId;
-use crate::phone::{E164, parse_timezone_key};
+use crate::phone::E164;
 use crate::window::CallingWindow;
 
 /// What a campaign contributes to the decision (a direct call has none).
@@ -112,15 +112,15 @@ pub fn decide_start(f: &StartFacts<'_>) -> StartDecision {
     };
     let to = &f.phone_numbers[number_index];
     if let Some(c) = &f.campaign {
-        let zones = f
+        // A number without a zone key, or with one that does not parse, is never open.
+        let key = f
             .phone_timezones
             .get(number_index)
-            .and_then(|key| parse_timezone_key(key).ok())
-            .unwrap_or_default();
-        if !c.window.is_open_in_all(&zones, f.now) {
+            .map_or("", String::as_str);
+        if !c.window.is_open_for_key(key, f.now) {
             let opening = c
                 .window
-                .next_opening_in_all(&zones, f.now)
+                .next_opening_for_key(key, f.now)
                 .unwrap_or(f.now + Duration::days(1));
             return StartDecision::WindowClosed {
                 retry_at: opening + f.jitter,
@@ -151,7 +151,7 @@ mod tests {
 
     use super::*;
     use crate::did::DidState;
-    use crate::phone::number_timezone_key;
+    use crate::phone::{number_timezone_key, parse_timezone_key};
 
     /// 02:30 UTC on Wednesday 2026-01-07: 21:30 in New York (closed), 20:30 in Chicago,
     /// 18:30 in Los Angeles (open).

@@ -120,6 +120,22 @@ impl CallingWindow {
         !zones.is_empty() && zones.iter().all(|tz| self.is_open(*tz, now))
     }
 
+    /// Whether the window is open at `now` in every zone of time-zone key `key` (one IANA
+    /// name, or several joined by `&`: [`crate::phone::parse_timezone_key`]); never for a key
+    /// that does not parse (product §5.2).
+    pub fn is_open_for_key(&self, key: &str, now: DateTime<Utc>) -> bool {
+        crate::phone::parse_timezone_key(key).is_ok_and(|zones| self.is_open_in_all(&zones, now))
+    }
+
+    /// The first instant ≥ `now` at which the window is open in every zone of `key`
+    /// ([`Self::next_opening_in_all`]); `None` for a key that does not parse or zones that
+    /// are never open together within eight days.
+    pub fn next_opening_for_key(&self, key: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        crate::phone::parse_timezone_key(key)
+            .ok()
+            .and_then(|zones| self.next_opening_in_all(&zones, now))
+    }
+
     /// The first instant ≥ `now` at which the window is open in `tz`: `now` itself when open,
     /// else the next opening on an allowed weekday. Always `Some` for a window with at least
     /// one weekday.

@@ -1,6 +1,7 @@
 //! Contacts and uploads (product §5.4, §11).
 
 use chrono::{DateTime, Utc};
+use outdial_domain::campaign::Channel;
 use outdial_domain::contact::{ContactStatus, Disposition, EndReason};
 use outdial_domain::phone::E164;
 use outdial_domain::{CampaignId, ContactId, OrgId, UploadId};
@@ -135,18 +136,19 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<ImportReport> {
         let mut tx = self.pool.begin().await?;
-        let sip_pool = match campaign {
+        let (sip_pool, channel) = match campaign {
             Some(id) => {
-                let pool: Option<String> = sqlx::query_scalar(
-                    "SELECT sip_pool FROM campaigns WHERE id = $1 AND org_id = $2",
+                let found: Option<(String, String)> = sqlx::query_as(
+                    "SELECT sip_pool, channel FROM campaigns WHERE id = $1 AND org_id = $2",
                 )
                 .bind(id.0)
                 .bind(org.0)
                 .fetch_optional(&mut *tx)
                 .await?;
-                pool.ok_or_else(|| StoreError::not_found("campaign", id))?
+                let (pool, channel) = found.ok_or_else(|| StoreError::not_found("campaign", id))?;
+                (pool, channel.parse::<Channel>().map_err(corrupt)?)
             }
-            None => "api".to_owned(),
+            None => ("api".to_owned(), Channel::Voice),
         };
         let upload_id: i64 = sqlx::query_scalar(
             "INSERT INTO uploads (org_id, campaign_id, filename, rows_read, imported, malformed, duplicates, suppressed, created_at)
@@ -233,11 +235,16 @@ impl Store {
         rejections.sort_by_key(|r| r.row);
 
         if let Some(id) = campaign {
-            // Every number's key, not only the first's: a contact moves to its next number's
-            // zone after its first number's attempts (product §5.2).
+            // The zone keys the campaign's contacts can be due in (product §5.2): a call moves
+            // a contact to its next number's zone after its first number's attempts, so a
+            // voice campaign has every number's key; a text goes to the first number only.
             let keys: std::collections::BTreeSet<&str> = contacts
                 .iter()
-                .flat_map(|c| c.phone_timezones.iter().map(String::as_str))
+                .flat_map(|c| match channel {
+                    Channel::Voice => &c.phone_timezones[..],
+                    Channel::Sms => &c.phone_timezones[..c.phone_timezones.len().min(1)],
+                })
+                .map(String::as_str)
                 .collect();
             let keys: Vec<&str> = keys.into_iter().collect();
             sqlx::query(

@@ -1147,3 +1147,51 @@ async fn the_usable_caller_id_prefilters_agree_with_the_rule(pool: PgPool) {
     assert!(by_rule(Channel::Sms) > voice, "texts are not ramped");
     assert_eq!(sms.usable, i64::try_from(by_rule(Channel::Sms)).expect("n"));
 }
+
+/// A campaign's zone keys are those its contacts can be due in (product §5.2): every
+/// number's for a voice campaign (a call moves a contact to its next number), the first
+/// number's for an SMS campaign (a text goes to the first number only), so an SMS tick never
+/// sees a zone none of its prospects is in.
+#[sqlx::test(migrator = "outdial_store::MIGRATOR")]
+async fn campaign_zone_keys_follow_the_numbers_a_campaign_dials(pool: PgPool) {
+    let store = Store::new(pool);
+    let org = store.create_org("acme", None, t0()).await.expect("org").id;
+    let row = NewContact {
+        external_id: None,
+        name: None,
+        phone_numbers: vec![num("+12125551000"), num("+14155551000")],
+        phone_timezones: vec!["America/New_York".into(), "America/Los_Angeles".into()],
+        row: 1,
+    };
+    for (new, want) in [
+        (
+            NewCampaign::voice(org, "calls"),
+            vec!["America/Los_Angeles", "America/New_York"],
+        ),
+        (
+            NewCampaign::sms(org, "texts", "hi"),
+            vec!["America/New_York"],
+        ),
+    ] {
+        let c = store.create_campaign(&new, t0()).await.expect("campaign");
+        store
+            .import_contacts(
+                org,
+                Some(c.id),
+                "c.csv",
+                1,
+                std::slice::from_ref(&row),
+                vec![],
+                0,
+                t0(),
+            )
+            .await
+            .expect("import");
+        assert_eq!(
+            store.campaign_timezones(c.id).await.expect("zones"),
+            want,
+            "{:?}",
+            c.channel
+        );
+    }
+}
