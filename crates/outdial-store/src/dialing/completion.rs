@@ -1,12 +1,11 @@
 //! Ending an attempt exactly once (product §5.7) and resolving its contact by the outcome
-//! table (product §5 "Outcomes and resolution"), many completions in one transaction.
+//! table (product §5 "Outcomes and resolution"), many completions in two statements.
 
 use std::collections::{HashMap, HashSet};
 
-use outdial_domain::campaign::CampaignStatus;
 use outdial_domain::contact::{
-    AttemptStatus, CompletedBy, ContactStatus, Disposition, EndReason, Resolution, RetryPolicy,
-    resolve,
+    AttemptStatus, CompletedBy, ContactStatus, Disposition, PhoneChoice, Resolution, RetryPolicy,
+    resolve, select_phone,
 };
 
 use super::attempts::{CallAttempt, CallAttemptRow, qualified_attempt_columns, record_sids_sql};
@@ -26,20 +25,22 @@ struct PolicyRow {
     retry_delay_ms: Option<i64>,
     voicemail_drop: Option<bool>,
     retry_busy: Option<bool>,
-    campaign_status: Option<String>,
+    /// the attempt's campaign, `None` for a direct call
+    campaign_id: Option<i64>,
 }
 
 impl PolicyRow {
     /// What attempt `self` ending with `disposition` at `now` makes of its contact (the
-    /// outcome table, [`resolve`]), with the contact's new status, status reason, attempt
-    /// count and due time: a retry in a cancelled campaign becomes `cancelled`.
+    /// outcome table, [`resolve`]), with the contact's new status, attempt count, due time
+    /// and next number. (A retry in a campaign cancelled by then becomes `cancelled` in the
+    /// completing statement, which sees the campaign's status under its lock.)
     fn resolve(&self, disposition: Disposition, now: DateTime<Utc>) -> Result<ContactWrite> {
-        let (policy, campaign_status) = match &self.campaign_status {
-            Some(status) => {
+        let policy = match self.campaign_id {
+            Some(_) => {
                 // The campaign's columns, NULL only when it is gone (a direct call): the
                 // defaults are the direct call's policy.
                 let defaults = RetryPolicy::default();
-                let policy = RetryPolicy {
+                RetryPolicy {
                     max_attempts_per_phone_number: match self.max_attempts_per_phone_number {
                         Some(n) => u32::try_from(n).map_err(corrupt)?,
                         None => defaults.max_attempts_per_phone_number,
@@ -47,44 +48,39 @@ impl PolicyRow {
                     retry_delay_ms: self.retry_delay_ms.unwrap_or(defaults.retry_delay_ms),
                     voicemail_drop: self.voicemail_drop.unwrap_or(defaults.voicemail_drop),
                     retry_busy: self.retry_busy.unwrap_or(defaults.retry_busy),
-                };
-                (
-                    policy,
-                    Some(status.parse::<CampaignStatus>().map_err(corrupt)?),
-                )
+                }
             }
-            None => (RetryPolicy::default(), None),
+            None => RetryPolicy::default(),
         };
         let index = u32::try_from(self.attempt_index).map_err(corrupt)?;
         let phones = usize::try_from(self.phone_count.unwrap_or(0)).map_err(corrupt)?;
         let resolution = resolve(disposition, index, phones, &policy, now);
-        let (status, reason, next_index, retry_after, number_index) = match resolution {
-            Resolution::Retry { .. } if campaign_status == Some(CampaignStatus::Cancelled) => (
-                ContactStatus::Cancelled,
-                Some(EndReason::CampaignCancelled),
-                self.attempt_index + 1,
-                None,
-                None,
-            ),
+        let (status, next_index, retry_after, number_index) = match resolution {
             Resolution::Retry {
                 next_attempt_index,
                 retry_after,
             } => {
-                let number = next_attempt_index / policy.max_attempts_per_phone_number.max(1);
+                // The number the retry dials: its zone key becomes the contact's.
+                let number = match select_phone(
+                    phones,
+                    next_attempt_index,
+                    policy.max_attempts_per_phone_number,
+                ) {
+                    PhoneChoice::Dial { index } => Some(i32::try_from(index).map_err(corrupt)?),
+                    PhoneChoice::Exhausted => None,
+                };
                 (
                     ContactStatus::Queued,
-                    None,
                     i32::try_from(next_attempt_index).map_err(corrupt)?,
                     Some(retry_after),
-                    Some(i32::try_from(number).map_err(corrupt)?),
+                    number,
                 )
             }
-            other => (other.status(), None, self.attempt_index + 1, None, None),
+            other => (other.status(), self.attempt_index + 1, None, None),
         };
         Ok(ContactWrite {
             resolution,
             status,
-            reason,
             next_index,
             retry_after,
             number_index,
@@ -97,7 +93,6 @@ impl PolicyRow {
 struct ContactWrite {
     resolution: Resolution,
     status: ContactStatus,
-    reason: Option<EndReason>,
     next_index: i32,
     retry_after: Option<DateTime<Utc>>,
     /// the index of the number a retry dials (its zone key becomes the contact's
@@ -120,7 +115,6 @@ struct CompletionWrites {
     ended_at: Vec<DateTime<Utc>>,
     spam_flagged: Vec<bool>,
     contact_status: Vec<&'static str>,
-    reason: Vec<Option<&'static str>>,
     next_index: Vec<i32>,
     retry_after: Vec<Option<DateTime<Utc>>>,
     number_index: Vec<Option<i32>>,
@@ -148,7 +142,6 @@ impl CompletionWrites {
         self.ended_at.push(now);
         self.spam_flagged.push(outcome.spam_flagged);
         self.contact_status.push(w.status.as_str());
-        self.reason.push(w.reason.map(EndReason::as_str));
         self.next_index.push(w.next_index);
         self.retry_after.push(w.retry_after);
         self.number_index.push(w.number_index);
@@ -229,12 +222,12 @@ impl Store {
     /// calls ending at once share the round trips and the commit (the dialer gathers them,
     /// `dialer.write_gather_ms`). Returns one result per item, in order.
     ///
-    /// One transaction: a read of what the outcome table needs (the attempt index, the
-    /// contact's number count, the campaign's policy and status — the campaigns
-    /// share-locked, so a status change committing meanwhile is either seen by the read or
-    /// waits for the commit: a retry in a campaign cancelled at that moment becomes
-    /// `cancelled`, never `queued`), then one statement that ends each attempt only if it
-    /// is still open (the compare-and-set), writes its caller ID's `did_health_events` row
+    /// The statements, no transaction: a read of what the outcome table needs (the attempt
+    /// index, the contact's number count, the campaign's policy — none of which a concurrent
+    /// completion changes), then one statement that share-locks the batch's campaigns (so a
+    /// retry in a campaign cancelled at that moment becomes `cancelled`, never `queued`),
+    /// ends each attempt only if it is still open (the compare-and-set), writes its caller
+    /// ID's `did_health_events` row
     /// (product §7: exactly one per attempt with a DID, so no outcome can be lost between the
     /// completion and the health worker; its caller ID and attempt are copied from the
     /// attempt row, hence no foreign keys of its own — migration `20261121000004`) and
@@ -253,26 +246,14 @@ impl Store {
         items: &[(AttemptId, AttemptOutcome, DateTime<Utc>)],
     ) -> Result<Vec<Result<Option<Completion>>>> {
         let ids: Vec<i64> = items.iter().map(|(id, _, _)| id.0).collect();
-        let mut tx = self.pool.begin().await?;
-        // The campaigns are share-locked, in id order, for the rest of the transaction: a
-        // status change (cancel, pause) holds its campaign's row lock until it commits, so the
-        // read below waits for a change in flight and sees the status it committed, and a
-        // change that comes later waits until the completion has committed — then its own
-        // contact update sees the contacts this batch requeued. Without the lock a cancel
-        // committed between the read and the write left a retried contact `queued` in a
-        // cancelled campaign.
         let policies: Vec<PolicyRow> = sqlx::query_as(
-            "WITH k AS (
-                 SELECT id, max_attempts_per_phone_number, retry_delay_ms, voicemail_drop, retry_busy, status
-                 FROM campaigns WHERE id IN (SELECT campaign_id FROM call_attempts WHERE id = ANY($1))
-                 ORDER BY id FOR SHARE)
-             SELECT a.id, a.status AS attempt_status, a.attempt_index, cardinality(c.phone_numbers) AS phone_count,
-                    k.max_attempts_per_phone_number, k.retry_delay_ms, k.voicemail_drop, k.retry_busy, k.status AS campaign_status
-             FROM call_attempts a JOIN contacts c ON c.id = a.contact_id LEFT JOIN k ON k.id = a.campaign_id
+            "SELECT a.id, a.status AS attempt_status, a.attempt_index, cardinality(c.phone_numbers) AS phone_count,
+                    k.max_attempts_per_phone_number, k.retry_delay_ms, k.voicemail_drop, k.retry_busy, k.id AS campaign_id
+             FROM call_attempts a JOIN contacts c ON c.id = a.contact_id LEFT JOIN campaigns k ON k.id = a.campaign_id
              WHERE a.id = ANY($1)",
         )
         .bind(&ids)
-        .fetch_all(&mut *tx)
+        .fetch_all(&self.pool)
         .await?;
         let policies: HashMap<i64, PolicyRow> = policies.into_iter().map(|p| (p.id, p)).collect();
         let mut results: Vec<Result<Option<Completion>>> = Vec::with_capacity(items.len());
@@ -314,21 +295,30 @@ impl Store {
             results.push(Ok(None)); // replaced below when the statement completes it
         }
         if writes.item.is_empty() {
-            tx.rollback().await?;
             return Ok(results);
         }
         // Each attempt ends only if still open; its contact changes only with it. A contact
         // that is no longer dialing (cancelled meanwhile) keeps its status; the attempt's
-        // outcome is still recorded on it. `campaign_finished`: the contact is no longer open
+        // outcome is still recorded on it. A retry in a cancelled campaign is `cancelled`
+        // instead: the statement share-locks the batch's campaigns (`k`, in id order), so a
+        // status change in flight (it holds its campaign's row lock until it commits) is
+        // waited for and its committed status seen, and a later one waits for this
+        // statement, whose requeued contacts its own contact update then sees. Read in a
+        // statement of their own, a cancel committed in between left a retried contact
+        // `queued` in a cancelled campaign. `campaign_finished`: the contact is no longer open
         // and no other contact of its campaign is — the statement's snapshot still shows the
         // old rows of the contacts it closes, hence `NOT IN (… closed)`.
         let done: Vec<CompletedRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "WITH i AS (
                  SELECT * FROM unnest($1::int[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::int[], $7::text[],
-                                      $8::text[], $9::text[], $10::timestamptz[], $11::bool[], $12::text[], $13::text[],
-                                      $14::int[], $15::timestamptz[], $16::int[])
+                                      $8::text[], $9::text[], $10::timestamptz[], $11::bool[], $12::text[],
+                                      $13::int[], $14::timestamptz[], $15::int[])
                      AS i(item, id, disposition, carrier_status, answered_by, duration_s, call_sid, completed_by, error,
-                          ended_at, spam_flagged, contact_status, reason, next_index, retry_after, number_index)),
+                          ended_at, spam_flagged, contact_status, next_index, retry_after, number_index)),
+             k AS (
+                 SELECT id, status FROM campaigns
+                 WHERE id IN (SELECT campaign_id FROM call_attempts WHERE id = ANY($2))
+                 ORDER BY id FOR SHARE),
              a AS (
                  UPDATE call_attempts SET status = 'completed', disposition = i.disposition,
                      carrier_status = COALESCE(i.carrier_status, call_attempts.carrier_status),
@@ -346,14 +336,17 @@ impl Store {
                  FROM a WHERE did_id IS NOT NULL
                  ON CONFLICT (call_attempt_id) DO NOTHING),
              c AS (
-                 UPDATE contacts SET status = CASE WHEN contacts.status = 'dialing' THEN i.contact_status ELSE contacts.status END,
+                 UPDATE contacts SET status = CASE WHEN contacts.status <> 'dialing' THEN contacts.status
+                                                   WHEN i.contact_status = 'queued' AND k.status = 'cancelled' THEN 'cancelled'
+                                                   ELSE i.contact_status END,
                      disposition = i.disposition,
-                     status_reason = CASE WHEN contacts.status = 'dialing' THEN COALESCE(i.reason, contacts.status_reason) ELSE contacts.status_reason END,
+                     status_reason = CASE WHEN contacts.status = 'dialing' AND i.contact_status = 'queued' AND k.status = 'cancelled'
+                                          THEN 'campaign_cancelled' ELSE contacts.status_reason END,
                      attempt_count = GREATEST(contacts.attempt_count, i.next_index),
                      retry_after = COALESCE(i.retry_after, contacts.retry_after),
                      timezone = COALESCE(contacts.phone_timezones[i.number_index + 1], contacts.timezone),
                      locked_at = NULL, updated_at = i.ended_at
-                 FROM a JOIN i ON i.item = a.item WHERE contacts.id = a.contact_id
+                 FROM a JOIN i ON i.item = a.item LEFT JOIN k ON k.id = a.campaign_id WHERE contacts.id = a.contact_id
                  RETURNING contacts.id, contacts.status, contacts.campaign_id, contacts.org_id)
              SELECT a.*, c.status AS contact_status,
                     (c.campaign_id IS NOT NULL AND c.status NOT IN ({OPEN})
@@ -381,13 +374,11 @@ impl Store {
         .bind(&writes.ended_at)
         .bind(&writes.spam_flagged)
         .bind(&writes.contact_status)
-        .bind(&writes.reason)
         .bind(&writes.next_index)
         .bind(&writes.retry_after)
         .bind(&writes.number_index)
-        .fetch_all(&mut *tx)
+        .fetch_all(&self.pool)
         .await?;
-        tx.commit().await?;
         for d in done {
             let i = usize::try_from(d.item).map_err(corrupt)?;
             let resolution = writes.resolution.remove(&d.item).ok_or_else(|| {
