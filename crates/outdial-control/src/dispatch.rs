@@ -444,9 +444,11 @@ impl Planner {
         } = self.plan(&mut tx, pool, now, None).await?;
         let paused = outdial_store::campaigns::paused_campaigns(&mut tx, Channel::Voice).await?;
         let next_due = dialing::next_due_by_campaign(&mut tx).await?;
+        // Only the organizations of the dialing campaigns shown are judged.
+        let planned_orgs: Vec<OrgId> = plans.iter().map(|p| p.org_id).collect();
+        let rule = self.svc.config.caller_id_rule();
         let usable_dids =
-            outdial_store::dids::usable_did_counts(&mut tx, &self.svc.config.caller_id_rule(), now)
-                .await?;
+            outdial_store::dids::usable_did_counts(&mut tx, &rule, &planned_orgs, now).await?;
         tx.rollback().await?;
 
         // Organizations with calls, demand, or a campaign shown below.
@@ -455,20 +457,7 @@ impl Planner {
             .map(|p| p.org_id)
             .chain(paused.iter().map(|c| c.org_id))
             .collect();
-        let orgs: Vec<OrgPlan> = demands
-            .iter()
-            .zip(&allocation)
-            .filter(|(o, _)| o.active > 0 || o.demand > 0 || shown.contains(&o.org_id))
-            .map(|(o, a)| OrgPlan {
-                org_id: o.org_id,
-                limit: o.limit,
-                active: o.active,
-                room: o.room(),
-                demand: o.demand,
-                allocated: *a,
-                admitted: 0,
-            })
-            .collect();
+        let orgs = org_plans(&demands, &allocation, |_| 0, |id| shown.contains(&id));
         let org_of = |id: OrgId| orgs.iter().find(|o| o.org_id == id);
         let mut campaigns = Vec::new();
         for p in &plans {
@@ -571,16 +560,18 @@ impl Planner {
     }
 }
 
-/// Organizations with calls or demand, with their allocation and `admitted(org)`.
+/// The organizations of `demands` with calls or demand, or for which `also(org)` holds, each
+/// with its allocation (`allocation`, in `demands`' order) and `admitted(org)` contacts.
 pub fn org_plans(
     demands: &[OrgDemand],
     allocation: &[u32],
     admitted: impl Fn(OrgId) -> usize,
+    also: impl Fn(OrgId) -> bool,
 ) -> Vec<OrgPlan> {
     demands
         .iter()
         .zip(allocation)
-        .filter(|(o, _)| o.active > 0 || o.demand > 0)
+        .filter(|(o, _)| o.active > 0 || o.demand > 0 || also(o.org_id))
         .map(|(o, a)| OrgPlan {
             org_id: o.org_id,
             limit: o.limit,

@@ -181,12 +181,12 @@ impl Dialer {
         // releasing it now would take their new channel away.
         let readmitted: std::collections::HashSet<ContactId> =
             admitted.iter().map(|c| c.contact_id).collect();
-        let swept_holders: Vec<(String, String)> = swept
+        let released: Vec<dialing::HolderRef> = swept
             .iter()
             .filter(|(id, _, _)| !readmitted.contains(id))
-            .map(|(id, a, pool)| (pool.clone(), channel_holder(*id, *a)))
+            .cloned()
             .collect();
-        effects::release_channels(&self.svc, &swept_holders, now_ms).await;
+        effects::release_channels(&self.svc, &effects::holds_of(&released), now_ms).await;
 
         // Start: wake the campaigns' ticks (moving them earlier only: a tick on its pacing
         // grid is not moved before its planned time — see voice_tick), start direct calls.
@@ -225,9 +225,12 @@ impl Dialer {
                 .map_err(JobError::retry)?;
         }
         timings.step("wake");
-        let orgs = org_plans(&demands, &allocation, |org| {
-            admitted.iter().filter(|c| c.org_id == org).count()
-        });
+        let orgs = org_plans(
+            &demands,
+            &allocation,
+            |org| admitted.iter().filter(|c| c.org_id == org).count(),
+            |_| false,
+        );
         Ok(DispatchReport {
             ran: true,
             at: Some(now),

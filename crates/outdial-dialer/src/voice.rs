@@ -397,9 +397,13 @@ impl Dialer {
         Ok(Start::Started(Box::new(attempt)))
     }
 
+    /// Counts skip `why` and, when the contact changed (not [`Skip::Withdrawn`]), asks for
+    /// its campaign's stats.
     async fn skipped(&self, why: Skip, campaign: Option<CampaignId>) -> Start {
         metrics::counter!("outdial_dialer_skipped_total", "reason" => why.label()).increment(1);
-        if let Some(c) = campaign {
+        if let Some(c) = campaign
+            && why != Skip::Withdrawn
+        {
             effects::request_stats(&self.svc, c).await;
         }
         Start::Skipped(why)

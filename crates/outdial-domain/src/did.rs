@@ -204,8 +204,8 @@ impl DidCandidate {
     /// or `warming` within its ramp, and a (judged) score ≥ `threshold`. The campaign's
     /// `caller_ids` restriction is applied by [`select_did`] on top.
     pub fn is_usable(&self, threshold: f64) -> bool {
-        let state_ok =
-            self.state == DidState::Active || (self.state == DidState::Warming && self.within_ramp);
+        let state_ok = DidState::USABLE.contains(&self.state)
+            && (self.state != DidState::Warming || self.within_ramp);
         state_ok && self.score >= threshold
     }
 }

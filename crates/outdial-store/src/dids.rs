@@ -465,7 +465,7 @@ async fn apply_transition(
         == 1)
 }
 
-/// How many caller IDs each organization could call with at `now` under `rule` (product §5.5):
+/// How many caller IDs each of `orgs` could call with at `now` under `rule` (product §5.5):
 /// the SQL prefilter (`usable_did_sql`) reads the candidates, the rule itself
 /// ([`DidCandidate::is_usable`], warming ramp included) counts them. Organizations with
 /// none are absent.
@@ -474,14 +474,17 @@ async fn apply_transition(
 pub async fn usable_did_counts(
     conn: &mut PgConnection,
     rule: &CallerIdRule,
+    orgs: &[OrgId],
     now: DateTime<Utc>,
 ) -> Result<std::collections::HashMap<OrgId, i64>> {
+    let orgs: Vec<i64> = orgs.iter().map(|o| o.0).collect();
     let rows: Vec<DidRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {DID_COLUMNS} FROM dids WHERE {usable}",
+        "SELECT {DID_COLUMNS} FROM dids WHERE org_id = ANY($3) AND {usable}",
         usable = usable_did_sql("$1", "$2")
     )))
     .bind(rule.threshold)
     .bind(crate::int_param(rule.min_calls, "health.min_calls")?)
+    .bind(&orgs)
     .fetch_all(conn)
     .await?;
     let mut counts = std::collections::HashMap::new();

@@ -1126,7 +1126,7 @@ async fn the_usable_caller_id_prefilters_agree_with_the_rule(pool: PgPool) {
             .count()
     };
     let mut conn = store.pool().acquire().await.expect("conn");
-    let counts = dids::usable_did_counts(&mut conn, &rule, t0())
+    let counts = dids::usable_did_counts(&mut conn, &rule, &[org], t0())
         .await
         .expect("counts");
     let voice = by_rule(Channel::Voice);
