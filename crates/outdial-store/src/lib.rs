@@ -345,5 +345,13 @@ mod tests {
             super::replace_database("postgres://u@h/db?sslmode=disable", "x"),
             "postgres://u@h/x?sslmode=disable"
         );
+        // A Unix-socket URL: the slashes of its query are not the database's.
+        assert_eq!(
+            super::replace_database(
+                "postgres://postgres@localhost/postgres?host=/var/run/postgresql",
+                "outdial_test_1_ab"
+            ),
+            "postgres://postgres@localhost/outdial_test_1_ab?host=/var/run/postgresql"
+        );
     }
 }

@@ -113,12 +113,6 @@ impl Drop for TestRedis {
     }
 }
 
-/// The URL of database `name` on the server of `admin_url`: the admin URL with its
-/// database replaced and its query (`?host=/var/run/postgresql`, `sslmode`, …) kept.
-pub fn database_url(admin_url: &str, name: &str) -> String {
-    outdial_store::replace_database(admin_url, name)
-}
-
 /// A uniquely named, migrated Postgres database.
 ///
 /// Call [`TestDb::cleanup`] at the end of the test to drop it. A test that panics leaves its
@@ -180,7 +174,7 @@ impl TestDb {
             .await
             .expect("create test database");
         admin.close().await;
-        let url = database_url(&admin_url, &name);
+        let url = outdial_store::replace_database(&admin_url, &name);
         let pool = PgPoolOptions::new()
             .max_connections(20)
             .connect(&url)
@@ -393,21 +387,6 @@ pub fn fleet_env(db: &TestDb, redis: &TestRedis) -> std::collections::BTreeMap<S
 #[cfg(test)]
 mod tests {
     use super::process::check_metrics;
-
-    #[test]
-    fn a_test_database_url_keeps_the_admin_urls_query() {
-        assert_eq!(
-            super::database_url(
-                "postgres://postgres@localhost/postgres?host=/var/run/postgresql",
-                "outdial_test_1_ab"
-            ),
-            "postgres://postgres@localhost/outdial_test_1_ab?host=/var/run/postgresql"
-        );
-        assert_eq!(
-            super::database_url("postgres://postgres@127.0.0.1:5432/postgres", "t"),
-            "postgres://postgres@127.0.0.1:5432/t"
-        );
-    }
 
     #[test]
     fn only_an_outdial_exporters_metrics_pass() {

@@ -136,7 +136,7 @@ async fn dispatch(svc: &Services, command: Command) -> anyhow::Result<()> {
             let org = org_id(store, &org).await?;
             let mut all = numbers;
             if let Some(f) = file {
-                all.extend(read_phone_column(
+                all.extend(crate::setup::read_phone_column(
                     &std::fs::read(&f).with_context(|| format!("reading {}", f.display()))?,
                 )?);
             }
@@ -188,25 +188,6 @@ pub fn print_import(r: &outdial_store::contacts::ImportReport) {
     for rej in &r.rejections {
         println!("  row {:>5}: {}", rej.row, rej.error);
     }
-}
-
-fn read_phone_column(bytes: &[u8]) -> anyhow::Result<Vec<String>> {
-    let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .from_reader(bytes);
-    let headers = reader.headers()?.clone();
-    let col = headers
-        .iter()
-        .position(|h| h.eq_ignore_ascii_case("phone"))
-        .context("the file has no `phone` column")?;
-    let mut out = Vec::new();
-    for (i, rec) in reader.records().enumerate() {
-        let rec = rec.with_context(|| format!("row {}", i + 1))?;
-        if let Some(p) = rec.get(col).filter(|p| !p.is_empty()) {
-            out.push(p.to_owned());
-        }
-    }
-    Ok(out)
 }
 
 async fn campaign(svc: &Services, cmd: cli::CampaignCommand) -> anyhow::Result<()> {

@@ -535,10 +535,8 @@ async fn seed(
     }
     let dnc = std::fs::read(suppressions)
         .with_context(|| format!("reading {}", suppressions.display()))?;
-    let dnc: Vec<E164> = String::from_utf8_lossy(&dnc)
-        .lines()
-        .skip(1)
-        .filter_map(|l| l.split(',').next())
+    let dnc: Vec<E164> = crate::setup::read_phone_column(&dnc)?
+        .iter()
         .map(|raw| E164::parse(raw).with_context(|| format!("suppression {raw:?}")))
         .collect::<anyhow::Result<_>>()?;
     svc.store.add_suppressions(org.id, &dnc, "dnc", t).await?;

@@ -151,3 +151,26 @@ pub(crate) async fn new_campaign(
         .map_err(anyhow::Error::msg)?;
     Ok(svc.store.create_campaign(&new, svc.clock.now()).await?)
 }
+
+/// The non-empty values of the `phone` column (any case) of CSV `bytes`, in file order: a
+/// suppression file (`outdialctl suppress add --file`, the demo's `suppressions.csv`).
+///
+/// Errors: no `phone` column, or an unreadable row (named by its 1-based number).
+pub(crate) fn read_phone_column(bytes: &[u8]) -> anyhow::Result<Vec<String>> {
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(bytes);
+    let headers = reader.headers()?.clone();
+    let col = headers
+        .iter()
+        .position(|h| h.eq_ignore_ascii_case("phone"))
+        .context("the file has no `phone` column")?;
+    let mut out = Vec::new();
+    for (i, rec) in reader.records().enumerate() {
+        let rec = rec.with_context(|| format!("row {}", i + 1))?;
+        if let Some(p) = rec.get(col).filter(|p| !p.is_empty()) {
+            out.push(p.to_owned());
+        }
+    }
+    Ok(out)
+}
