@@ -1,12 +1,12 @@
 //! Carrier webhooks (product §5.7, §10): status callbacks signed with `X-Twilio-Signature`.
 //!
-//! The signature is checked against the URL the carrier was given — the configured
-//! `api.public_url` plus this request's path and query — and the form parameters. A forged
-//! or altered callback is answered 403 and nothing is written. A genuine progress callback
-//! (`initiated`, `ringing`, `in-progress`) is acknowledged and nothing else: outcomes need
-//! only the final status. A genuine final one becomes a `CallStatus` job on `campaign-dialer` (deduplicated per attempt and status, so a carrier
-//! retry is harmless) and is answered 204 only once it is durably queued; if Redis is down
-//! the answer is 503 and the carrier retries.
+//! The signature is checked against the URL the carrier was given — the configured `api.public_url`
+//! plus this request's path and query — and the form parameters. A forged or altered callback is
+//! answered 403 and nothing is written. A genuine progress callback (`initiated`, `ringing`,
+//! `in-progress`) is acknowledged and nothing else: outcomes need only the final status. A genuine
+//! final one becomes a `CallStatus` job on `campaign-dialer` (deduplicated per attempt and status,
+//! so a carrier retry is harmless) and is answered 204 only once it is durably queued; if Redis is
+//! down the answer is 503 and the carrier retries.
 
 use axum::body::Bytes;
 use axum::extract::State;

@@ -1,7 +1,7 @@
 //! # outdial-carrier
 //!
 //! Everything outdial knows about the carrier: how a call or a text is placed and how the
-//! carrier reports back (product §2, §5 step 6 "Originate", §5 "Outcomes and resolution", §6).
+//! carrier reports back (product §2, §5.6 "Originate", §5 "Outcomes and resolution", §6).
 //! The simulator speaking the same protocol is the crate `outdial-carrier-sim`, apart so
 //! that production binaries do not link it.
 //!

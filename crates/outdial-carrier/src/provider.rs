@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Twilio error codes on a `400` that mean "this destination number is invalid or
-/// unallocated" — a permanent failure for that number only (product §5 step 4: the number is
+/// unallocated" — a permanent failure for that number only (product §5.4: the number is
 /// skipped for the rest of its attempts).
 ///
 /// 21211 invalid `To`, 21214 `To` cannot be reached, 21217 number does not appear valid,

@@ -49,7 +49,7 @@ pub struct CampaignPlan {
     pub campaign_id: CampaignId,
     /// the organization whose allocation its admissions use
     pub org_id: OrgId,
-    /// higher is admitted first within the organization (product §5 step 4)
+    /// higher is admitted first within the organization (product §5 "Dispatch cycle" step 4)
     pub priority: i32,
     /// ticks (call starts) per second, (0, 1000]; sets `need`
     pub calls_per_second: f64,
@@ -94,8 +94,8 @@ fn pace_buffer(calls_per_second: f64, lookahead_ms: i64) -> i64 {
     ((calls_per_second * lookahead_ms as f64 / 1_000.0).ceil() as i64).max(1)
 }
 
-/// The order contacts of one organization are admitted in (product §5 step 4): direct calls
-/// first, then higher campaign priority, then earlier due time, then older contact.
+/// The order contacts of one organization are admitted in (product §5 "Dispatch cycle" step 4):
+/// direct calls first, then higher campaign priority, then earlier due time, then older contact.
 fn admission_order(candidates: &mut [(Candidate, i32)]) {
     candidates.sort_by(|(a, pa), (b, pb)| {
         a.campaign_id
@@ -269,11 +269,15 @@ impl Planner {
     /// Reads the state a cycle decides on and decides: campaign needs and open zones, free
     /// slots, candidates, the product §4 allocation and each organization's picks in admission
     /// order. With `sweep_before` (a cycle, not `explain`), contacts locked before it go back
-    /// to queued first (product §5 step 1) — only when the loads show such a contact, so a cycle
-    /// with nothing stale pays nothing for the sweep.
+    /// to queued first (product §5 "Dispatch cycle" step 1) — only when the loads show such a
+    /// contact, so a cycle with nothing stale pays nothing for the sweep.
     ///
     /// `pool` gives the connection for the campaign read beside `tx`: the cycle's own pool
     /// in a cycle, the handlers' pool for `explain`.
+    ///
+    /// Errors: [`ControlError::Store`] for Postgres failures or a stored row that does not
+    /// parse, [`ControlError::Channels`] when the channel pools cannot be read (Redis); the
+    /// caller's transaction `tx` is left as it is (a cycle rolls it back).
     pub async fn plan(
         &self,
         tx: &mut sqlx::PgConnection,

@@ -137,13 +137,13 @@ impl Dialer {
         Ok(Done::nothing())
     }
 
-    /// Ends attempt `id` with `outcome` if nothing ended it before, then does the
-    /// completion's effects: channel release, the caller ID's re-score, stats request, event, and campaign
-    /// completion when this was its last open contact. Returns the completion, or `None` if
-    /// the attempt had already ended.
+    /// Ends attempt `id` with `outcome` if nothing ended it before, then does the completion's
+    /// effects: channel release, the caller ID's re-score, stats request, event, and campaign
+    /// completion when this was its last open contact. Returns the completion, or `None` if the
+    /// attempt had already ended.
     ///
-    /// Errors: Postgres failures (the job retries; the compare-and-set makes that safe); an
-    /// unknown attempt id is permanent (the job is dead-lettered at once).
+    /// Errors: Postgres failures (the job retries; the compare-and-set makes that safe); an unknown
+    /// attempt id is permanent (the job is dead-lettered at once).
     pub async fn finish(
         &self,
         id: AttemptId,

@@ -1,5 +1,7 @@
 //! The dispatch cycle (product §4, §5 "Dispatch cycle"): one at a time fleet-wide, every poll
-//! interval.
+//! interval. The planning (steps 1–5) is `outdial_control::dispatch::Planner::plan`; this
+//! module admits and starts. product §5 numbers the same work in five steps (sweep, zones,
+//! allocate, fetch, start); here it is in the order it runs:
 //!
 //! 1. **Sweep** contacts `locked` longer than the stale threshold back to `queued` — read
 //!    with the loads in one statement, so the `UPDATE` runs only when a lock is stale.
@@ -7,8 +9,8 @@
 //!    the campaign's calling window now.
 //! 3. **Need**: each campaign keeps at most `⌈cps × lookahead⌉` contacts admitted ahead of
 //!    its ticks, so admission follows its pace.
-//! 4. **Fetch** due contacts in product §5 order: direct calls (no campaign) first, then up to each
-//!    campaign's need in eligible zones. The read takes no row locks: only the contacts the
+//! 4. **Fetch** due contacts in product §5 order: direct calls (no campaign) first, then up
+//!    to each campaign's need in eligible zones. The read takes no row locks: only the contacts the
 //!    allocation picks are locked, `FOR UPDATE SKIP LOCKED`, in step 6 — locking every
 //!    campaign's candidates each second cost Postgres more than the whole rest of a call.
 //! 5. **Allocate** `free = global limit − active` across organizations with demand and room
@@ -21,6 +23,7 @@
 //!
 //! Mutual exclusion: the cycle is a single queue job (id `dispatch`), and it also holds a
 //! Postgres advisory lock for its transaction, so even a cycle whose lease was lost cannot
+//! run beside another one.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
@@ -38,7 +41,8 @@ use serde::Serialize;
 
 use crate::Dialer;
 
-/// What a cycle saw and did; also the data behind `outdialctl dispatch explain`.
+/// What a cycle saw and did ([`Dialer::run_cycle`]); its debug log line and the dispatch
+/// benchmark read it. (`dispatch explain` answers with `outdial_control::dispatch::Explain`.)
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct DispatchReport {
     /// false when another cycle held the lock

@@ -12,9 +12,10 @@
 //! | `Maintenance`, `DidLifecycle` | [`maintenance`] | channel lease renewal, Redis ↔ Postgres reconciliation, DID cooldown/warming |
 //!
 //! `campaigns` is the home of what the ticks and completion share about a campaign (its
-//! auto-pause, its completion, an idle tick's wake-up). Campaign status changes, the shared effects (channels, stats) and the dispatch cycle's
-//! planning come from `outdial-control`, which the API and `outdialctl` use too. [`run`] is
-//! the binary's whole life: connect, bootstrap, serve `/metrics`, work until shutdown.
+//! auto-pause, its completion, an idle tick's wake-up). Campaign status changes, the shared
+//! effects (channels, stats) and the dispatch cycle's planning come from `outdial-control`,
+//! which the API and `outdialctl` use too. [`run`] is the binary's whole life: connect,
+//! bootstrap, serve `/metrics`, work until shutdown.
 
 pub mod calls;
 mod campaigns;

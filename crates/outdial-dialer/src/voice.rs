@@ -34,18 +34,21 @@ use sqlx::PgConnection;
 
 use crate::Dialer;
 
-/// Why a claimed contact was not called.
+/// Why an admitted contact was not called (product §5 "One attempt"); the `reason` label of
+/// `outdial_dialer_skipped_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Skip {
-    /// On the suppression list → cancelled.
+    /// On the suppression list → cancelled, reason `dnc` (product §5.1).
     Dnc,
-    /// Outside its calling window → back to queued until the next opening.
+    /// The number to dial is outside its calling window → back to queued, due at its next
+    /// opening plus jitter (product §5.2).
     Window,
-    /// Channel pool full → back to queued for the backpressure delay.
+    /// Channel pool full → back to queued for `dialer.backpressure_requeue_ms` (product §5.3).
     ChannelFull,
-    /// No number left for its attempt index → exhausted.
+    /// No number left for its attempt index → exhausted, reason `no_numbers_left`
+    /// (product §5.4).
     Exhausted,
-    /// No usable caller ID → back to queued; the campaign pauses.
+    /// No usable caller ID → back to queued; a campaign auto-pauses (product §5.5).
     NoDids,
     /// The contact stopped being admitted while it was checked (swept back to queued,
     /// paused, cancelled): nothing is written.
@@ -65,10 +68,11 @@ impl Skip {
     }
 }
 
-/// What starting an attempt did.
+/// What starting an attempt did ([`Dialer::start_attempt`]).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Start {
-    /// The attempt is recorded; originate it.
+    /// The attempt is recorded (product §5.6); its originate and completion-timeout jobs
+    /// follow.
     Started(Box<CallAttempt>),
     /// The contact was not called.
     Skipped(Skip),

@@ -92,7 +92,7 @@ impl StoreError {
     /// deadlock, the server shutting down or out of resources, a batched write that got no
     /// answer — rather than a fact about the data (not found, corrupt, invalid, a conflict, a
     /// forbidden transition) or a statement that cannot work (a decode or SQL error). An
-    /// outage must never dead-letter good work (product §3 "An outage is not a failure").
+    /// outage must never dead-letter good work (product §3 "Retries", "Outages").
     pub fn is_transient(&self) -> bool {
         match self {
             Self::NotFound { .. }
@@ -138,11 +138,11 @@ impl StoreError {
 /// which the WAL writer does within ~3 × `wal_writer_delay` (600 ms by default).
 ///
 /// Only for writes that are safe to lose in a Postgres crash because they are derived and
-/// recomputed (a campaign's stats snapshot, a caller ID's score), because losing them
-/// leaves a state that repairs itself (a dispatch cycle's admissions), or because the same
-/// value is written again later (an attempt's call SID, again at its completion). A
-/// synchronous commit flushes all WAL before its own record, so nothing committed synchronously afterwards can
-/// depend on a lost asynchronous write.
+/// recomputed (a campaign's stats snapshot, a caller ID's score), because losing them leaves a
+/// state that repairs itself (a dispatch cycle's admissions), or because the same value is written
+/// again later (an attempt's call SID, again at its completion). A synchronous commit flushes all
+/// WAL before its own record, so nothing committed synchronously afterwards can depend on a lost
+/// asynchronous write.
 pub(crate) const ASYNC_COMMIT: &str =
     "(SELECT set_config('synchronous_commit', 'off', true)) AS async_commit";
 
@@ -211,7 +211,7 @@ impl Store {
         // JIT off for the session: outdial's statements are short OLTP statements, but a
         // generic plan over an array parameter (the dispatch cycle's candidate read for
         // 2,000 campaigns) is estimated above `jit_above_cost`, and compiling it took ~20 ms
-        // of a ~40 ms statement in most cycles (docs/BENCHMARKS.md, ninth session).
+        // of a ~40 ms statement in most cycles (docs/BENCHMARKS.md, dispatch findings).
         let options = url.parse::<PgConnectOptions>()?.options([("jit", "off")]);
         // No ping before handing out a connection (sqlx's default): it doubled the round
         // trips of every single-statement query. A dead connection fails its query, and the

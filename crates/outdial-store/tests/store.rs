@@ -986,7 +986,7 @@ async fn concurrency_limit_bounds(pool: PgPool) {
 }
 
 /// The fleet's sessions run without JIT compilation: compiling a generic plan of the
-/// dispatch cycle's candidate read cost ~20 ms a cycle (docs/BENCHMARKS.md, ninth session).
+/// dispatch cycle's candidate read cost ~20 ms a cycle (docs/BENCHMARKS.md, dispatch findings).
 #[tokio::test]
 async fn fleet_sessions_run_without_jit() {
     let url = outdial_test_support::admin_database_url();

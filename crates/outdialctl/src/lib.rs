@@ -1,15 +1,15 @@
 //! # outdialctl
 //!
 //! The operator CLI (product §11): database migrations, organizations, tokens, caller IDs,
-//! suppression lists, contact import, campaign control and status, queue and channel
-//! inspection (with channel repair), and `demo` — the whole fleet running a campaign
-//! end to end on the local services.
+//! suppression lists, contact import, campaign control and status, queue and channel inspection
+//! (with channel repair), and `demo` — the whole fleet running a campaign end to end on the local
+//! services.
 //!
 //! Connections come from the same `OUTDIAL_…` variables as every outdial process
-//! (`docs/configuration.md`). Modules: [`cli`] (arguments), [`commands`] (what they do),
-//! [`fleet`] (starting the fleet's processes; shared with the end-to-end tests), [`demo`],
-//! [`bench`](mod@bench), and `setup` (what the demo, the benchmarks and the commands share, so none of
-//! them depends on another).
+//! (`docs/configuration.md`). Modules: [`cli`] (arguments), [`commands`] (what they do), [`fleet`]
+//! (starting the fleet's processes; shared with the end-to-end tests), [`demo`],
+//! [`bench`](mod@bench), and `setup` (what the demo, the benchmarks and the commands share, so none
+//! of them depends on another).
 
 pub mod bench;
 pub mod cli;

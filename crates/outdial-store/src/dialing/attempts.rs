@@ -281,14 +281,14 @@ impl Store {
         row.map(TryInto::try_into).transpose()
     }
 
-    /// Records carriers' call ids, each `(attempt, call SID)`: the attempt is now in
-    /// progress (unless a callback already completed it), an id already recorded is kept,
-    /// and the id is entered in `call_sids` (the lookup by call id; a call id already there
-    /// stays with its first attempt). One statement for the batch (the dialer gathers them
-    /// like completions); returns one `Ok(())` per item. Commits asynchronously
-    /// (`synchronous_commit = off` for its transaction alone): a write lost in a Postgres crash leaves the attempt `originating` without its id, which changes
-    /// nothing the dialer decides (only a `pending` attempt is originated again, product §5.6),
-    /// and the completion records the id from the final callback
+    /// Records carriers' call ids, each `(attempt, call SID)`: the attempt is now in progress
+    /// (unless a callback already completed it), an id already recorded is kept, and the id is
+    /// entered in `call_sids` (the lookup by call id; a call id already there stays with its first
+    /// attempt). One statement for the batch (the dialer gathers them like completions); returns
+    /// one `Ok(())` per item. Commits asynchronously (`synchronous_commit = off` for its
+    /// transaction alone): a write lost in a Postgres crash leaves the attempt `originating`
+    /// without its id, which changes nothing the dialer decides (only a `pending` attempt is
+    /// originated again, product §5.6), and the completion records the id from the final callback
     /// (`provider_call_sid = COALESCE(provider_call_sid, …)`). An unknown attempt id changes
     /// nothing.
     ///

@@ -15,12 +15,12 @@ use crate::{ASYNC_COMMIT, Result, corrupt};
 /// overlap even if two pods both believe they hold the cycle's queue lease.
 pub const DISPATCH_LOCK_KEY: i64 = 0x6f75_7464_6961_6c01; // "outdial" + 1
 
-/// Takes the dispatch-cycle advisory lock for the current transaction; `false` when another
-/// cycle holds it. The transaction then commits asynchronously (`synchronous_commit = off`
-/// for its transaction alone): a cycle's writes — admissions `queued → locked`, stale locks swept back — are safe to lose
-/// in a Postgres crash. A lost admission leaves its contact queued: the tick's
-/// compare-and-set on `locked` finds nothing to start and the channel lease lapses; a lost
-/// sweep is swept again. The cycle no longer waits for a WAL flush at its commit.
+/// Takes the dispatch-cycle advisory lock for the current transaction; `false` when another cycle
+/// holds it. The transaction then commits asynchronously (`synchronous_commit = off` for its
+/// transaction alone): a cycle's writes — admissions `queued → locked`, stale locks swept back —
+/// are safe to lose in a Postgres crash. A lost admission leaves its contact queued: the tick's
+/// compare-and-set on `locked` finds nothing to start and the channel lease lapses; a lost sweep is
+/// swept again. The cycle no longer waits for a WAL flush at its commit.
 ///
 /// Errors: database failures.
 pub async fn try_dispatch_lock(conn: &mut PgConnection) -> Result<bool> {
@@ -36,8 +36,8 @@ pub async fn try_dispatch_lock(conn: &mut PgConnection) -> Result<bool> {
 /// — its channel holder id is `contact:<id>:<attempt_count>`.
 pub type HolderRef = (ContactId, i32, String);
 
-/// Returns contacts `locked` since before `stale_before` to `queued` (product §5 step 1).
-/// Returns them so their channels can be released.
+/// Returns contacts `locked` since before `stale_before` to `queued` (product §5 "Dispatch cycle"
+/// step 1). Returns them so their channels can be released.
 ///
 /// Errors: database failures.
 pub async fn sweep_stale_locks(
@@ -80,8 +80,8 @@ pub struct Loads {
     pub orgs: Vec<OrgLoad>,
     /// per campaign with active contacts: `(campaign, locked, dialing)`
     pub campaigns: Vec<(CampaignId, i64, i64)>,
-    /// the earliest `locked_at` of any `locked` contact: a stale-lock sweep (product §5 step 1)
-    /// has work only when this is older than the threshold
+    /// the earliest `locked_at` of any `locked` contact: a stale-lock sweep (product §5 "Dispatch
+    /// cycle" step 1) has work only when this is older than the threshold
     pub oldest_lock: Option<DateTime<Utc>>,
 }
 
@@ -159,12 +159,12 @@ fn candidate(r: CandidateRow) -> Candidate {
     }
 }
 
-/// Fetches due contacts (product §5 step 4): for each `(campaign, need)` at most `need` queued
-/// contacts of that campaign due at `now` whose zone key is among the campaign's `eligible`
-/// zones, earliest due first; plus at most `direct_limit` due direct calls (no campaign),
-/// which bypass windows. Takes no row locks: a cycle locks only the contacts its allocation
-/// picks, with [`lock_contacts`] (`FOR UPDATE SKIP LOCKED`), so two concurrent cycles never
-/// admit the same contact.
+/// Fetches due contacts (product §5 "Dispatch cycle" step 4): for each `(campaign, need)` at most
+/// `need` queued contacts of that campaign due at `now` whose zone key is among the campaign's
+/// `eligible` zones, earliest due first; plus at most `direct_limit` due direct calls (no
+/// campaign), which bypass windows. Takes no row locks: a cycle locks only the contacts its
+/// allocation picks, with [`lock_contacts`] (`FOR UPDATE SKIP LOCKED`), so two concurrent cycles
+/// never admit the same contact.
 ///
 /// Errors: database failures.
 pub async fn fetch_candidates(

@@ -63,15 +63,14 @@ struct NextAdmittedRow {
     org_dids: sqlx::types::Json<Vec<crate::dids::DidRow>>,
 }
 
-/// The admitted (`locked`) contact of `campaign` a tick starts next — oldest admission
-/// first — and only while the campaign is still dialing, so a pause or cancel stops new
-/// attempts at once; with the campaign's row version and its organization's usable caller
-/// IDs. One statement, where a tick used to make three (campaign, contact, caller IDs): a
-/// round trip costs the fleet more CPU than any of the three reads (docs/BENCHMARKS.md,
-/// sixth session). A read without row locks: the attempt is recorded by
-/// [`super::start_admitted`], whose compare-and-set on `locked` makes a concurrent change (sweep,
-/// pause, cancel) win over it. `None` when none is admitted or the campaign is not dialing.
-/// product §5 "Campaign pacing": one admitted contact per tick.
+/// The admitted (`locked`) contact of `campaign` a tick starts next — oldest admission first — and
+/// only while the campaign is still dialing, so a pause or cancel stops new attempts at once; with
+/// the campaign's row version and its organization's usable caller IDs. One statement, where a tick
+/// used to make three (campaign, contact, caller IDs): a round trip costs the fleet more CPU than
+/// any of the three reads (docs/BENCHMARKS.md, dispatch findings). A read without row locks: the
+/// attempt is recorded by [`super::start_admitted`], whose compare-and-set on `locked` makes a
+/// concurrent change (sweep, pause, cancel) win over it. `None` when none is admitted or the
+/// campaign is not dialing. product §5 "Campaign pacing": one admitted contact per tick.
 ///
 /// Errors: database failures, a stored contact or DID that does not parse.
 pub async fn next_admitted(
@@ -129,7 +128,7 @@ pub async fn admitted_contact(conn: &mut PgConnection, id: ContactId) -> Result<
 
 /// Ends `contact` without a call: status `to` (`cancelled`, `exhausted`, `failed`) with
 /// `reason` — only if it is still in status `from` (`locked` for a voice contact about to
-/// be started, `sending` for a claimed SMS prospect; product §5 steps 1 and 4, §6). Returns
+/// be started, `sending` for a claimed SMS prospect; product §5.1, §5.4, §6). Returns
 /// whether it was.
 ///
 /// Errors: database failures.
@@ -159,8 +158,8 @@ pub async fn end_contact(
 }
 
 /// Puts admitted (`locked`) `contact` back to `queued`, due at `retry_after`, without
-/// using up an attempt (outside its window, no channel, no caller ID: product §5 steps 2, 3,
-/// 5). Returns whether it was still admitted.
+/// using up an attempt (outside its window, no channel, no caller ID: product §5.2, §5.3,
+/// §5.5). Returns whether it was still admitted.
 ///
 /// Errors: database failures.
 pub async fn requeue_admitted(
