@@ -36,7 +36,8 @@ pub enum ApiError {
     /// 422 `validation_failed`: well-formed input breaking a rule.
     #[error("{0}")]
     Validation(String),
-    /// 503 `unavailable`: a backing service is down; retry.
+    /// 503 `unavailable` with `Retry-After` ([`RETRY_AFTER_S`]): a backing service
+    /// (Postgres, Redis) is down or saturated; retry.
     #[error("a backing service is unavailable; retry")]
     Unavailable(String),
     /// 500 `internal`: details logged, not returned.
@@ -73,9 +74,20 @@ impl IntoResponse for ApiError {
         if let Self::Conflict { current_status, .. } = &self {
             body["error"]["current_status"] = json!(current_status);
         }
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if matches!(self, Self::Unavailable(_)) {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(RETRY_AFTER_S),
+            );
+        }
+        response
     }
 }
+
+/// Seconds a client is asked to wait (`Retry-After`) after a 503: the fleet retries its
+/// own work every ≤ 2 s during an outage, so an integrator retrying sooner gains nothing.
+pub const RETRY_AFTER_S: u32 = 2;
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
@@ -121,4 +133,32 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiE
             ApiError::Validation(e.to_string())
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_outage_is_a_503_with_retry_after_and_a_json_code() {
+        for e in [
+            StoreError::Db(sqlx::Error::PoolTimedOut),
+            StoreError::Db(sqlx::Error::Io(
+                std::io::ErrorKind::ConnectionRefused.into(),
+            )),
+        ] {
+            assert!(e.is_outage());
+            let response = ApiError::from(e).into_response();
+            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(
+                response.headers()[axum::http::header::RETRY_AFTER],
+                RETRY_AFTER_S.to_string()
+            );
+            let body = axum::body::to_bytes(response.into_body(), 4096)
+                .await
+                .expect("body");
+            let json: serde_json::Value = serde_json::from_slice(&body).expect("json");
+            assert_eq!(json["error"]["code"], "unavailable");
+        }
+    }
 }

@@ -38,12 +38,15 @@ pub enum ChannelError {
 }
 
 /// The queue action a channel failure calls for (feature `worker`): Redis unreachable is
-/// an outage (retry); a pool name that is not configured will not appear by retrying (abort).
+/// an outage ([`outdial_queue::redis_is_outage`]; wait, no attempt used), another Redis
+/// error a retry; a pool name that is not configured will not appear by retrying (abort).
 #[cfg(feature = "worker")]
 impl From<ChannelError> for outdial_worker::JobError {
     fn from(e: ChannelError) -> Self {
-        match e {
-            ChannelError::Redis(_) | ChannelError::Pool(_) => Self::retry(e),
+        match &e {
+            ChannelError::Redis(r) if outdial_queue::redis_is_outage(r) => Self::outage(e),
+            ChannelError::Pool(_) => Self::outage(e),
+            ChannelError::Redis(_) => Self::retry(e),
             ChannelError::UnknownPool(_) => Self::abort(e),
         }
     }

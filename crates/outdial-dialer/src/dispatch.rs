@@ -157,7 +157,7 @@ impl Dialer {
                 Ok(n) => granted.extend(list.iter().take(n).cloned()),
                 Err(e) => {
                     self.release_holders(&granted, now_ms).await;
-                    return Err(JobError::retry(e));
+                    return Err(e.into());
                 }
             }
         }
@@ -222,11 +222,7 @@ impl Dialer {
             .at(now_ms)
         }));
         if !jobs.is_empty() {
-            self.svc
-                .dialer_queue
-                .enqueue(&jobs, now_ms)
-                .await
-                .map_err(JobError::retry)?;
+            self.svc.dialer_queue.enqueue(&jobs, now_ms).await?;
         }
         timings.step("wake");
         let orgs = org_plans(

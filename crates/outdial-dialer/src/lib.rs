@@ -135,11 +135,8 @@ impl Dialer {
     /// never runs a cycle holds none).
     fn dispatch_pool(&self) -> &sqlx::PgPool {
         self.dispatch_pool.get_or_init(|| {
-            sqlx::postgres::PgPoolOptions::new()
-                .max_connections(self.svc.config.dialer.dispatch_connections.max(2))
-                .acquire_timeout(std::time::Duration::from_secs(10))
+            outdial_store::pool_options(self.svc.config.dialer.dispatch_connections.max(2))
                 .idle_timeout(std::time::Duration::from_secs(60))
-                .test_before_acquire(false)
                 .connect_lazy_with((*self.svc.store.pool().connect_options()).clone())
         })
     }

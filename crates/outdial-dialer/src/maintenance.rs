@@ -42,20 +42,10 @@ impl Dialer {
         }
         for (pool, holders) in &by_pool {
             for chunk in holders.chunks(1_000) {
-                self.svc
-                    .channels
-                    .acquire(pool, chunk, now_ms)
-                    .await
-                    .map_err(JobError::retry)?;
+                self.svc.channels.acquire(pool, chunk, now_ms).await?;
             }
         }
-        for status in self
-            .svc
-            .channels
-            .status_all(now_ms)
-            .await
-            .map_err(JobError::retry)?
-        {
+        for status in self.svc.channels.status_all(now_ms).await? {
             metrics::gauge!("outdial_channels_in_use", "pool" => status.pool.clone())
                 .set(status.count as f64);
             metrics::gauge!("outdial_channels_max", "pool" => status.pool)
@@ -67,11 +57,7 @@ impl Dialer {
             DialerJob::Dispatch.at(now_ms),
             DialerJob::DidLifecycle.at(now_ms),
         ];
-        self.svc
-            .dispatch_queue
-            .enqueue(&control, now_ms)
-            .await
-            .map_err(JobError::retry)?;
+        self.svc.dispatch_queue.enqueue(&control, now_ms).await?;
         // A missing voice tick is restored within one tick interval, at its campaign's phase:
         // restored all at `now`, every campaign would tick in lockstep afterwards.
         let mut jobs: Vec<NewJob<DialerJob>> = Vec::new();
@@ -132,11 +118,7 @@ impl Dialer {
                 .at(created.timestamp_millis() + cfg.sms_delivery_timeout_ms),
             );
         }
-        self.svc
-            .dialer_queue
-            .enqueue(&jobs, now_ms)
-            .await
-            .map_err(JobError::retry)?;
+        self.svc.dialer_queue.enqueue(&jobs, now_ms).await?;
         let next = ctx.scheduled_ms.max(now_ms - cfg.maintenance_interval_ms)
             + cfg.maintenance_interval_ms;
         Ok(Done::then(vec![DialerJob::Maintenance.at(next)]))

@@ -254,6 +254,7 @@ mod tests {
                 attempt: 0,
                 enqueued_ms: 1,
                 due_ms: 2,
+                outages: 0,
             };
             let bytes = rmp_serde_roundtrip(&env);
             assert_eq!(bytes.payload, job);

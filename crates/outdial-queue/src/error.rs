@@ -31,3 +31,40 @@ pub enum QueueError {
     )]
     EvictionPolicy(String),
 }
+
+impl QueueError {
+    /// Whether the failure is an outage of Redis rather than a fault of the job: see
+    /// [`redis_is_outage`]; an exhausted or failing connection pool is one too. Jobs retry
+    /// an outage for as long as it lasts (product §3 "Outages").
+    pub fn is_outage(&self) -> bool {
+        match self {
+            Self::Redis(e) => redis_is_outage(e),
+            Self::Pool(_) => true,
+            Self::Encode { .. } | Self::Protocol { .. } | Self::EvictionPolicy(_) => false,
+        }
+    }
+}
+
+/// Whether a Redis error means Redis is unreachable or not serving right now — a refused,
+/// dropped or timed-out connection, a server loading its data (`LOADING`), a cluster that
+/// is down, re-sharding or without a master (`CLUSTERDOWN`, `TRYAGAIN`, `MASTERDOWN`), or a
+/// replica that became read-only in a failover (`READONLY`) — rather than a statement Redis
+/// refused (a script error, a wrong type), which retrying would not change.
+pub fn redis_is_outage(e: &redis::RedisError) -> bool {
+    use redis::{ErrorKind, ServerErrorKind};
+    e.is_io_error()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || e.is_timeout()
+        || matches!(
+            e.kind(),
+            ErrorKind::ClusterConnectionNotFound
+                | ErrorKind::Server(
+                    ServerErrorKind::BusyLoading
+                        | ServerErrorKind::TryAgain
+                        | ServerErrorKind::ClusterDown
+                        | ServerErrorKind::MasterDown
+                        | ServerErrorKind::ReadOnly
+                )
+        )
+}

@@ -28,7 +28,7 @@ mod keys;
 pub mod pool;
 mod queue;
 
-pub use error::QueueError;
+pub use error::{QueueError, redis_is_outage};
 pub use keys::QueueKeys;
 pub use queue::{
     DeadLetter, Dedup, EnqueueOutcome, Envelope, Job, NewJob, Queue, QueueConfig, QueueCounts,

@@ -35,6 +35,11 @@ pub struct Envelope<J> {
     /// When it was first due, ms since the epoch (the scheduled score may later move
     /// earlier with [`Dedup::KeepEarliest`], or later with a retry).
     pub due_ms: i64,
+    /// Outages in a row it met (a dependency down, not a fault of the job): they do not
+    /// count as attempts; the worker's outage backoff grows with them. Absent in envelopes
+    /// stored before the field existed (read as 0).
+    #[serde(default)]
+    pub outages: u32,
 }
 
 /// What to do when a job with the same id is already waiting, delayed or active.
@@ -381,6 +386,7 @@ impl<J: Job> Queue<J> {
             attempt: 0,
             enqueued_ms: now_ms,
             due_ms: job.due_ms,
+            outages: 0,
         }
     }
 

@@ -73,6 +73,9 @@ pub enum StoreError {
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
+        if connection_broken(&e) {
+            suspect_connections();
+        }
         if let sqlx::Error::Database(db) = &e {
             match db.code().as_deref() {
                 Some("23505") => return Self::AlreadyExists(db.message().to_owned()),
@@ -121,6 +124,31 @@ impl StoreError {
                 | sqlx::Error::Migrate(_) => false,
                 _ => true,
             },
+        }
+    }
+
+    /// Whether the failure is an outage of Postgres rather than a fault of the request or
+    /// of the data: the database unreachable or shutting down, the pool exhausted or closed,
+    /// a connection dropped or reset, the server out of resources (SQLSTATE classes 08, 53,
+    /// 57, 58), or a batched write that got no result. A subset of
+    /// [`Self::is_transient`]: serialization failures and lock timeouts (classes 40, 55)
+    /// are contention, retried as ordinary failures. Jobs wait out an outage without using
+    /// an attempt; the API answers it with 503 and `Retry-After` (product §3 "Outages").
+    pub fn is_outage(&self) -> bool {
+        match self {
+            Self::Batch(_) => true,
+            Self::Db(sqlx::Error::Database(db)) => db
+                .code()
+                .is_some_and(|c| ["08", "53", "57", "58"].iter().any(|p| c.starts_with(p))),
+            Self::Db(
+                sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::Protocol(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed,
+            ) => true,
+            _ => false,
         }
     }
 
@@ -213,15 +241,7 @@ impl Store {
         // 2,000 campaigns) is estimated above `jit_above_cost`, and compiling it took ~20 ms
         // of a ~40 ms statement in most cycles (docs/BENCHMARKS.md, dispatch findings).
         let options = url.parse::<PgConnectOptions>()?.options([("jit", "off")]);
-        // No ping before handing out a connection (sqlx's default): it doubled the round
-        // trips of every single-statement query. A dead connection fails its query, and the
-        // job retries.
-        let pool = PgPoolOptions::new()
-            .max_connections(max_connections)
-            .acquire_timeout(std::time::Duration::from_secs(10))
-            .test_before_acquire(false)
-            .connect_with(options)
-            .await?;
+        let pool = pool_options(max_connections).connect_with(options).await?;
         Ok(Self { pool })
     }
 
@@ -252,6 +272,63 @@ impl Store {
     pub async fn begin(&self) -> Result<Transaction> {
         Ok(self.pool.begin().await?)
     }
+}
+
+/// How long after a connection-level error pooled connections are pinged before use.
+const SUSPECT_FOR: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Until when (monotonic ms since [`suspect_epoch`]) connections are suspect; 0: never.
+static SUSPECT_UNTIL_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn suspect_epoch() -> std::time::Instant {
+    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(std::time::Instant::now)
+}
+
+fn monotonic_ms() -> u64 {
+    u64::try_from(suspect_epoch().elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Whether `e` says a connection itself failed (dropped, reset, terminated by the server),
+/// so the pool's other idle connections may be dead too (a Postgres restart kills them all).
+fn connection_broken(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::Tls(_) => true,
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|c| c.starts_with("08") || c.starts_with("57")),
+        _ => false,
+    }
+}
+
+/// Marks this process's pooled connections suspect for [`SUSPECT_FOR`].
+fn suspect_connections() {
+    let until = monotonic_ms() + u64::try_from(SUSPECT_FOR.as_millis()).unwrap_or(0);
+    SUSPECT_UNTIL_MS.fetch_max(until, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The options of every pool outdial opens on Postgres: at most `max_connections`, a
+/// 10 s acquire timeout, and a ping before a connection is handed out only while
+/// connections are suspect — for 10 s after any connection-level error in this process (a
+/// dropped or reset connection, a server shutting down: SQLSTATE 08, 57). A restarted
+/// Postgres leaves every pooled connection dead; each is found by its ping and replaced
+/// instead of failing a job or an API request, while in normal running a query costs no
+/// extra round trip (an unconditional ping doubled the round trips of every
+/// single-statement query).
+pub fn pool_options(max_connections: u32) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(std::time::Duration::from_secs(10))
+        .test_before_acquire(false)
+        .before_acquire(|conn, _meta| {
+            Box::pin(async move {
+                if SUSPECT_UNTIL_MS.load(std::sync::atomic::Ordering::Relaxed) <= monotonic_ms() {
+                    return Ok(true);
+                }
+                use sqlx::Connection as _;
+                Ok(conn.ping().await.is_ok())
+            })
+        })
 }
 
 /// A Postgres transaction of the store's pool.

@@ -38,6 +38,12 @@ pub struct WorkerConfig {
     pub backoff_base_ms: i64,
     /// Longest retry delay, ms.
     pub backoff_max_ms: i64,
+    /// First wait after an outage ([`JobError::Outage`]), ms; doubles with each outage in a
+    /// row, with jitter. Outages do not count toward [`Self::max_attempts`].
+    pub outage_backoff_base_ms: i64,
+    /// Longest wait between runs during an outage, ms: the most a job is late once the
+    /// dependency is back.
+    pub outage_backoff_max_ms: i64,
     /// Lease renewal period, ms (a third of the queue's lease).
     pub renew_every_ms: i64,
     /// Longest idle sleep without a wake-up, ms: a safety net for a lost pub/sub message.
@@ -64,7 +70,9 @@ impl Default for WorkerConfig {
             max_attempts: 5,
             backoff_base_ms: 1_000,
             backoff_max_ms: 60_000,
-            renew_every_ms: 10_000,
+            outage_backoff_base_ms: 200,
+            outage_backoff_max_ms: 2_000,
+            renew_every_ms: 1_000,
             idle_max_ms: 5_000,
             shutdown_grace_ms: 20_000,
             depth_every_ms: 5_000,
@@ -81,6 +89,18 @@ impl WorkerConfig {
         self.backoff_base_ms
             .saturating_mul(factor)
             .min(self.backoff_max_ms)
+    }
+
+    /// Wait after outage `n` in a row (0-based), ms: `outage_backoff_base_ms × 2^n` capped
+    /// at `outage_backoff_max_ms`, then scaled by `jitter` (clamped to 0.5–1.0, "equal
+    /// jitter") so jobs that failed together do not come back together.
+    pub fn outage_backoff_ms(&self, n: u32, jitter: f64) -> i64 {
+        let factor = 1_i64.checked_shl(n.min(30)).unwrap_or(i64::MAX);
+        let capped = self
+            .outage_backoff_base_ms
+            .saturating_mul(factor)
+            .min(self.outage_backoff_max_ms);
+        (capped as f64 * jitter.clamp(0.5, 1.0)).round() as i64
     }
 }
 
@@ -159,6 +179,16 @@ pub enum JobError {
         #[source]
         source: BoxError,
     },
+    /// A dependency is unreachable (Postgres or Redis down, a pool timeout, a connection
+    /// reset): nothing is wrong with the job. It runs again after the outage backoff
+    /// ([`WorkerConfig::outage_backoff_ms`]), for as long as the outage lasts; its attempt
+    /// count does not change, so it is never dead-lettered for it (product §3 "Outages").
+    #[error("outage: {source}")]
+    Outage {
+        /// what went wrong
+        #[source]
+        source: BoxError,
+    },
 }
 
 impl JobError {
@@ -177,10 +207,17 @@ impl JobError {
         }
     }
 
+    /// An outage caused by `error`: wait and run again, without using an attempt.
+    pub fn outage(error: impl Into<BoxError>) -> Self {
+        Self::Outage {
+            source: error.into(),
+        }
+    }
+
     /// The cause with its whole source chain on one line (`cause: cause: …`), as logs and
     /// dead letters show it.
     pub fn cause_chain(&self) -> String {
-        let (Self::Retry { source, .. } | Self::Abort { source }) = self;
+        let (Self::Retry { source, .. } | Self::Abort { source } | Self::Outage { source }) = self;
         let mut text = source.to_string();
         let mut next = source.source();
         while let Some(s) = next {
@@ -192,12 +229,15 @@ impl JobError {
     }
 }
 
-/// Queue failures: a Redis or pool error is an outage (retry); a job that cannot be encoded
-/// or a script reply that breaks its documented shape will not change by retrying (abort).
+/// Queue failures: Redis unreachable or its pool exhausted is an outage
+/// ([`QueueError::is_outage`]); another Redis error or an evicting Redis is retried; a job
+/// that cannot be encoded or a script reply that breaks its documented shape will not change
+/// by retrying (abort).
 impl From<QueueError> for JobError {
     fn from(e: QueueError) -> Self {
         match e {
             QueueError::Encode { .. } | QueueError::Protocol { .. } => Self::abort(e),
+            _ if e.is_outage() => Self::outage(e),
             QueueError::Redis(_) | QueueError::Pool(_) | QueueError::EvictionPolicy(_) => {
                 Self::retry(e)
             }
@@ -274,6 +314,16 @@ fn settlement<J: Job>(
         Err(e) => {
             let error = e.cause_chain();
             match e {
+                JobError::Outage { .. } => {
+                    let delay = cfg.outage_backoff_ms(envelope.outages, rand::random::<f64>());
+                    let mut next = envelope;
+                    next.outages = next.outages.saturating_add(1);
+                    Settle::Retry {
+                        lease,
+                        envelope: next,
+                        due_ms: now_ms + delay,
+                    }
+                }
                 JobError::Abort { .. } => Settle::DeadLetter {
                     id: envelope.id,
                     lease,
@@ -305,6 +355,7 @@ fn settlement<J: Job>(
 fn result_label<J>(s: &Settle<J>) -> &'static str {
     match s {
         Settle::Ack { .. } => "ok",
+        Settle::Retry { envelope, .. } if envelope.outages > 0 => "outage",
         Settle::Retry { .. } => "retry",
         Settle::DeadLetter { .. } => "dead",
         Settle::HandBack { .. } => "handed_back",
@@ -654,7 +705,9 @@ async fn flush_loop<J: Job>(
                     }
                     break;
                 }
-                Err(e) if round < 8 => {
+                // Redis down: the results are kept and settled once it is back, however long
+                // that takes (the renewer keeps the leases meanwhile).
+                Err(e) if e.is_outage() || round < 8 => {
                     tracing::warn!(queue = %queue.name(), error = %e, "settle failed; retrying");
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(5));

@@ -20,6 +20,9 @@ enum Task {
     Chain(u32),
     Hold(u64),
     Block,
+    /// Meets an outage on its first `n` runs (counted by the handler: outages leave the
+    /// attempt count alone).
+    OutageTimes(usize),
 }
 
 impl Job for Task {
@@ -55,6 +58,11 @@ impl Handler<Task> for Recorder {
                 self.release.notified().await;
                 Ok(Done::nothing())
             }
+            Task::OutageTimes(n) if self.runs.load(Ordering::SeqCst) <= n => {
+                assert_eq!(ctx.attempt, 0, "an outage must not use an attempt");
+                Err(JobError::outage("postgres: pool timed out"))
+            }
+            Task::OutageTimes(_) => Ok(Done::nothing()),
         }
     }
 }
@@ -141,6 +149,65 @@ async fn retries_back_off_exponentially_then_dead_letter() {
         dead[0].error
     );
     assert_eq!(handler.runs.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn an_outage_longer_than_the_backoff_schedule_dead_letters_nothing() {
+    let redis = TestRedis::new().await;
+    let clock = ManualClock::new(outdial_clock::ms_to_datetime(T0));
+    let q = queue(&redis, 30_000);
+    let handler = Arc::new(Recorder::default());
+    let cfg = cfg();
+    let worker = Worker::new(
+        q.clone(),
+        Arc::clone(&handler),
+        Arc::new(clock.clone()),
+        cfg.clone(),
+    );
+    // 40 outages in a row: far more than max_attempts (3) and past the cap of the
+    // ordinary backoff schedule.
+    q.enqueue(
+        &[NewJob::new(Task::OutageTimes(40), T0).with_id("tick")],
+        T0,
+    )
+    .await
+    .expect("enqueue");
+    let mut waits = Vec::new();
+    for _ in 0..40 {
+        assert!(matches!(
+            worker.try_execute_once().await.expect("run"),
+            Outcome::Processed { ok: false, .. }
+        ));
+        let Outcome::Empty {
+            next_due_ms: Some(due),
+        } = worker.try_execute_once().await.expect("run")
+        else {
+            panic!("the job must be scheduled again after an outage");
+        };
+        waits.push(due - clock.now_ms());
+        clock.set(outdial_clock::ms_to_datetime(due));
+    }
+    assert!(matches!(
+        worker.try_execute_once().await.expect("run"),
+        Outcome::Processed { ok: true, .. }
+    ));
+    assert!(q.dead_letters(5).await.expect("dead").is_empty());
+    assert_eq!(q.counts(clock.now_ms()).await.expect("counts").waiting, 0);
+    // Waits grow from the base and never pass the cap; jitter keeps them within half of it.
+    assert!(
+        waits[0] >= cfg.outage_backoff_base_ms / 2 && waits[0] <= cfg.outage_backoff_base_ms,
+        "{waits:?}"
+    );
+    assert!(
+        waits.iter().all(|w| *w <= cfg.outage_backoff_max_ms),
+        "{waits:?}"
+    );
+    assert!(
+        waits[10..]
+            .iter()
+            .all(|w| *w >= cfg.outage_backoff_max_ms / 2),
+        "{waits:?}"
+    );
 }
 
 #[tokio::test]
