@@ -154,9 +154,11 @@ impl Default for LogConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct QueuesConfig {
-    /// Lease of a reserved job, ms; renewed every third of it while the job runs.
+    /// Lease of a reserved job, ms; renewed every quarter of it while the job runs, so the
+    /// jobs of a killed pod return to the queue within this long.
     pub lease_ms: i64,
-    /// Lease expiries after which a job is dead-lettered.
+    /// Stalls after which a job is dead-lettered: lease expiries while its holder was
+    /// alive. Expiries because the holder is gone (a killed pod) do not count.
     pub max_stalls: u32,
     /// Runs of a failing job before it is dead-lettered.
     pub max_attempts: u32,
@@ -164,6 +166,12 @@ pub struct QueuesConfig {
     pub backoff_base_ms: i64,
     /// Longest retry delay, ms.
     pub backoff_max_ms: i64,
+    /// First wait after an outage (Postgres or Redis unreachable), ms; doubles with each
+    /// outage in a row, with jitter. Outages never use attempts.
+    pub outage_backoff_base_ms: i64,
+    /// Longest wait between runs during an outage, ms: the most a job is late once the
+    /// dependency is back.
+    pub outage_backoff_max_ms: i64,
     /// Largest batch reserved or settled in one round trip.
     pub batch_max: usize,
     /// `campaign-dialer` jobs run at once per process (product §12: 5).
@@ -177,11 +185,13 @@ pub struct QueuesConfig {
 impl Default for QueuesConfig {
     fn default() -> Self {
         Self {
-            lease_ms: 30_000,
+            lease_ms: 4_000,
             max_stalls: 3,
             max_attempts: 5,
             backoff_base_ms: 1_000,
             backoff_max_ms: 60_000,
+            outage_backoff_base_ms: 200,
+            outage_backoff_max_ms: 2_000,
             batch_max: 64,
             dialer_concurrency: 5,
             health_concurrency: 10,

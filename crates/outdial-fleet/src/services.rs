@@ -115,7 +115,9 @@ impl Services {
             max_attempts: q.max_attempts.max(1),
             backoff_base_ms: q.backoff_base_ms,
             backoff_max_ms: q.backoff_max_ms,
-            renew_every_ms: (q.lease_ms / 3).max(100),
+            outage_backoff_base_ms: q.outage_backoff_base_ms,
+            outage_backoff_max_ms: q.outage_backoff_max_ms,
+            renew_every_ms: (q.lease_ms / 4).max(100),
             ..WorkerConfig::default()
         }
     }

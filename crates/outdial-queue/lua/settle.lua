@@ -1,6 +1,6 @@
 -- settle: finish a batch of leased jobs in one round trip.
 -- KEYS[1] scheduled  KEYS[2] active  KEYS[3] jobs  KEYS[4] stalls
--- KEYS[5] dead  KEYS[6] dead-jobs  KEYS[7] dead-errors  KEYS[8] leases
+-- KEYS[5] dead  KEYS[6] dead-jobs  KEYS[7] dead-errors  KEYS[8] leases  KEYS[9] lease-holders
 -- ARGV[1] now (ms)  ARGV[2] wake channel, then one group per item (lease = the token
 -- reserve handed out; renewals do not change it):
 --   'A', id, lease, n, then n successor groups (id, due, envelope, mode), then m and m ids
@@ -24,6 +24,7 @@ while i <= #ARGV do
   if held then
     redis.call('ZREM', KEYS[2], id)
     redis.call('HDEL', KEYS[8], id)
+    redis.call('HDEL', KEYS[9], id)
   end
   results[#results + 1] = held and 1 or 0
   if op == 'A' then

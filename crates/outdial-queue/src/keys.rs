@@ -12,6 +12,12 @@ pub struct QueueKeys {
     /// HASH, job id → lease token of the current holder (a fencing token from `lease_seq`;
     /// unchanged by renewals). Settling and renewing require it.
     pub leases: String,
+    /// HASH, job id → the holder (a [`crate::Queue::holder`] id) that leased it.
+    pub lease_holders: String,
+    /// ZSET, member = holder id, score = its heartbeat deadline (ms): the deadline its
+    /// latest reserve or renewal set. A holder whose heartbeat is past is gone; its expired
+    /// leases return without counting as stalls.
+    pub holders: String,
     /// STRING counter handing out lease tokens.
     pub lease_seq: String,
     /// HASH, job id → MessagePack envelope of every scheduled or active job.
@@ -37,6 +43,8 @@ impl QueueKeys {
             scheduled: key("scheduled"),
             active: key("active"),
             leases: key("leases"),
+            lease_holders: key("lease-holders"),
+            holders: key("holders"),
             lease_seq: key("lease-seq"),
             jobs: key("jobs"),
             stalls: key("stalls"),
@@ -48,7 +56,7 @@ impl QueueKeys {
     }
 
     /// The state keys in the order the reserve and settle scripts expect them.
-    pub(crate) fn state_keys(&self) -> [&str; 8] {
+    pub(crate) fn state_keys(&self) -> [&str; 9] {
         [
             &self.scheduled,
             &self.active,
@@ -58,6 +66,7 @@ impl QueueKeys {
             &self.dead_jobs,
             &self.dead_errors,
             &self.leases,
+            &self.lease_holders,
         ]
     }
 }

@@ -213,17 +213,20 @@ pub struct QueueConfig {
     pub prefix: String,
     /// Lease length, ms: a job whose worker stops renewing returns to waiting after this.
     pub lease_ms: i64,
-    /// Lease expiries after which a job is dead-lettered instead of returned.
+    /// Stalls after which a job is dead-lettered instead of returned: expiries of its lease
+    /// while its holder was alive (still reserving or renewing). A lease that expires
+    /// because its holder is gone (a killed pod) is not a stall.
     pub max_stalls: u32,
 }
 
 impl QueueConfig {
-    /// Defaults for queue `name`: no prefix, 30 s lease, dead after 3 stalls.
+    /// Defaults for queue `name`: no prefix, 4 s lease (renewed every second by the worker,
+    /// so a dead holder's jobs return within 4 s), dead after 3 stalls.
     pub fn new(name: impl Into<String>) -> Self {
         Self {
             name: name.into(),
             prefix: String::new(),
-            lease_ms: 30_000,
+            lease_ms: 4_000,
             max_stalls: 3,
         }
     }
@@ -252,6 +255,7 @@ impl Scripts {
 
 struct Inner {
     pool: Pool,
+    holder: String,
     keys: QueueKeys,
     cfg: QueueConfig,
     scripts: Scripts,
@@ -352,6 +356,7 @@ impl<J: Job> Queue<J> {
         Self {
             inner: Arc::new(Inner {
                 pool,
+                holder: format!("{}-{:016x}", std::process::id(), rand::random::<u64>()),
                 keys,
                 cfg,
                 scripts: Scripts::load(),
@@ -363,6 +368,13 @@ impl<J: Job> Queue<J> {
     /// Its name, e.g. `campaign-dialer` (keys `bull:{<name>}:…`).
     pub fn name(&self) -> &str {
         &self.inner.cfg.name
+    }
+
+    /// The holder id its leases are taken under (`<pid>-<random hex>`): one per
+    /// [`Queue::new`], shared by its clones. Its heartbeat is the deadline of its latest
+    /// reserve or renewal.
+    pub fn holder(&self) -> &str {
+        &self.inner.holder
     }
 
     /// The queue's Redis keys.
@@ -451,8 +463,10 @@ impl<J: Job> Queue<J> {
             .collect()
     }
 
-    /// Leases up to `max` jobs due at `now_ms`, earliest first, in one round trip, after
-    /// returning expired leases to waiting (or to the dead-letter set past `max_stalls`).
+    /// Leases up to `max` jobs due at `now_ms` to this queue's [`Queue::holder`], earliest
+    /// first, in one round trip, after returning expired leases to waiting (or to the
+    /// dead-letter set past `max_stalls`, counting only leases that outlived a live holder),
+    /// and records the holder's heartbeat (`now_ms + lease_ms`).
     /// Undecodable envelopes are dead-lettered with the decode error and not returned.
     ///
     /// Errors: Redis failures (nothing is leased then).
@@ -464,11 +478,12 @@ impl<J: Job> Queue<J> {
         for key in k.state_keys() {
             inv.key(key);
         }
-        inv.key(&k.lease_seq);
+        inv.key(&k.lease_seq).key(&k.holders);
         inv.arg(now_ms)
             .arg(cfg.lease_ms)
             .arg(max.max(1))
-            .arg(cfg.max_stalls);
+            .arg(cfg.max_stalls)
+            .arg(&self.inner.holder);
         let reply: Value = inv.invoke_async(&mut *conn).await?;
         drop(conn);
         let Value::Array(items) = reply else {
@@ -602,8 +617,9 @@ impl<J: Job> Queue<J> {
         Ok(results.into_iter().map(|r| r == 1).collect())
     }
 
-    /// Renews leases `(id, lease token)` to expire at `now_ms + lease_ms`. Returns the new
-    /// deadline and, per job, whether it was still held. Tokens do not change.
+    /// Renews leases `(id, lease token)` to expire at `now_ms + lease_ms`, and the holder's
+    /// heartbeat with them. Returns the new deadline and, per job, whether it was still
+    /// held. Tokens do not change.
     ///
     /// Errors: Redis failures.
     pub async fn extend(
@@ -615,7 +631,10 @@ impl<J: Job> Queue<J> {
         if leases.is_empty() {
             return Ok((deadline, Vec::new()));
         }
-        let mut args: Vec<Vec<u8>> = vec![deadline.to_string().into_bytes()];
+        let mut args: Vec<Vec<u8>> = vec![
+            deadline.to_string().into_bytes(),
+            self.inner.holder.clone().into_bytes(),
+        ];
         for (id, lease) in leases {
             args.push(id.clone().into_bytes());
             args.push(lease.to_string().into_bytes());
@@ -627,6 +646,7 @@ impl<J: Job> Queue<J> {
             .extend
             .key(&self.inner.keys.active)
             .key(&self.inner.keys.leases)
+            .key(&self.inner.keys.holders)
             .arg(args)
             .invoke_async(&mut *conn)
             .await?;

@@ -99,7 +99,11 @@ async fn jobs_come_out_earliest_due_first_in_batches() {
         .expect("settle");
     assert!(settled.iter().all(|ok| *ok));
     assert!(
-        redis.keys().await.iter().all(|k| k.ends_with(":lease-seq")),
+        redis
+            .keys()
+            .await
+            .iter()
+            .all(|k| k.ends_with(":lease-seq") || k.ends_with(":holders")),
         "ack leaves nothing behind: {:?}",
         redis.keys().await
     );
@@ -304,7 +308,11 @@ async fn expired_lease_returns_the_job_and_fences_the_old_worker() {
         vec![true]
     );
     assert!(
-        redis.keys().await.iter().all(|k| k.ends_with(":lease-seq")),
+        redis
+            .keys()
+            .await
+            .iter()
+            .all(|k| k.ends_with(":lease-seq") || k.ends_with(":holders")),
         "stall counter cleaned up: {:?}",
         redis.keys().await
     );
@@ -349,14 +357,18 @@ async fn renewed_lease_is_not_recovered_and_its_token_still_settles() {
         vec![true]
     );
     assert!(
-        redis.keys().await.iter().all(|k| k.ends_with("lease-seq")),
+        redis
+            .keys()
+            .await
+            .iter()
+            .all(|k| k.ends_with(":lease-seq") || k.ends_with(":holders")),
         "nothing left but the token counter: {:?}",
         redis.keys().await
     );
 }
 
 #[tokio::test]
-async fn a_job_that_stalls_too_often_is_dead_lettered() {
+async fn a_job_that_outlives_a_live_holders_lease_too_often_is_dead_lettered() {
     let redis = TestRedis::new().await;
     let q = queue(&redis, 100); // max_stalls = 2
     q.enqueue(&[NewJob::new(Ping { n: 1 }, T0).with_id("fragile")], T0)
@@ -365,6 +377,14 @@ async fn a_job_that_stalls_too_often_is_dead_lettered() {
     let mut now = T0;
     for _ in 0..3 {
         assert_eq!(q.reserve(1, now).await.expect("reserve").jobs.len(), 1);
+        // The holder stays alive (it keeps reserving) but never renews the job.
+        assert!(
+            q.reserve(1, now + 50)
+                .await
+                .expect("reserve")
+                .jobs
+                .is_empty()
+        );
         now += 100;
     }
     let r = q.reserve(1, now).await.expect("reserve");
@@ -377,6 +397,35 @@ async fn a_job_that_stalls_too_often_is_dead_lettered() {
         ("fragile", Some("ping"))
     );
     assert!(dead[0].error.contains("stalled"), "{}", dead[0].error);
+}
+
+#[tokio::test]
+async fn leases_of_holders_that_are_gone_return_without_counting_as_stalls() {
+    let redis = TestRedis::new().await;
+    q_enqueue_one(&queue(&redis, 100), "tick:7").await;
+    let mut now = T0;
+    // Ten pods in a row take the job and are killed (never heard from again): each next
+    // pod gets it back once the lease is over, and it is never dead-lettered (max_stalls 2).
+    for pod in 0..10 {
+        let q = queue(&redis, 100);
+        let r = q.reserve(1, now).await.expect("reserve");
+        assert_eq!(r.jobs.len(), 1, "pod {pod} gets the job");
+        assert_eq!((r.recovered, r.dead_lettered), (u64::from(pod > 0), 0));
+        now += 100;
+    }
+    assert!(
+        queue(&redis, 100)
+            .dead_letters(10)
+            .await
+            .expect("dead")
+            .is_empty()
+    );
+}
+
+async fn q_enqueue_one(q: &Queue<Ping>, id: &str) {
+    q.enqueue(&[NewJob::new(Ping { n: 1 }, T0).with_id(id)], T0)
+        .await
+        .expect("enqueue");
 }
 
 #[tokio::test]
