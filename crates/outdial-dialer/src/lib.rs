@@ -11,6 +11,9 @@
 //! | `SmsTick`, `SmsSend`, `SmsStatus`, `SmsTimeout` | [`sms`] | the SMS drip (one prospect per tick, every gap ÷ usable DIDs), the send, delivery receipts, the delivery timeout |
 //! | `Maintenance`, `DidLifecycle` | [`maintenance`] | channel lease renewal, Redis ↔ Postgres reconciliation, DID cooldown/warming |
 //!
+//! Beside the jobs, every dialer process runs a [`keeper::Keeper`] on a local timer: it keeps
+//! the singleton jobs in existence and reconciles at once when Redis lost its data.
+//!
 //! `campaigns` is the home of what the ticks and completion share about a campaign (its
 //! auto-pause, its completion, an idle tick's wake-up). Campaign status changes, the shared
 //! effects (channels, stats) and the dispatch cycle's planning come from `outdial-control`,
@@ -20,6 +23,7 @@
 pub mod calls;
 mod campaigns;
 pub mod dispatch;
+pub mod keeper;
 pub mod maintenance;
 pub mod sms;
 pub mod voice;
@@ -231,8 +235,9 @@ impl Handler<DialerJob> for Dialer {
     }
 }
 
-/// The `outdial-dialer` process: connects, bootstraps the singleton jobs, serves `/metrics`
-/// and works `campaign-dialer` until `shutdown` resolves.
+/// The `outdial-dialer` process: connects, runs the [`keeper::Keeper`] (whose first step
+/// bootstraps the singleton jobs), serves `/metrics` and works `campaign-dialer` until
+/// `shutdown` resolves.
 ///
 /// Errors: Postgres or Redis unreachable at start, the metrics address taken.
 pub async fn run(
@@ -241,9 +246,14 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let svc = outdial_fleet::process::connect(config).await?;
     let dialer = Arc::new(Dialer::with_rest_carrier(svc.clone())?);
-    dialer.bootstrap().await?;
+    let mut keeper = keeper::Keeper::new(Arc::clone(&dialer));
+    keeper.step().await?;
     let control = Arc::clone(&dialer).control_worker();
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let mut keeper_stop = stop_rx.clone();
+    let keeper_run = tokio::spawn(keeper.run(async move {
+        let _ = keeper_stop.wait_for(|s| *s).await;
+    }));
     let client = svc.redis_client.clone();
     let control_run = tokio::spawn(control.run(Some(client), async move {
         let _ = stop_rx.wait_for(|s| *s).await;
@@ -252,5 +262,6 @@ pub async fn run(
     let result = outdial_fleet::process::run_worker("outdial-dialer", &svc, worker, shutdown).await;
     let _ = stop_tx.send(true);
     control_run.await??;
+    keeper_run.await?;
     result
 }

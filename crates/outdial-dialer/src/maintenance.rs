@@ -35,16 +35,7 @@ impl Dialer {
         let now_ms = now.timestamp_millis();
         let cfg = &self.svc.config.dialer;
 
-        // Channel leases of live calls.
-        let mut by_pool: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for (pool, holder) in self.svc.store.live_channel_holders().await? {
-            by_pool.entry(pool).or_default().push(holder);
-        }
-        for (pool, holders) in &by_pool {
-            for chunk in holders.chunks(1_000) {
-                self.svc.channels.acquire(pool, chunk, now_ms).await?;
-            }
-        }
+        self.restore_channel_holders(now_ms).await?;
         for status in self.svc.channels.status_all(now_ms).await? {
             metrics::gauge!("outdial_channels_in_use", "pool" => status.pool.clone())
                 .set(status.count as f64);
@@ -122,6 +113,23 @@ impl Dialer {
         let next = ctx.scheduled_ms.max(now_ms - cfg.maintenance_interval_ms)
             + cfg.maintenance_interval_ms;
         Ok(Done::then(vec![DialerJob::Maintenance.at(next)]))
+    }
+
+    /// Renews the channel lease of every `locked` or `dialing` contact (their calls live),
+    /// re-taking holders Redis lost (product §4 "Channels").
+    ///
+    /// Errors: Postgres or Redis failures.
+    pub(crate) async fn restore_channel_holders(&self, now_ms: i64) -> Result<(), JobError> {
+        let mut by_pool: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (pool, holder) in self.svc.store.live_channel_holders().await? {
+            by_pool.entry(pool).or_default().push(holder);
+        }
+        for (pool, holders) in &by_pool {
+            for chunk in holders.chunks(1_000) {
+                self.svc.channels.acquire(pool, chunk, now_ms).await?;
+            }
+        }
+        Ok(())
     }
 
     pub(crate) async fn did_lifecycle(

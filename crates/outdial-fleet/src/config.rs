@@ -239,6 +239,9 @@ pub struct DialerSettings {
     pub maintenance_interval_ms: i64,
     /// DID lifecycle job interval, ms (product §12: 60 s).
     pub did_lifecycle_interval_ms: i64,
+    /// How often each dialer process makes sure the fleet-wide singleton jobs exist and
+    /// checks whether Redis lost its data (then reconciles at once), ms (product §3).
+    pub keeper_interval_ms: u64,
     /// Minimum gap between two texts from one DID, ms (product §6: 15 min); the SMS drip
     /// interval is this divided by the campaign's usable DIDs.
     pub sms_gap_ms: i64,
@@ -272,6 +275,7 @@ impl Default for DialerSettings {
             did_score_threshold: 0.7,
             maintenance_interval_ms: 15_000,
             did_lifecycle_interval_ms: 60_000,
+            keeper_interval_ms: 1_000,
             sms_gap_ms: 15 * 60_000,
             sms_delivery_timeout_ms: 3_600_000,
             call_url: "http://127.0.0.1:8080/carrier/voice/twiml".into(),
