@@ -35,18 +35,11 @@ pub enum Kept {
 }
 
 /// Keeps the control loop alive from one dialer process; see the module docs.
+#[derive(Debug)]
 pub struct Keeper {
     dialer: Arc<Dialer>,
     /// The marker value this process saw last (`None` before its first step).
     epoch: Option<String>,
-}
-
-impl std::fmt::Debug for Keeper {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Keeper")
-            .field("epoch", &self.epoch)
-            .finish_non_exhaustive()
-    }
 }
 
 impl Keeper {
@@ -88,19 +81,17 @@ impl Keeper {
             tracing::warn!(marker = %key, "Redis lost its data: reconciling from Postgres");
             self.dialer.restore_channel_holders(now_ms).await?;
             if epoch.is_none() {
+                // SET … NX GET: the marker stays the first keeper's, and every keeper learns it.
                 let mine = format!("{now_ms}-{}", svc.dialer_queue.holder());
-                let _: Option<String> = redis::cmd("SET")
+                let theirs: Option<String> = redis::cmd("SET")
                     .arg(&key)
                     .arg(&mine)
                     .arg("NX")
+                    .arg("GET")
                     .query_async(&mut *conn)
                     .await
                     .map_err(JobError::outage)?;
-                epoch = redis::cmd("GET")
-                    .arg(&key)
-                    .query_async(&mut *conn)
-                    .await
-                    .map_err(JobError::outage)?;
+                epoch = Some(theirs.unwrap_or(mine));
             }
             let now: Vec<NewJob<DialerJob>> =
                 vec![DialerJob::Maintenance.at(now_ms).keep_earliest()];
