@@ -51,10 +51,15 @@ local out = { deadline, -1, recovered, buried, 0 }
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[3]))
 if #due > 0 then
   local n = #due / 2
-  -- A counter Redis lost (restart, flush) restarts above every token handed out before:
-  -- at now × 1000, so a worker still holding an old token cannot settle a new lease.
-  if redis.call('EXISTS', KEYS[10]) == 0 then redis.call('SET', KEYS[10], now * 1000) end
-  local first = redis.call('INCRBY', KEYS[10], n) - n + 1
+  -- A counter that starts from nothing (a new queue, or one Redis lost in a restart or a
+  -- flush) restarts above every token handed out before: at now × 1000, so a worker still
+  -- holding an old token cannot settle a new lease.
+  local last = redis.call('INCRBY', KEYS[10], n)
+  if last == n then
+    last = now * 1000 + n
+    redis.call('SET', KEYS[10], last)
+  end
+  local first = last - n + 1
   out[5] = first
   local ids, leases, tokens, owners = {}, {}, {}, {}
   for i = 1, #due, 2 do

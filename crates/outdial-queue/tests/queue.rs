@@ -400,6 +400,41 @@ async fn a_job_that_outlives_a_live_holders_lease_too_often_is_dead_lettered() {
 }
 
 #[tokio::test]
+async fn after_redis_lost_its_data_an_old_lease_token_settles_nothing() {
+    let redis = TestRedis::new().await;
+    let q = queue(&redis, 1_000);
+    q_enqueue_one(&q, "dispatch").await;
+    let before = q.reserve(1, T0).await.expect("reserve");
+    // Redis loses everything (restart without persistence, FLUSHALL) while the job runs;
+    // the fleet re-creates the job and another worker leases it.
+    let mut conn = redis.pool.get().await.expect("redis");
+    let _: i64 = redis::cmd("DEL")
+        .arg(redis.keys().await)
+        .query_async(&mut *conn)
+        .await
+        .expect("DEL");
+    q_enqueue_one(&q, "dispatch").await;
+    let after = q.reserve(1, T0 + 10).await.expect("reserve");
+    assert_ne!(
+        before.jobs[0].lease, after.jobs[0].lease,
+        "tokens never repeat"
+    );
+    assert_eq!(
+        q.settle(vec![ack(&before.jobs[0])], T0 + 11)
+            .await
+            .expect("settle"),
+        vec![false],
+        "the worker from before the loss cannot ack the new lease"
+    );
+    assert_eq!(
+        q.settle(vec![ack(&after.jobs[0])], T0 + 11)
+            .await
+            .expect("settle"),
+        vec![true]
+    );
+}
+
+#[tokio::test]
 async fn leases_of_holders_that_are_gone_return_without_counting_as_stalls() {
     let redis = TestRedis::new().await;
     q_enqueue_one(&queue(&redis, 100), "tick:7").await;
